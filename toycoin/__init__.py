@@ -1,0 +1,29 @@
+"""toycoin: the small Bitcoin that the course "Recreating Bitcoin" builds.
+
+The modules, from primitives up to the network and then the views; each
+imports only modules above it in this list (tests/test_architecture.py checks):
+
+    params, errors   every constant in one place; the error hierarchy
+    encoding         double SHA-256, compact-size integers, base58check
+    keys             private keys from readable seeds, public keys, addresses, ECDSA
+    tx               outpoints, inputs, outputs, transactions, signature digests
+    merkle           Merkle roots and proofs of inclusion
+    block            the 80-byte block header and blocks
+    ledger           the UTXO set: validation with reasons, apply and undo blocks
+    wallet           an offline wallet that builds and signs payments
+    wire             message framing and the messages nodes exchange
+    runtime          one asyncio loop in a background thread, behind a synchronous API
+    peer             one TCP connection: bytes, frames, limits
+    node             a full node: listens, handshakes, keeps a ledger, serves wallets
+    client           a wallet that talks to a node over TCP
+    process          a node as its own operating-system process
+    network          many nodes at once, and snapshots of them for pictures
+
+    envcheck         what the course needs on this machine, and how to get it
+    diagrams         graphviz pictures (views: the core never imports them)
+    widgets          ipywidgets panels that start and stop real nodes
+
+Run a node from a terminal with ``python -m toycoin node --help``.
+"""
+
+__version__ = "0.1.0"

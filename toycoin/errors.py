@@ -1,0 +1,35 @@
+"""Errors: one small hierarchy, so callers can catch exactly what they mean.
+
+Every error toycoin raises on purpose is a ``ToycoinError``. The subclasses say
+which kind of thing went wrong, and the message says which rule was broken, in
+words a learner can act on ("input 0 spends an output that does not exist").
+
+    ToycoinError
+    ├── ParseError        bytes that do not decode (truncated, left over, malformed)
+    ├── ValidationError   a transaction, block or proof breaks a consensus rule
+    ├── ProtocolError     a peer broke the wire protocol
+    └── NodeError         a node or the network runtime cannot do what was asked
+
+python-bitcoinlib has the same shape: a documented base class, and narrow
+subclasses that code can catch.
+"""
+
+
+class ToycoinError(Exception):
+    """Base class of every error toycoin raises on purpose."""
+
+
+class ParseError(ToycoinError):
+    """Bytes that cannot be decoded into the object asked for."""
+
+
+class ValidationError(ToycoinError):
+    """A transaction, block or proof that breaks a rule; the message names the rule."""
+
+
+class ProtocolError(ToycoinError):
+    """A peer sent something the wire protocol does not allow."""
+
+
+class NodeError(ToycoinError):
+    """A node, or the runtime that runs nodes, cannot do what was asked."""
