@@ -1,0 +1,49 @@
+"""Exercises: checks that tell a learner what is wrong in plain words.
+
+Each chapter ends with exercises: a cell for the learner's answer (a function
+that starts as ``raise NotImplementedError``), a check cell, and a collapsed
+worked solution. The check cell calls ``check`` with a few cases; it never
+raises, so a notebook with unanswered exercises still runs top to bottom.
+
+What is in here:
+    Case    one input, the expected answer, and a hint for when it is wrong
+    check   run the learner's function on every case and say what happened
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Case:
+    args: tuple
+    expected: Any
+    hint: str = ""
+    describe: str = ""  # how to name the input in feedback; default: repr of args
+    kwargs: dict = field(default_factory=dict)
+
+
+def check(answer: Callable[..., Any], cases: list[Case], equal: Callable[[Any, Any], bool] | None = None) -> bool:
+    """Run `answer` on each case; print one plain sentence per problem. True if all pass."""
+    equal = equal or (lambda got, want: got == want)
+    for number, case in enumerate(cases, start=1):
+        given = case.describe or ", ".join(map(repr, case.args))
+        try:
+            got = answer(*case.args, **case.kwargs)
+        except NotImplementedError:
+            print(f"Not answered yet: fill in `{answer.__name__}` above, run it, then run this cell again.")
+            return False
+        except Exception as exc:  # the learner's code: report any error in words
+            print(f"Case {number} ({given}): your function raised {type(exc).__name__}: {exc}")
+            if case.hint:
+                print(f"  hint: {case.hint}")
+            return False
+        if not equal(got, case.expected):
+            print(f"Case {number} ({given}): expected {case.expected!r}, but your function returned {got!r}.")
+            if case.hint:
+                print(f"  hint: {case.hint}")
+            return False
+    print(f"Correct: all {len(cases)} cases pass.")
+    return True
