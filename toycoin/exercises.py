@@ -25,7 +25,8 @@ class Case:
     kwargs: dict = field(default_factory=dict)
 
 
-def check(answer: Callable[..., Any], cases: list[Case], equal: Callable[[Any, Any], bool] | None = None) -> bool:
+def check(answer: Callable[..., Any], cases: list[Case],
+          equal: Callable[[Any, Any], bool] | None = None) -> bool:
     """Run `answer` on each case; print one plain sentence per problem. True if all pass."""
     equal = equal or (lambda got, want: got == want)
     for number, case in enumerate(cases, start=1):
@@ -41,7 +42,8 @@ def check(answer: Callable[..., Any], cases: list[Case], equal: Callable[[Any, A
                 print(f"  hint: {case.hint}")
             return False
         if not equal(got, case.expected):
-            print(f"Case {number} ({given}): expected {case.expected!r}, but your function returned {got!r}.")
+            print(f"Case {number} ({given}): expected {case.expected!r}, "
+                  f"but your function returned {got!r}.")
             if case.hint:
                 print(f"  hint: {case.hint}")
             return False
