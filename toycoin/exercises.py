@@ -26,8 +26,8 @@ class Case:
 
 
 def check(answer: Callable[..., Any], cases: list[Case],
-          equal: Callable[[Any, Any], bool] | None = None) -> bool:
-    """Run `answer` on each case; print one plain sentence per problem. True if all pass."""
+          equal: Callable[[Any, Any], bool] | None = None) -> None:
+    """Run `answer` on each case; print what passed, or one plain sentence about what did not."""
     equal = equal or (lambda got, want: got == want)
     for number, case in enumerate(cases, start=1):
         given = case.describe or ", ".join(map(repr, case.args))
@@ -35,17 +35,16 @@ def check(answer: Callable[..., Any], cases: list[Case],
             got = answer(*case.args, **case.kwargs)
         except NotImplementedError:
             print(f"Not answered yet: fill in `{answer.__name__}` above, run it, then run this cell again.")
-            return False
+            return
         except Exception as exc:  # the learner's code: report any error in words
             print(f"Case {number} ({given}): your function raised {type(exc).__name__}: {exc}")
             if case.hint:
                 print(f"  hint: {case.hint}")
-            return False
+            return
         if not equal(got, case.expected):
             print(f"Case {number} ({given}): expected {case.expected!r}, "
                   f"but your function returned {got!r}.")
             if case.hint:
                 print(f"  hint: {case.hint}")
-            return False
+            return
     print(f"Correct: all {len(cases)} cases pass.")
-    return True
