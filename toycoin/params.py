@@ -27,3 +27,56 @@ BLOCK_BITS = 0x207FFFFF
 # Bitcoin started at 50 BTC and halves it every 210,000 blocks
 # [GetBlockSubsidy, nSubsidyHalvingInterval]; toycoin never halves.
 BLOCK_REWARD = 50
+
+# --- network: wire, peers, nodes -------------------------------------------------
+# The first 4 bytes of every frame: "toyc" in ASCII. A frame with other magic
+# belongs to another network, or to a stream that lost its place [pchMessageStart].
+NETWORK_MAGIC = b"toyc"
+# Version a node announces in its version message [PROTOCOL_VERSION].
+PROTOCOL_VERSION = 1
+# Service bit of a full node, which keeps the whole ledger and serves peers.
+# A wallet announces no services [NODE_NETWORK].
+NODE_NETWORK = 1
+# Largest payload a peer may announce; a bigger length is refused before a byte
+# of it is read. Bitcoin allows 4,000,000 [MAX_PROTOCOL_MESSAGE_LENGTH].
+MAX_PROTOCOL_MESSAGE_LENGTH = 1_000_000
+# Most addresses in one addr message [MAX_ADDR_TO_SEND].
+MAX_ADDR_TO_SEND = 1000
+# Most coins listed in one utxos reply to a wallet (toycoin's own message).
+MAX_UTXOS_TO_SEND = 1000
+# Longest node name in a version message, printable ASCII only
+# (like the user agent's limit [MAX_SUBVERSION_LENGTH], which is 256).
+MAX_NAME_LENGTH = 32
+# Longest reason in a reject message [MAX_REJECT_MESSAGE_LENGTH was 111].
+MAX_REJECT_REASON_LENGTH = 200
+# Seconds a new connection has to finish version/verack; Bitcoin waits 60
+# [DEFAULT_PEER_CONNECT_TIMEOUT].
+HANDSHAKE_TIMEOUT = 5.0
+# Seconds for the rest of a frame to arrive once its header has (toycoin's own).
+FRAME_TIMEOUT = 5.0
+# Seconds without any message before a peer is considered gone [TIMEOUT_INTERVAL].
+TIMEOUT_INTERVAL = 20 * 60
+# Seconds between the pings that keep a quiet connection alive [PING_INTERVAL].
+PING_INTERVAL = 2 * 60
+# Most connections a node keeps, inbound and outbound [DEFAULT_MAX_PEER_CONNECTIONS].
+MAX_CONNECTIONS = 125
+# Most outbound connections a node opens to addresses it learned from addr
+# messages; peers it was told to connect to do not count
+# [MAX_OUTBOUND_FULL_RELAY_CONNECTIONS].
+MAX_OUTBOUND_CONNECTIONS = 8
+# Most peer addresses a node remembers (Bitcoin's address manager holds tens of
+# thousands in buckets [ADDRMAN_NEW_BUCKET_COUNT]).
+MAX_KNOWN_ADDRESSES = 1000
+# Messages a peer may send that are ignored (unknown command, before the
+# handshake) or dropped (bad checksum) before it is disconnected, like the
+# misbehaviour score that once got a peer banned at 100 [DISCOURAGEMENT_THRESHOLD].
+MAX_IGNORED_MESSAGES = 100
+# Bytes queued for a peer that does not read before it is disconnected
+# [DEFAULT_MAXSENDBUFFER, 1000 kB].
+MAX_SEND_BUFFER = 1_000_000
+# Seconds before the first retry to reach a peer that went away, doubling up to
+# the maximum; retries go on for as long as the node runs (toycoin's own).
+RECONNECT_DELAY_MIN = 0.05
+RECONNECT_DELAY_MAX = 2.0
+# Events a node keeps for diagrams and logs; older ones are forgotten.
+MAX_EVENTS = 10_000

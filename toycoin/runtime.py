@@ -1,0 +1,181 @@
+"""Runtime: one asyncio event loop in a background thread, behind a synchronous API.
+
+Every node of a Python process (a notebook kernel, a test, a script) runs on
+the same event loop, in one background thread called the network thread. The
+code that drives the nodes stays synchronous: it hands a coroutine to the
+loop and waits for its result. That is the design of Bitcoin Core's functional
+test framework (``test_framework/p2p.py``: ``NetworkThread``, ``wait_until``),
+and it behaves the same in a notebook cell, an ipywidgets button handler, a
+pytest test and a plain script.
+
+    Runtime               the loop and its thread, started on first use
+      .run(coro)          run a coroutine on the loop and return its result
+      .call(fn, *args)    run a plain function on the loop thread
+      .wait_until(pred)   wait until a condition holds, re-checked after every change
+      .notify()           tell waiters that something changed (nodes call it)
+    get_runtime()         the runtime shared by everything that was not given one
+
+Why not the notebook kernel's own loop? A blocking call in a cell would stop
+the nodes with it, and the code could not be copied into a script. Why not
+``asyncio.run`` in each call? Nodes must keep serving their peers between calls.
+
+Waiting is on conditions, never on sleeps: ``wait_until`` re-checks its
+predicate on the loop thread whenever a node records an event (and at least
+every few milliseconds, for conditions outside this process, such as a child
+process that exits).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import itertools
+import threading
+from collections.abc import Callable, Coroutine
+from typing import Any, ClassVar, TypeVar
+
+from toycoin.errors import NodeError
+
+T = TypeVar("T")
+
+DEFAULT_TIMEOUT = 10.0  # seconds a synchronous call waits for the network thread
+RECHECK_INTERVAL = 0.02  # seconds between re-checks of a condition nothing announced
+
+
+class Runtime:
+    """An asyncio event loop running for ever in a daemon thread."""
+
+    _shared: ClassVar[Runtime | None] = None  # the default runtime, see get_runtime()
+    _shared_lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(self, name: str = "toycoin-network") -> None:
+        self.name = name
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+        self._seq = itertools.count(1)  # event numbers, in order across all nodes
+        self._changed: asyncio.Event | None = None
+
+    @classmethod
+    def shared(cls) -> Runtime:
+        """The runtime used by nodes and clients that were not given one."""
+        with cls._shared_lock:
+            if cls._shared is None:
+                cls._shared = cls()
+            return cls._shared
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The event loop, started (with its thread) on first use."""
+        with self._start_lock:
+            if self._loop is None or not self._thread or not self._thread.is_alive():
+                self._start_thread()
+            assert self._loop is not None
+            return self._loop
+
+    def _start_thread(self) -> None:
+        loop = asyncio.new_event_loop()
+        ready = threading.Event()
+
+        def main() -> None:
+            asyncio.set_event_loop(loop)
+            self._changed = asyncio.Event()
+            loop.call_soon(ready.set)
+            loop.run_forever()
+
+        # A daemon thread: an interpreter that exits does not wait for the nodes.
+        self._thread = threading.Thread(target=main, name=self.name, daemon=True)
+        self._loop = loop
+        self._thread.start()
+        ready.wait()
+
+    def in_loop_thread(self) -> bool:
+        """True when the caller runs on the network thread itself."""
+        return self._thread is not None and threading.current_thread() is self._thread
+
+    def _refuse_loop_thread(self, what: str) -> None:
+        if self.in_loop_thread():
+            raise NodeError(
+                f"{what} was called from the network thread itself, which would wait for "
+                "ever on its own loop; call it from a notebook cell, a widget handler, a "
+                "test or a script (a subscriber callback may only read state)"
+            )
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float = DEFAULT_TIMEOUT) -> T:
+        """Run ``coro`` on the loop and return its result (or raise its exception)."""
+        if self.in_loop_thread():
+            coro.close()  # never awaited: close it so Python does not warn
+            self._refuse_loop_thread("Runtime.run")
+        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        try:
+            return future.result(timeout)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            raise NodeError(f"timed out after {timeout:g}s waiting for the network thread") from None
+
+    def call(self, fn: Callable[..., T], *args: Any, timeout: float = DEFAULT_TIMEOUT) -> T:
+        """Run a plain function on the loop thread, so it sees the nodes' state settled."""
+
+        async def wrapper() -> T:
+            return fn(*args)
+
+        return self.run(wrapper(), timeout)
+
+    def notify(self) -> None:
+        """Wake every ``wait_until``: something changed (loop thread only)."""
+        if self._changed is not None:
+            self._changed.set()
+            self._changed = asyncio.Event()
+
+    def next_seq(self) -> int:
+        """The next event number; one counter per runtime orders events across nodes."""
+        return next(self._seq)
+
+    def wait_until(
+        self,
+        predicate: Callable[[], bool],
+        timeout: float = DEFAULT_TIMEOUT,
+        what: str = "the condition holds",
+    ) -> None:
+        """Wait until ``predicate()`` is true; it is evaluated on the loop thread.
+
+        Raises NodeError("timed out after 5s waiting until <what>") otherwise.
+        """
+        self._refuse_loop_thread("Runtime.wait_until")
+        self.run(self._wait(predicate, timeout, what), timeout + 5.0)
+
+    async def _wait(self, predicate: Callable[[], bool], timeout: float, what: str) -> None:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not predicate():
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                raise NodeError(f"timed out after {timeout:g}s waiting until {what}")
+            assert self._changed is not None
+            changed = self._changed
+            try:
+                await asyncio.wait_for(changed.wait(), min(remaining, RECHECK_INTERVAL))
+            except asyncio.TimeoutError:
+                pass
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop the loop and its thread (nodes on it should be stopped first)."""
+        self._refuse_loop_thread("Runtime.close")
+        with self._start_lock:
+            loop, thread = self._loop, self._thread
+            self._loop = self._thread = None
+        if loop is None or thread is None:
+            return
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout)
+        if not thread.is_alive():
+            loop.close()
+
+
+def get_runtime(runtime: Runtime | None = None) -> Runtime:
+    """``runtime`` if given, else the one runtime shared by the whole process.
+
+    The shared runtime is created on first use and kept on the Runtime class:
+    the one piece of process-wide state toycoin has, because a process has one
+    network thread, as in Bitcoin Core's test framework.
+    """
+    return runtime if runtime is not None else Runtime.shared()

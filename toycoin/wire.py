@@ -1,0 +1,280 @@
+"""Wire: how messages are framed on a TCP connection, and the messages toycoin knows.
+
+A TCP connection carries a stream of bytes with no boundaries. Like Bitcoin,
+toycoin cuts it into frames, each a 24-byte header followed by a payload:
+
+    magic     4 bytes   b"toyc": marks the start of a frame of this network
+    command  12 bytes   ASCII name of the message, padded with zero bytes
+    length    4 bytes   payload size, little-endian (checked before it is read)
+    checksum  4 bytes   first 4 bytes of sha256d(payload)
+    payload             the message's own serialization
+
+In this module:
+
+    FrameHeader              the 24 bytes above; FrameHeader.parse checks magic and length
+    encode_frame(message)    header + payload, ready for the socket
+    decode_payload(...)      payload bytes -> message, or None for an unknown command
+    MESSAGES                 the fixed registry: command bytes -> message class
+    Version, Verack          the handshake (a nonce lets a node notice itself)
+    Ping, Pong               liveness, and proof that earlier messages were handled
+    GetAddr, Addr            peer discovery: (host, port) of known nodes
+    GetUtxos, Utxos          a wallet asks which coins an address has
+    TxMessage, Reject        a wallet sends a payment; the node says why it refused one
+
+Every message is a frozen dataclass with ``serialize()``, ``parse()`` and a
+short repr (``version(name='A', height=0)``, ``addr(2 addresses)``) so a
+notebook can show what crossed the wire. A message class is only ever found
+through MESSAGES; nothing is looked up by a name a peer sent, and nothing is
+unpickled or evaluated.
+
+Simplifications compared with Bitcoin (see
+https://en.bitcoin.it/wiki/Protocol_documentation):
+- version carries a node name and a height but no addresses, timestamp or
+  user agent; addr carries IPv4 (host, port) pairs without times or services.
+- getutxos/utxos ask by address (Bitcoin's BIP64 asked by outpoint and is gone;
+  real light wallets use other schemes), and reject follows the retired BIP61.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import ClassVar, TypeVar
+
+from toycoin import params
+from toycoin.encoding import ByteReader, compact_size, sha256d, var_bytes
+from toycoin.errors import ParseError, ProtocolError
+
+HEADER_SIZE = 24
+COMMAND_SIZE = 12
+
+M = TypeVar("M", bound="Message")
+
+
+@dataclass(frozen=True)
+class FrameHeader:
+    """The fixed 24 bytes in front of every payload."""
+
+    command: bytes
+    length: int
+    checksum: bytes
+
+    @classmethod
+    def parse(cls, data: bytes, magic: bytes = params.NETWORK_MAGIC) -> FrameHeader:
+        """Check the header before a single payload byte is read.
+
+        ProtocolError for a foreign magic, a garbled command or an oversize
+        length: the stream can no longer be trusted to be in step.
+        """
+        if len(data) != HEADER_SIZE:
+            raise ProtocolError(f"a frame header is {HEADER_SIZE} bytes, got {len(data)}")
+        if data[:4] != magic:
+            raise ProtocolError(f"wrong magic {data[:4].hex()} (expected {magic.hex()})")
+        command = data[4:16].rstrip(b"\0")
+        if not command or b"\0" in command or not all(0x20 < c < 0x7F for c in command):
+            raise ProtocolError(f"garbled command field {data[4:16].hex()}")
+        length = int.from_bytes(data[16:20], "little")
+        if length > params.MAX_PROTOCOL_MESSAGE_LENGTH:
+            raise ProtocolError(
+                f"payload of {length:,} bytes exceeds the limit of "
+                f"{params.MAX_PROTOCOL_MESSAGE_LENGTH:,}"
+            )
+        return cls(command, length, data[20:24])
+
+
+def checksum(payload: bytes) -> bytes:
+    """The first 4 bytes of sha256d(payload), as in every Bitcoin message header."""
+    return sha256d(payload)[:4]
+
+
+def encode_frame(message: Message, magic: bytes = params.NETWORK_MAGIC) -> bytes:
+    """The bytes that go on the socket for one message."""
+    payload = message.serialize()
+    command = message.command.ljust(COMMAND_SIZE, b"\0")
+    return magic + command + len(payload).to_bytes(4, "little") + checksum(payload) + payload
+
+
+def decode_payload(command: bytes, payload: bytes) -> Message | None:
+    """The message for a checked frame; None if toycoin has no such command.
+
+    ParseError if the payload is not a valid message of that type.
+    """
+    message_class = MESSAGES.get(command)
+    if message_class is None:
+        return None
+    return message_class.parse(payload)
+
+
+# --- field helpers ---------------------------------------------------------------
+
+
+def _write_text(text: str) -> bytes:
+    return var_bytes(text.encode("ascii"))
+
+
+def _read_text(reader: ByteReader, max_length: int, what: str) -> str:
+    """A short printable ASCII string; anything else is a ParseError."""
+    raw = reader.read_var_bytes()
+    if len(raw) > max_length:
+        raise ParseError(f"{what} of {len(raw)} bytes is longer than {max_length}")
+    if not all(0x20 <= c < 0x7F for c in raw):
+        raise ParseError(f"{what} holds characters that are not printable ASCII")
+    return raw.decode("ascii")
+
+
+def _short_hex(digest: bytes) -> str:
+    """Display order (byte-reversed, like Bitcoin's txid_hex), shortened."""
+    return digest[::-1].hex()[:12] + "…"
+
+
+class Message:
+    """Base class: subclasses are frozen dataclasses with a ``command``."""
+
+    command: ClassVar[bytes]
+
+    def serialize(self) -> bytes:
+        return b""
+
+    @classmethod
+    def read_from(cls: type[M], reader: ByteReader) -> M:
+        return cls()
+
+    @classmethod
+    def parse(cls: type[M], data: bytes) -> M:
+        """One message from exactly ``data``; ParseError on short or left-over bytes."""
+        reader = ByteReader(data)
+        message = cls.read_from(reader)
+        reader.finish()
+        return message
+
+
+# --- handshake and liveness --------------------------------------------------------
+
+
+@dataclass(frozen=True, repr=False)
+class Version(Message):
+    """The first message each side sends: who I am, how to reach me, how far I am."""
+
+    command: ClassVar[bytes] = b"version"
+    name: str
+    nonce: int  # random per node run: a version carrying our own nonce came from us
+    port: int  # where the sender listens (0 for a wallet, which does not listen)
+    height: int
+    services: int = params.NODE_NETWORK
+    version: int = params.PROTOCOL_VERSION
+
+    def serialize(self) -> bytes:
+        return (
+            self.version.to_bytes(4, "little")
+            + self.services.to_bytes(8, "little")
+            + self.nonce.to_bytes(8, "little")
+            + self.port.to_bytes(2, "big")  # ports are big-endian on Bitcoin's wire too
+            + self.height.to_bytes(4, "little")
+            + _write_text(self.name)
+        )
+
+    @classmethod
+    def read_from(cls, reader: ByteReader) -> Version:
+        version = reader.read_int(4)
+        services = reader.read_int(8)
+        nonce = reader.read_int(8)
+        port = int.from_bytes(reader.read(2), "big")
+        height = reader.read_int(4)
+        name = _read_text(reader, params.MAX_NAME_LENGTH, "node name")
+        return cls(name, nonce, port, height, services, version)
+
+    @property
+    def is_full_node(self) -> bool:
+        return bool(self.services & params.NODE_NETWORK)
+
+    def __repr__(self) -> str:
+        role = "" if self.is_full_node else ", wallet"
+        return f"version(name={self.name!r}, height={self.height}{role})"
+
+
+@dataclass(frozen=True, repr=False)
+class Verack(Message):
+    """"I accept your version": the handshake is done once both sides sent one."""
+
+    command: ClassVar[bytes] = b"verack"
+
+    def __repr__(self) -> str:
+        return "verack()"
+
+
+@dataclass(frozen=True, repr=False)
+class Ping(Message):
+    """Are you there? Answered in order, so a pong proves earlier messages were handled."""
+
+    command: ClassVar[bytes] = b"ping"
+    nonce: int
+
+    def serialize(self) -> bytes:
+        return self.nonce.to_bytes(8, "little")
+
+    @classmethod
+    def read_from(cls, reader: ByteReader) -> Ping:
+        return cls(reader.read_int(8))
+
+    def __repr__(self) -> str:
+        return f"{self.command.decode()}(nonce={self.nonce})"
+
+
+@dataclass(frozen=True, repr=False)
+class Pong(Ping):
+    """The answer to a ping, with the same nonce."""
+
+    command: ClassVar[bytes] = b"pong"
+
+
+# --- peer discovery ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, repr=False)
+class GetAddr(Message):
+    """Which other nodes do you know?"""
+
+    command: ClassVar[bytes] = b"getaddr"
+
+    def __repr__(self) -> str:
+        return "getaddr()"
+
+
+@dataclass(frozen=True, repr=False)
+class Addr(Message):
+    """Addresses (IPv4 host, port) where other nodes listen."""
+
+    command: ClassVar[bytes] = b"addr"
+    addresses: tuple[tuple[str, int], ...]
+
+    def __post_init__(self) -> None:
+        if len(self.addresses) > params.MAX_ADDR_TO_SEND:
+            raise ValueError(f"an addr message holds at most {params.MAX_ADDR_TO_SEND} addresses")
+
+    def serialize(self) -> bytes:
+        out = [compact_size(len(self.addresses))]
+        for host, port in self.addresses:
+            out.append(ipaddress.IPv4Address(host).packed + port.to_bytes(2, "big"))
+        return b"".join(out)
+
+    @classmethod
+    def read_from(cls, reader: ByteReader) -> Addr:
+        count = reader.read_count(6)
+        if count > params.MAX_ADDR_TO_SEND:
+            raise ParseError(f"addr with {count} addresses (at most {params.MAX_ADDR_TO_SEND})")
+        addresses = []
+        for _ in range(count):
+            host = str(ipaddress.IPv4Address(reader.read(4)))
+            port = int.from_bytes(reader.read(2), "big")
+            if port == 0:
+                raise ParseError("addr holds port 0, where nobody can listen")
+            addresses.append((host, port))
+        return cls(tuple(addresses))
+
+    def __repr__(self) -> str:
+        n = len(self.addresses)
+        return f"addr({n} address{'' if n == 1 else 'es'})"
+
+
+MESSAGES = MappingProxyType({m.command: m for m in (Version, Verack, Ping, Pong, GetAddr, Addr)})
