@@ -80,3 +80,12 @@ RECONNECT_DELAY_MIN = 0.05
 RECONNECT_DELAY_MAX = 2.0
 # Events a node keeps for diagrams and logs; older ones are forgotten.
 MAX_EVENTS = 10_000
+# Every node of the course starts from the same genesis block, whose coinbase
+# pays GENESIS_AMOUNT coins to the address of PrivateKey.from_seed(GENESIS_SEED).
+# Its timestamp is Bitcoin's genesis block's [genesis.nTime = 1231006505].
+GENESIS_SEED = "alice"
+GENESIS_AMOUNT = 100
+GENESIS_TIMESTAMP = 1231006505
+# Seconds a node's default clock adds to the tip's timestamp for each block it
+# seals, so notebook outputs are the same on every run [nPowTargetSpacing].
+BLOCK_INTERVAL = 600

@@ -45,6 +45,8 @@ from typing import ClassVar, TypeVar
 from toycoin import params
 from toycoin.encoding import ByteReader, compact_size, sha256d, var_bytes
 from toycoin.errors import ParseError, ProtocolError
+from toycoin.keys import PUBKEY_HASH_SIZE, address_to_pubkey_hash, make_address
+from toycoin.tx import OUTPOINT_SIZE, TXOUT_SIZE, OutPoint, Tx, TxOut
 
 HEADER_SIZE = 24
 COMMAND_SIZE = 12
@@ -110,7 +112,8 @@ def decode_payload(command: bytes, payload: bytes) -> Message | None:
 
 
 def _write_text(text: str) -> bytes:
-    return var_bytes(text.encode("ascii"))
+    # Anything outside printable ASCII becomes "?", so the reader's check always passes.
+    return var_bytes(bytes(c if 0x20 <= c < 0x7F else 0x3F for c in text.encode("ascii", "replace")))
 
 
 def _read_text(reader: ByteReader, max_length: int, what: str) -> str:
@@ -277,4 +280,103 @@ class Addr(Message):
         return f"addr({n} address{'' if n == 1 else 'es'})"
 
 
-MESSAGES = MappingProxyType({m.command: m for m in (Version, Verack, Ping, Pong, GetAddr, Addr)})
+# --- wallets ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, repr=False)
+class GetUtxos(Message):
+    """A wallet asks which unspent outputs an address owns."""
+
+    command: ClassVar[bytes] = b"getutxos"
+    address: str
+
+    def serialize(self) -> bytes:
+        return address_to_pubkey_hash(self.address)
+
+    @classmethod
+    def read_from(cls, reader: ByteReader) -> GetUtxos:
+        return cls(make_address(reader.read(PUBKEY_HASH_SIZE)))
+
+    def __repr__(self) -> str:
+        return f"getutxos({self.address})"
+
+
+@dataclass(frozen=True, repr=False)
+class Utxos(Message):
+    """The coins of an address, as the node's ledger sees them at ``height``."""
+
+    command: ClassVar[bytes] = b"utxos"
+    address: str
+    height: int
+    tip_hash: bytes
+    coins: tuple[tuple[OutPoint, TxOut], ...]
+
+    def serialize(self) -> bytes:
+        out = [address_to_pubkey_hash(self.address), self.height.to_bytes(4, "little"), self.tip_hash]
+        out.append(compact_size(len(self.coins)))
+        out += [outpoint.serialize() + txout.serialize() for outpoint, txout in self.coins]
+        return b"".join(out)
+
+    @classmethod
+    def read_from(cls, reader: ByteReader) -> Utxos:
+        address = make_address(reader.read(PUBKEY_HASH_SIZE))
+        height, tip_hash = reader.read_int(4), reader.read(32)
+        count = reader.read_count(OUTPOINT_SIZE + TXOUT_SIZE)
+        if count > params.MAX_UTXOS_TO_SEND:
+            raise ParseError(f"utxos with {count} coins (at most {params.MAX_UTXOS_TO_SEND})")
+        coins = tuple((OutPoint.read_from(reader), TxOut.read_from(reader)) for _ in range(count))
+        return cls(address, height, tip_hash, coins)
+
+    @property
+    def balance(self) -> int:
+        return sum(txout.amount for _, txout in self.coins)
+
+    def __repr__(self) -> str:
+        coins = f"{len(self.coins)} coin{'' if len(self.coins) == 1 else 's'}"
+        return f"utxos({self.address}, {coins} worth {self.balance}, height {self.height})"
+
+
+@dataclass(frozen=True, repr=False)
+class TxMessage(Message):
+    """A payment, as ``Tx.serialize()`` bytes (Bitcoin's "tx" message)."""
+
+    command: ClassVar[bytes] = b"tx"
+    tx: Tx
+
+    def serialize(self) -> bytes:
+        return self.tx.serialize()
+
+    @classmethod
+    def read_from(cls, reader: ByteReader) -> TxMessage:
+        return cls(Tx.read_from(reader))
+
+    def __repr__(self) -> str:
+        return f"tx({_short_hex(self.tx.txid)}, {len(self.tx.inputs)} in, {len(self.tx.outputs)} out)"
+
+
+@dataclass(frozen=True, repr=False)
+class Reject(Message):
+    """Why a node refused a transaction (like BIP61's reject, which Bitcoin Core dropped)."""
+
+    command: ClassVar[bytes] = b"reject"
+    txid: bytes
+    reason: str
+
+    def serialize(self) -> bytes:
+        return self.txid + _write_text(self.reason[: params.MAX_REJECT_REASON_LENGTH])
+
+    @classmethod
+    def read_from(cls, reader: ByteReader) -> Reject:
+        txid = reader.read(32)
+        return cls(txid, _read_text(reader, params.MAX_REJECT_REASON_LENGTH, "reject reason"))
+
+    def __repr__(self) -> str:
+        return f"reject({_short_hex(self.txid)}, {self.reason!r})"
+
+
+MESSAGES = MappingProxyType(
+    {
+        message.command: message
+        for message in (Version, Verack, Ping, Pong, GetAddr, Addr, GetUtxos, Utxos, TxMessage, Reject)
+    }
+)

@@ -1,0 +1,639 @@
+"""Node: a full node that listens on a TCP port, keeps a ledger, and talks to peers.
+
+This is the upper of the two networking layers (Bitcoin Core's test framework
+calls it ``P2PInterface``). Each connection (toycoin.peer) hands it messages;
+the node routes each message type to one small ``on_<command>`` handler,
+through a fixed table. Messages of other types are ignored and counted.
+
+    Node                    the synchronous API a notebook, widget, test or script uses
+      start, stop, kill, restart, is_running, address
+      connect(other), peers, ping(peer), sync_with_ping()
+      ledger, height, balance(address), submit_tx(tx)
+      events, subscribe(callback), snapshot(names)
+    Event                   one thing that happened: connected, message in/out, block sealed...
+    NodeSnapshot            a frozen picture of a node, for diagrams and widgets
+    course_genesis()        the block every node of the course starts from
+
+The handshake is Bitcoin's: the side that connects sends ``version``; the
+other answers with its own ``version`` and a ``verack``; the first side
+answers ``verack``. Each ``version`` carries the sender's node name, its
+listening port and a nonce. A version carrying our own nonce means we dialled
+ourselves. Bitcoin Core draws a nonce per connection; toycoin draws one per
+node run, which also reveals two connections to the same node (A dialled B
+while B dialled A): the one dialled by the node with the smaller nonce stays.
+
+Peers are found through ``getaddr``/``addr`` and every address a node was told
+to connect to, or learned, is kept: when the peer goes away the node retries
+with exponential backoff for as long as it runs (jamesob/tinychain dropped a
+peer for ever after three failures; Bitcoin Core keeps addresses in its
+address manager and keeps trying).
+
+Payments: a wallet sends ``tx``; the node validates it against its ledger and
+seals it into a block of its own at once, or answers ``reject`` with the
+reason. It tells no other node (gossip comes in a later chapter), so two nodes
+soon disagree.
+
+Simplifications compared with Bitcoin: no mempool, no relay, no proof of work;
+one nonce per node run; addresses are IPv4 only; the node's clock is a
+parameter (by default each block is stamped 600 seconds after the tip).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import itertools
+import random
+import socket
+from collections import deque
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from toycoin import params
+from toycoin.block import Block, make_genesis
+from toycoin.errors import NodeError, ProtocolError, ValidationError
+from toycoin.keys import PrivateKey
+from toycoin.ledger import Ledger
+from toycoin.peer import Connection, Limits
+from toycoin.runtime import Runtime, get_runtime
+from toycoin.tx import Tx
+from toycoin.wire import (
+    Addr, GetAddr, GetUtxos, Message, Ping, Pong, Reject, TxMessage, Utxos, Verack, Version,
+)
+
+T = TypeVar("T")
+Address = tuple[str, int]
+
+
+def course_genesis() -> Block:
+    """The genesis block of the course: 100 coins to Alice, at a fixed time."""
+    alice = PrivateKey.from_seed(params.GENESIS_SEED).address
+    return make_genesis(alice, params.GENESIS_AMOUNT, params.GENESIS_TIMESTAMP)
+
+
+def format_address(address: Address) -> str:
+    return f"{address[0]}:{address[1]}"
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something a node saw happen. ``seq`` orders events across all nodes of a runtime."""
+
+    seq: int
+    kind: str  # started, stopped, killed, opened, connected, disconnected, send, receive, ...
+    node: str
+    peer: str | None
+    detail: str
+
+    def __str__(self) -> str:
+        peer = f" {self.peer}" if self.peer else ""
+        return f"{self.node} {self.kind}{peer}: {self.detail}"
+
+
+@dataclass(frozen=True)
+class NodeSnapshot:
+    """What a node looks like right now; diagrams and widgets draw from this."""
+
+    name: str
+    alive: bool
+    height: int  # -1 when unknown (a process that is down)
+    tip_hex: str
+    balances: tuple[tuple[str, int], ...]  # (label, coins), sorted by label
+    peers: tuple[str, ...]  # names of live handshaked full-node peers, sorted
+    is_process: bool = False
+
+
+@dataclass
+class PeerState:
+    """What the node knows about one connection (state inside the Node only)."""
+
+    target: Address | None = None  # the address we dialled (outbound only)
+    version: Version | None = None
+    verack_received: bool = False
+    listen_address: Address | None = None  # where the peer itself listens
+    answered_getaddr: bool = False
+    pings: dict[int, asyncio.Future] = field(default_factory=dict)
+
+
+def check_name(name: str) -> str:
+    if not (0 < len(name) <= params.MAX_NAME_LENGTH and all(" " <= c <= "~" for c in name)):
+        raise ValueError(f"a node name is 1 to {params.MAX_NAME_LENGTH} printable ASCII characters")
+    return name
+
+
+class Node:
+    """A full node; every method may be called from any thread except the network thread."""
+
+    def __init__(
+        self,
+        name: str = "node",
+        genesis: Block | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        clock: Callable[[], int] | None = None,
+        runtime: Runtime | None = None,
+        limits: Limits | None = None,
+        miner_address: str | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.name = check_name(name)
+        self.host, self._port = host, port
+        self.runtime = get_runtime(runtime)
+        self.limits = limits or Limits()
+        self.miner_address = miner_address or PrivateKey.from_seed(f"miner {name}").address
+        self._ledger = Ledger(genesis or course_genesis())
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self.nonce = 0  # drawn at each start
+        self._ping_nonces = itertools.count(1)
+        self._events: deque[Event] = deque(maxlen=params.MAX_EVENTS)
+        self._subscribers: list[Callable[[Event], None]] = []
+        self._server: asyncio.Server | None = None
+        self._peers: dict[Connection, PeerState] = {}
+        self._wanted: dict[Address, str] = {}  # address -> "asked" or "learned"
+        self._labels: dict[Address, str] = {}  # names of dialled nodes, for events
+        self._myself: set[Address] = set()  # addresses that turned out to be this node
+        self._tasks: set[asyncio.Task] = set()  # reconnect loops and connection handlers
+        self._changed: asyncio.Event | None = None  # pulsed when a connection opens or closes
+        self._handlers: dict[type[Message], Callable[[Connection, Any], None]] = {
+            Version: self.on_version,
+            Verack: self.on_verack,
+            Ping: self.on_ping,
+            Pong: self.on_pong,
+            GetAddr: self.on_getaddr,
+            Addr: self.on_addr,
+            GetUtxos: self.on_getutxos,
+            TxMessage: self.on_tx,
+        }
+
+    def __repr__(self) -> str:
+        state = "running" if self.is_running else "stopped"
+        return f"Node({self.name!r}, {state}, height {self._ledger.height}, {len(self._live_peers())} peers)"
+
+    # --- synchronous API -------------------------------------------------------------
+
+    def _run(self, coro: Coroutine[Any, Any, T], timeout: float = 10.0) -> T:
+        return self.runtime.run(coro, timeout)
+
+    def _read(self, fn: Callable[[], T]) -> T:
+        """Read state on the loop thread; directly when already there (subscriber callbacks)."""
+        return fn() if self.runtime.in_loop_thread() else self.runtime.call(fn)
+
+    def start(self) -> None:
+        """Listen on (host, port); port 0 picks a free one, kept for restarts."""
+        self._run(self._start())
+
+    def stop(self) -> None:
+        """Stop cleanly: peers are told (FIN), then the port is released."""
+        self._run(self._stop(abrupt=False))
+
+    def kill(self) -> None:
+        """Stop abruptly, like a crash: every connection is reset (RST)."""
+        self._run(self._stop(abrupt=True))
+
+    def restart(self) -> None:
+        """Stop if running, then listen again on the same port with the same ledger."""
+        self._run(self._stop(abrupt=False))
+        self._run(self._start())
+
+    @property
+    def is_running(self) -> bool:
+        return self._server is not None
+
+    @property
+    def address(self) -> Address:
+        if self._port == 0:
+            raise NodeError(f"node {self.name} has no port yet: start it first")
+        return (self.host, self._port)
+
+    def connect(self, target: Any, wait: bool = True, timeout: float = 10.0) -> None:
+        """Connect to another node (a Node, a NodeProcess or a (host, port)) and keep connected.
+
+        With ``wait``, return once the handshake is done; NodeError if it is not
+        done within ``timeout`` or if the address turns out to be this node.
+        """
+        address, label = _target_address(target)
+        self.runtime.call(self._want, address, "asked", label)
+        if wait:
+            self.runtime.wait_until(
+                lambda: self._handshaked_with(address) or address in self._myself,
+                timeout,
+                f"{self.name} is connected to {label}",
+            )
+            if address in self._myself:
+                raise NodeError(f"{format_address(address)} is {self.name} itself: it got its own nonce back")
+
+    def disconnect(self, target: Any) -> None:
+        """Forget a peer: close connections to it and stop reconnecting."""
+        address, _ = _target_address(target)
+        self.runtime.call(self._forget, address)
+
+    @property
+    def peers(self) -> tuple[str, ...]:
+        """Names of the full nodes this node has a live, handshaked connection with."""
+        return self._read(lambda: tuple(sorted({self._label(c) for c in self._live_peers()})))
+
+    def ping(self, peer: str, timeout: float = 10.0) -> float:
+        """Ping a peer by name and wait for its pong; return the round trip in seconds."""
+        return self._run(self._ping(peer, timeout), timeout + 1.0)
+
+    def sync_with_ping(self, timeout: float = 10.0) -> None:
+        """Ping every peer: once all pongs are back, every earlier message was handled."""
+        self._run(self._sync_with_ping(timeout), timeout + 1.0)
+
+    def wait_until(self, predicate: Callable[[], bool], timeout: float = 10.0, what: str = "") -> None:
+        self.runtime.wait_until(predicate, timeout, what or f"a condition holds on {self.name}")
+
+    @property
+    def ledger(self) -> Ledger:
+        """The node's ledger; change it only through the node (submit_tx)."""
+        return self._ledger
+
+    @property
+    def height(self) -> int:
+        return self._read(lambda: self._ledger.height)
+
+    def balance(self, address: str) -> int:
+        return self._read(lambda: self._ledger.balance(address))
+
+    def submit_tx(self, tx: Tx) -> Block:
+        """Validate a payment and seal it into a block, as if a wallet had sent it."""
+        return self._read(lambda: self._accept_payment(tx))
+
+    @property
+    def events(self) -> list[Event]:
+        """The most recent events (at most params.MAX_EVENTS), oldest first."""
+        return self._read(lambda: list(self._events))
+
+    def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
+        """Call ``callback(event)`` on the network thread for every new event.
+
+        The callback must be quick and may only read state (or set widget
+        values). Returns a function that unsubscribes.
+        """
+        self._subscribers.append(callback)
+        return lambda: self._subscribers.remove(callback) if callback in self._subscribers else None
+
+    def snapshot(self, names: dict[str, str] | None = None) -> NodeSnapshot:
+        """A frozen picture; ``names`` maps addresses to labels for the balances shown."""
+        return self._read(lambda: self._snapshot(names or {}))
+
+    def _snapshot(self, names: dict[str, str]) -> NodeSnapshot:
+        balances = tuple(sorted((label, self._ledger.balance(a)) for a, label in names.items()))
+        peers = tuple(sorted({self._label(c) for c in self._live_peers()}))
+        return NodeSnapshot(self.name, self.is_running, self._ledger.height,
+                            self._ledger.tip.hash_hex, balances, peers)
+
+    # --- events ----------------------------------------------------------------------
+
+    def _record(self, kind: str, peer: str | None, detail: str) -> None:
+        event = Event(self.runtime.next_seq(), kind, self.name, peer, detail)
+        self._events.append(event)
+        for callback in list(self._subscribers):
+            try:
+                callback(event)
+            except Exception as error:  # a broken view must not break the node
+                self._events.append(Event(self.runtime.next_seq(), "subscriber error", self.name,
+                                          None, f"{type(error).__name__}: {error}"))
+        self.runtime.notify()
+
+    def _pulse(self) -> None:
+        """Wake the reconnect loops: a connection opened or closed."""
+        if self._changed is not None:
+            self._changed.set()
+            self._changed = asyncio.Event()
+
+    # --- starting and stopping -------------------------------------------------------
+
+    async def _start(self) -> None:
+        if self._server is not None:
+            return
+        self.nonce = self._rng.getrandbits(64)
+        self._changed = asyncio.Event()
+        try:
+            self._server = await asyncio.start_server(self._on_inbound, self.host, self._port)
+        except OSError as error:
+            raise NodeError(_listen_error(self.host, self._port, error)) from None
+        self._port = self._server.sockets[0].getsockname()[1]
+        self._record("started", None, f"listening on {format_address(self.address)}")
+        for address in self._wanted:
+            self._spawn(self._keep_connected(address))
+        self._spawn(self._keepalive())
+
+    async def _stop(self, abrupt: bool) -> None:
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.close()  # no new connections from here on
+        for conn in list(self._peers):
+            if abrupt:
+                conn.abort("node killed")
+            else:
+                conn.close("node stopped")
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=5.0)
+        await self._until(lambda: not self._peers, 5.0)  # inbound handlers end on their own
+        # Only now: on Python 3.12+ wait_closed() waits for every connection to end.
+        try:
+            await asyncio.wait_for(server.wait_closed(), 5.0)
+        except asyncio.TimeoutError:
+            pass  # a connection that would not close; the port is released all the same
+        self._record("killed" if abrupt else "stopped", None, "connections reset" if abrupt else "clean stop")
+
+    async def _until(self, predicate: Callable[[], bool], timeout: float) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not predicate() and loop.time() < deadline:
+            assert self._changed is not None
+            try:
+                await asyncio.wait_for(self._changed.wait(), deadline - loop.time())
+            except asyncio.TimeoutError:
+                pass
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # --- connections -----------------------------------------------------------------
+
+    async def _on_inbound(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self._server is None or len(self._peers) >= self.limits.max_connections:
+            writer.transport.abort()
+            self._record("refused", None, f"too many connections ({len(self._peers)})")
+            return
+        await self._serve(reader, writer, None)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                     target: Address | None) -> bool:
+        """Run one connection until it ends; return whether its handshake completed."""
+        peer = writer.get_extra_info("peername")
+        label = self._labels.get(target, format_address(target)) if target else format_address(peer)
+        conn = Connection(reader, writer, inbound=target is None, label=label,
+                          dispatch=self._dispatch, log=self._record, limits=self.limits)
+        self._peers[conn] = PeerState(target=target, listen_address=target)
+        self._record("opened", label, "outbound" if target else "inbound")
+        if target:
+            conn.send(self._version_message())
+        try:
+            await conn.run()
+        finally:  # also when stop() cancels this task
+            label, state = self._label(conn), self._peers.pop(conn)
+            for future in state.pings.values():
+                if not future.done():
+                    future.set_exception(NodeError(f"{label} disconnected before answering a ping"))
+            self._record("disconnected", label, conn.close_reason or "node stopped")
+            self._pulse()
+        return conn.handshaked
+
+    def _dispatch(self, conn: Connection, message: Message) -> None:
+        """Route a message to its handler; nothing but version/verack before the handshake."""
+        command = message.command.decode()
+        if not conn.handshaked and not isinstance(message, (Version, Verack)):
+            conn.ignore(f"{command} before the handshake")
+            return
+        handler = self._handlers.get(type(message))
+        if handler is None:
+            conn.ignore(f"a node does not handle {command}")
+            return
+        try:
+            handler(conn, message)
+        except ProtocolError:
+            raise
+        except Exception as error:  # a bug here must cost one connection, not the node
+            self._record("error", conn.label, f"{type(error).__name__} in on_{command}: {error}")
+            raise ProtocolError(f"internal error while handling {command}") from error
+
+    def _version_message(self) -> Version:
+        return Version(self.name, self.nonce, self._port, self._ledger.height)
+
+    def _live_peers(self) -> list[Connection]:
+        return [c for c, s in self._peers.items()
+                if c.handshaked and c.is_open and s.version and s.version.is_full_node]
+
+    def _label(self, conn: Connection) -> str:
+        state = self._peers.get(conn)
+        return state.version.name if state and state.version else conn.label
+
+    def _handshaked_with(self, address: Address) -> bool:
+        return any(self._peers[c].listen_address == address for c in self._live_peers())
+
+    def _linked(self, address: Address) -> bool:
+        """An open connection to the node listening at ``address``, handshaked or not."""
+        return any(s.listen_address == address and c.is_open for c, s in self._peers.items())
+
+    # --- keeping connected -----------------------------------------------------------
+
+    def _want(self, address: Address, how: str, label: str | None = None) -> None:
+        if label:
+            self._labels[address] = label
+        if address in self._wanted:
+            if how == "asked":
+                self._wanted[address] = how
+            return
+        self._wanted[address] = how
+        if self._server is not None:
+            self._spawn(self._keep_connected(address))
+
+    def _forget(self, address: Address) -> None:
+        self._wanted.pop(address, None)
+        for conn, state in list(self._peers.items()):
+            if state.listen_address == address:
+                conn.close("disconnected on request")
+        self._pulse()
+
+    def _may_dial(self, address: Address) -> bool:
+        if self._linked(address) or len(self._peers) >= self.limits.max_connections:
+            return False
+        if self._wanted.get(address) == "learned":
+            outbound = sum(1 for c in self._live_peers() if not c.inbound)
+            return outbound < self.limits.max_outbound
+        return True
+
+    async def _keep_connected(self, address: Address) -> None:
+        """Dial ``address`` whenever no connection to it is open, backing off on failure."""
+        delay, failing = params.RECONNECT_DELAY_MIN, False
+        while address in self._wanted and self._server is not None:
+            if not self._may_dial(address):
+                assert self._changed is not None
+                await self._changed.wait()
+                continue
+            label = self._labels.get(address, format_address(address))
+            try:
+                reader, writer = await asyncio.wait_for(asyncio.open_connection(*address),
+                                                        self.limits.frame_timeout)
+            except (OSError, asyncio.TimeoutError) as error:
+                if not failing:
+                    self._record("connect failed", label, f"{_reason(error)}; retrying with backoff")
+                failing, ok = True, False
+            else:
+                failing, ok = False, await self._serve(reader, writer, address)
+            if ok:
+                delay = params.RECONNECT_DELAY_MIN
+            else:
+                await asyncio.sleep(delay)
+                delay = min(2 * delay, params.RECONNECT_DELAY_MAX)
+
+    async def _keepalive(self) -> None:
+        """Ping quiet peers now and then, so a dead connection is noticed (PING_INTERVAL)."""
+        while True:
+            await asyncio.sleep(self.limits.ping_interval)
+            for conn in self._live_peers():
+                conn.send(Ping(next(self._ping_nonces)))
+
+    # --- pings -----------------------------------------------------------------------
+
+    async def _ping(self, peer: str, timeout: float) -> float:
+        conns = [c for c in self._peers if c.handshaked and c.is_open and self._label(c) == peer]
+        if not conns:
+            raise NodeError(f"{self.name} has no connection to {peer!r}; its peers are {self.peers}")
+        loop = asyncio.get_running_loop()
+        nonce, future = next(self._ping_nonces), loop.create_future()
+        self._peers[conns[0]].pings[nonce] = future
+        started = loop.time()
+        conns[0].send(Ping(nonce))
+        try:
+            await asyncio.wait_for(future, timeout)
+        except asyncio.TimeoutError:
+            raise NodeError(f"timed out after {timeout:g}s waiting for a pong from {peer}") from None
+        return loop.time() - started
+
+    async def _sync_with_ping(self, timeout: float) -> None:
+        names = sorted({self._label(c) for c in self._peers if c.handshaked and c.is_open})
+        await asyncio.gather(*(self._ping(name, timeout) for name in names))
+
+    # --- message handlers: one per command -------------------------------------------
+
+    def on_version(self, conn: Connection, message: Version) -> None:
+        state = self._peers[conn]
+        if state.version is not None:
+            raise ProtocolError("a second version message")
+        if message.nonce == self.nonce:
+            self._on_myself(conn)
+            return
+        state.version = message
+        conn.label = message.name
+        if message.is_full_node and conn.inbound:
+            state.listen_address = (conn.remote[0], message.port)
+        if self._drop_duplicate(conn, message):
+            return
+        if conn.inbound:
+            conn.send(self._version_message())
+        conn.send(Verack())
+        self._check_handshake(conn)
+
+    def _on_myself(self, conn: Connection) -> None:
+        # The inbound end sees its own nonce; find the outbound end by its local address.
+        for other, state in self._peers.items():
+            if not other.inbound and other.writer.get_extra_info("sockname")[:2] == conn.remote:
+                assert state.target is not None
+                self._myself.add(state.target)
+                self._wanted.pop(state.target, None)
+                other.close("connected to itself")
+        self._record("connected to itself", conn.label, "my own version nonce came back")
+        conn.close("connected to itself")
+
+    def _drop_duplicate(self, conn: Connection, message: Version) -> bool:
+        """Two connections to the same node: keep the one dialled by the smaller nonce."""
+        def dialler(c: Connection) -> int:
+            return message.nonce if c.inbound else self.nonce
+
+        for other, state in self._peers.items():
+            if other is not conn and other.is_open and state.version and state.version.nonce == message.nonce:
+                loser = other if dialler(other) > dialler(conn) else conn
+                loser.close(f"second connection to {message.name}")
+                return loser is conn
+        return False
+
+    def on_verack(self, conn: Connection, message: Verack) -> None:
+        self._peers[conn].verack_received = True
+        self._check_handshake(conn)
+
+    def _check_handshake(self, conn: Connection) -> None:
+        state = self._peers[conn]
+        if conn.handshaked or not (state.version and state.verack_received):
+            return
+        conn.handshaked = True
+        role = "full node" if state.version.is_full_node else "wallet"
+        self._record("connected", conn.label, f"{'inbound' if conn.inbound else 'outbound'} {role}")
+        self._pulse()
+        if not conn.inbound and state.version.is_full_node:
+            conn.send(GetAddr())  # like Bitcoin Core, ask outbound peers whom they know
+
+    def on_ping(self, conn: Connection, message: Ping) -> None:
+        conn.send(Pong(message.nonce))
+
+    def on_pong(self, conn: Connection, message: Pong) -> None:
+        future = self._peers[conn].pings.pop(message.nonce, None)
+        if future is not None and not future.done():
+            future.set_result(None)
+
+    def on_getaddr(self, conn: Connection, message: GetAddr) -> None:
+        state = self._peers[conn]
+        if state.answered_getaddr:
+            return  # once per connection, as in Bitcoin Core
+        state.answered_getaddr = True
+        known = {self._peers[c].listen_address for c in self._live_peers()} - {state.listen_address, None}
+        conn.send(Addr(tuple(sorted(known))[: params.MAX_ADDR_TO_SEND]))  # type: ignore[arg-type]
+
+    def on_addr(self, conn: Connection, message: Addr) -> None:
+        for address in message.addresses:
+            if len(self._wanted) >= params.MAX_KNOWN_ADDRESSES:
+                break
+            if address != (self.host, self._port) and address not in self._myself:
+                self._want(address, "learned")
+
+    def on_getutxos(self, conn: Connection, message: GetUtxos) -> None:
+        coins = self._ledger.unspent_for(message.address)[: params.MAX_UTXOS_TO_SEND]
+        conn.send(Utxos(message.address, self._ledger.height, self._ledger.tip_hash, tuple(coins)))
+
+    def on_tx(self, conn: Connection, message: TxMessage) -> None:
+        try:
+            self._accept_payment(message.tx)
+        except ValidationError as error:
+            conn.send(Reject(message.tx.txid, str(error)))
+
+    def _accept_payment(self, tx: Tx) -> Block:
+        try:
+            self._ledger.validate_tx(tx)
+        except ValidationError as error:
+            self._record("payment rejected", None, f"{tx.txid_hex[:12]}…: {error}")
+            raise
+        timestamp = self._clock() if self._clock else self._ledger.tip.timestamp + params.BLOCK_INTERVAL
+        block = self._ledger.seal_block([tx], self.miner_address, timestamp)
+        self._record("block sealed", None,
+                     f"height {self._ledger.height}, block {block.hash_hex[:12]}…, "
+                     f"payment {tx.txid_hex[:12]}…")
+        return block
+
+
+def _target_address(target: Any) -> tuple[Address, str]:
+    """(address, label) for a Node, a NodeProcess or a (host, port) pair."""
+    if isinstance(target, tuple):
+        host, port = target
+        if not isinstance(host, str) or not isinstance(port, int) or not 0 < port < 65536:
+            raise NodeError(f"bad address {target!r}: expected (host, port) with a port in 1..65535")
+        return (host, port), format_address((host, port))
+    return tuple(target.address), target.name  # type: ignore[return-value]
+
+
+def _reason(error: BaseException) -> str:
+    if isinstance(error, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(error, asyncio.TimeoutError):
+        return "timed out"
+    return getattr(error, "strerror", None) or type(error).__name__
+
+
+def _listen_error(host: str, port: int, error: OSError) -> str:
+    where = f"cannot listen on {host}:{port}"
+    if error.errno == errno.EADDRINUSE:
+        return f"{where}: address already in use (is another node on that port?)"
+    if error.errno == errno.EADDRNOTAVAIL:
+        return f"{where}: {host} is not an address of this machine"
+    if isinstance(error, socket.gaierror):
+        return f"{where}: {host!r} is not a valid host name or IP address"
+    return f"{where}: {error.strerror or error}"

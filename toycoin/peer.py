@@ -1,0 +1,186 @@
+"""Peer: one TCP connection to another node, as frames in and frames out.
+
+This is the lower of the two networking layers (Bitcoin Core's test framework
+calls it ``P2PConnection``). It turns bytes into messages and messages into
+bytes, enforces every limit a hostile peer could abuse, and records what
+happened; it knows nothing about what a message means. The node above it
+(toycoin.node) decides that, one ``on_<command>`` handler per message type.
+
+    Limits        timeouts and caps, with defaults from toycoin.params
+    Connection    reads frames until the peer goes away; send(), close(), abort()
+
+What the connection refuses, and how:
+
+    wrong magic, garbled command,
+    oversize length, malformed payload    disconnect: the stream cannot be trusted
+    bad checksum, unknown command          drop the message and count it
+    too many dropped or ignored messages   disconnect
+    no header within the idle timeout,
+    no payload within the frame timeout,
+    no handshake within its deadline       disconnect
+    a peer that does not read our sends    disconnect
+
+A payload's length is checked before it is read: ``readexactly(n)`` is not
+bounded by the stream's buffer limit, so trusting a peer's length would let it
+make us allocate gigabytes. Every read has a timeout, so a silent peer cannot
+hold a connection (and its memory) for ever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from toycoin import params
+from toycoin.errors import ParseError, ProtocolError
+from toycoin.wire import HEADER_SIZE, FrameHeader, Message, checksum, decode_payload, encode_frame
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What a node tolerates from a peer. Tests shorten the timeouts."""
+
+    handshake_timeout: float = params.HANDSHAKE_TIMEOUT
+    frame_timeout: float = params.FRAME_TIMEOUT
+    idle_timeout: float = params.TIMEOUT_INTERVAL
+    ping_interval: float = params.PING_INTERVAL
+    max_connections: int = params.MAX_CONNECTIONS
+    max_outbound: int = params.MAX_OUTBOUND_CONNECTIONS
+    max_ignored: int = params.MAX_IGNORED_MESSAGES
+    max_send_buffer: int = params.MAX_SEND_BUFFER
+
+
+# log(kind, peer_label, detail) and dispatch(connection, message), given by the owner.
+LogFunction = Callable[[str, str, str], None]
+Dispatch = Callable[["Connection", Message], None]
+
+
+class Connection:
+    """One peer: frames, limits and events. ``run()`` returns when the connection ends."""
+
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        *,
+        inbound: bool,
+        label: str,
+        dispatch: Dispatch,
+        log: LogFunction,
+        limits: Limits = Limits(),
+        magic: bytes = params.NETWORK_MAGIC,
+    ) -> None:
+        self.reader, self.writer = reader, writer
+        self.inbound = inbound
+        self.label = label  # how events name the peer: an address until it says its name
+        self.limits, self.magic = limits, magic
+        self._dispatch, self._log = dispatch, log
+        peer = writer.get_extra_info("peername") or ("?", 0)
+        self.remote: tuple[str, int] = (peer[0], peer[1])
+        self.handshaked = False  # set by the node once version and verack went both ways
+        self.ignored = 0  # messages dropped or ignored so far
+        self.close_reason: str | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.close_reason is None
+
+    # --- sending ---------------------------------------------------------------------
+
+    def send(self, message: Message) -> None:
+        """Queue one message for the peer (no-op once the connection is closing)."""
+        if not self.is_open:
+            return
+        self.writer.write(encode_frame(message, self.magic))
+        self._log("send", self.label, repr(message))
+        if self.writer.transport.get_write_buffer_size() > self.limits.max_send_buffer:
+            self.abort("peer does not read what we send: send buffer full")
+
+    # --- receiving -------------------------------------------------------------------
+
+    async def run(self) -> str:
+        """Read and dispatch messages until the connection ends; return why it ended."""
+        deadline = asyncio.get_running_loop().call_later(
+            self.limits.handshake_timeout, self._check_handshake
+        )
+        try:
+            while self.is_open:
+                message = await self._read_message()
+                if message is not None:
+                    self._log("receive", self.label, repr(message))
+                    self._dispatch(self, message)
+        except ProtocolError as error:
+            self.close(str(error))
+        except asyncio.IncompleteReadError as error:
+            self.close("truncated frame, then the peer closed" if error.partial else "peer closed")
+        except (asyncio.TimeoutError, TimeoutError):
+            self.close("peer went silent: read timed out")
+        except OSError as error:
+            self.close(f"connection lost: {error.strerror or type(error).__name__}")
+        finally:
+            deadline.cancel()
+            if self.close_reason is None:
+                self.close("connection ended")
+        assert self.close_reason is not None
+        return self.close_reason
+
+    async def _read_message(self) -> Message | None:
+        """One frame; None when it was dropped or ignored."""
+        raw = await asyncio.wait_for(self.reader.readexactly(HEADER_SIZE), self.limits.idle_timeout)
+        header = FrameHeader.parse(raw, self.magic)  # checks magic and length first
+        payload = await asyncio.wait_for(self.reader.readexactly(header.length), self.limits.frame_timeout)
+        if checksum(payload) != header.checksum:
+            self.ignore(f"bad checksum on a {header.command.decode()} message")
+            return None
+        try:
+            message = decode_payload(header.command, payload)
+        except (ParseError, ValueError) as error:
+            raise ProtocolError(f"malformed {header.command.decode()} message: {error}") from None
+        if message is None:
+            self.ignore(f"unknown command {header.command.decode()!r}")
+        return message
+
+    def ignore(self, why: str) -> None:
+        """Count a message that was dropped; too many of them end the connection."""
+        self.ignored += 1
+        self._log("ignored", self.label, why)
+        if self.ignored >= self.limits.max_ignored:
+            self.close(f"{self.ignored} messages ignored or dropped: {why}")
+
+    def _check_handshake(self) -> None:
+        if not self.handshaked:
+            self.close(f"no handshake within {self.limits.handshake_timeout:g}s")
+
+    # --- ending ----------------------------------------------------------------------
+
+    def close(self, reason: str) -> None:
+        """End the connection politely: what was queued is still sent, then FIN."""
+        if self.close_reason is None:
+            self.close_reason = reason
+            self.writer.close()
+            # A peer that never reads would hold a polite close open: reset it after a while.
+            asyncio.get_running_loop().call_later(self.limits.frame_timeout, self._abort_if_stuck)
+
+    def _abort_if_stuck(self) -> None:
+        if self.writer.transport.get_write_buffer_size():
+            self.abort(self.close_reason or "closing timed out")
+
+    def abort(self, reason: str) -> None:
+        """End the connection at once: the peer sees a reset (RST), like a crashed node."""
+        if self.close_reason is None:
+            self.close_reason = reason
+        sock = self.writer.get_extra_info("socket")
+        if sock is not None and sock.fileno() >= 0:
+            # Linger 0: close() sends RST instead of FIN and drops unsent data.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.writer.transport.abort()
+
+    async def wait_closed(self, timeout: float) -> None:
+        """Wait for a polite close to finish, and abort if the peer stalls it."""
+        try:
+            await asyncio.wait_for(self.writer.wait_closed(), timeout)
+        except (asyncio.TimeoutError, OSError):
+            self.abort(self.close_reason or "closing timed out")
