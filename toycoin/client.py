@@ -9,6 +9,7 @@ validates it and seals it into a block, or refuses it with a reason.
       .balance()                          coins of this wallet, as the node sees them
       .unspent()                          those coins, as (outpoint, output) pairs
       .pay(to_address, amount, fee=0)     txid_hex; ValidationError with the node's reason
+      .probe(addresses)                   height, tip, peers and balances, for snapshots
       .events                             what crossed the wire, for sequence diagrams
 
 Each call is one short session on a fresh TCP connection: the same
@@ -34,6 +35,7 @@ import itertools
 import random
 from collections import deque
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import TypeVar
 
 from toycoin import params
@@ -44,9 +46,21 @@ from toycoin.peer import Connection, Limits
 from toycoin.runtime import Runtime, get_runtime
 from toycoin.tx import OutPoint, TxOut
 from toycoin.wallet import Wallet
-from toycoin.wire import GetUtxos, Message, Ping, Pong, Reject, TxMessage, Utxos, Verack, Version
+from toycoin.wire import (
+    Addr, GetAddr, GetUtxos, Message, Ping, Pong, Reject, TxMessage, Utxos, Verack, Version,
+)
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What a node told a wallet about itself; height is -1 if no address was asked."""
+
+    height: int
+    tip_hex: str
+    balances: tuple[tuple[str, int], ...]  # (address, coins)
+    peers: tuple[tuple[str, int], ...]  # where its full-node peers listen
 
 
 class WalletClient:
@@ -79,6 +93,24 @@ class WalletClient:
 
     def balance(self) -> int:
         return self._call(self._ask_utxos).balance
+
+    def probe(self, addresses: list[str]) -> Probe:
+        """Ask the node its height, tip, peers and the balances of ``addresses`` (for pictures)."""
+
+        async def work(conn: Connection, inbox: asyncio.Queue) -> Probe:
+            balances, height, tip_hex = [], -1, ""
+            for address in addresses:
+                conn.send(GetUtxos(address))
+                reply = await self._expect(inbox, (Utxos,))
+                assert isinstance(reply, Utxos)
+                balances.append((address, reply.balance))
+                height, tip_hex = reply.height, reply.tip_hash[::-1].hex()
+            conn.send(GetAddr())
+            addr = await self._expect(inbox, (Addr,))
+            assert isinstance(addr, Addr)
+            return Probe(height, tip_hex, tuple(balances), addr.addresses)
+
+        return self._call(work)
 
     def pay(self, to_address: str, amount: int, fee: int = 0) -> str:
         """Pay through the node; return the txid_hex once the node sealed it."""

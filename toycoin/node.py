@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import ipaddress
 import itertools
 import random
 import socket
@@ -576,8 +577,9 @@ class Node:
         if state.answered_getaddr:
             return  # once per connection, as in Bitcoin Core
         state.answered_getaddr = True
-        known = {self._peers[c].listen_address for c in self._live_peers()} - {state.listen_address, None}
-        conn.send(Addr(tuple(sorted(known))[: params.MAX_ADDR_TO_SEND]))  # type: ignore[arg-type]
+        known = {self._peers[c].listen_address for c in self._live_peers()} - {state.listen_address}
+        shareable = sorted(a for a in known if a is not None and _is_ipv4(a[0]))  # addr holds IPv4 only
+        conn.send(Addr(tuple(shareable[: params.MAX_ADDR_TO_SEND])))
 
     def on_addr(self, conn: Connection, message: Addr) -> None:
         for address in message.addresses:
@@ -618,6 +620,14 @@ def _target_address(target: Any) -> tuple[Address, str]:
             raise NodeError(f"bad address {target!r}: expected (host, port) with a port in 1..65535")
         return (host, port), format_address((host, port))
     return tuple(target.address), target.name  # type: ignore[return-value]
+
+
+def _is_ipv4(host: str) -> bool:
+    try:
+        ipaddress.IPv4Address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def _reason(error: BaseException) -> str:

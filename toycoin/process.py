@@ -1,0 +1,240 @@
+"""Process: a node as its own operating-system process, which can be killed for real.
+
+A node inside the notebook's process dies only as far as Python lets it. A
+node in a process of its own dies the way a server does: ``kill -9`` and its
+sockets are gone, its memory with them. This module starts such nodes and
+runs them:
+
+    python -m toycoin node --name A --port 0 --peer 127.0.0.1:8333
+
+prints one line on stdout once it listens, ``listening 127.0.0.1 43121``,
+then runs until SIGTERM or Ctrl-C (a clean stop), or SIGKILL (no goodbye).
+A bad address or a port in use is one line on stderr and exit code 2.
+
+    main(argv)         the command line (toycoin/__main__.py calls it)
+    run_node(...)      start a node in this process and serve until told to stop
+    NodeProcess        start, stop, kill and restart such a process from Python
+      .start(), .stop(), .kill(), .restart(), .address, .pid, .is_running
+      .snapshot(names, peer_names)    asked over the wire, like a wallet would
+
+Simplifications: the process keeps its ledger in memory only, so a restarted
+process starts again from the genesis block (durable storage is a later
+chapter), and it cannot be told to connect elsewhere once started: other
+nodes connect to it, or it is given its peers with --peer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+from toycoin.client import WalletClient
+from toycoin.errors import NodeError
+from toycoin.keys import PrivateKey
+from toycoin.node import Address, Node, NodeSnapshot, check_name, format_address
+from toycoin.runtime import Runtime
+
+READY_PREFIX = "listening"
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr (and exit code 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def parse_address(text: str) -> Address:
+    """'127.0.0.1:8333' -> ('127.0.0.1', 8333); argparse shows the error text."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"bad address {text!r}: expected host:port, e.g. 127.0.0.1:8333")
+    return host, int(port)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(prog="python -m toycoin", description="toycoin from the command line.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    node = commands.add_parser("node", help="run a full node until SIGTERM or Ctrl-C",
+                               description="Run a toycoin full node. Prints 'listening HOST PORT' "
+                                           "on stdout once it accepts connections.")
+    node.add_argument("--name", default="node", help="name sent to peers (default: node)")
+    node.add_argument("--host", default="127.0.0.1",
+                      help="address to listen on (default: 127.0.0.1; another only for a classroom LAN)")
+    node.add_argument("--port", type=int, default=0, help="port to listen on (default: 0, any free port)")
+    node.add_argument("--peer", type=parse_address, action="append", default=[], metavar="HOST:PORT",
+                      help="a node to connect to and keep connected to (repeatable)")
+    node.add_argument("--stop-on-eof", action="store_true",
+                      help="also stop cleanly when stdin closes (used by NodeProcess)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        check_name(args.name)
+        if not 0 <= args.port < 65536:
+            raise ValueError(f"port {args.port} is not in 0..65535")
+    except ValueError as error:
+        print(f"toycoin node: error: {error}", file=sys.stderr)
+        return 2
+    return run_node(args.name, args.host, args.port, args.peer, args.stop_on_eof)
+
+
+def run_node(name: str, host: str, port: int, peers: Sequence[Address], stop_on_eof: bool = False) -> int:
+    """Run one node in this process until a signal (or stdin's end) says stop."""
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    if stop_on_eof:
+        threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
+    runtime = Runtime(f"toycoin-node-{name}")
+    node = Node(name, host=host, port=port, runtime=runtime)
+    try:
+        node.start()
+    except NodeError as error:
+        print(f"toycoin node: error: {error}", file=sys.stderr)
+        return 2
+    for peer in peers:
+        node.connect(peer, wait=False)
+    print(f"{READY_PREFIX} {node.address[0]} {node.address[1]}", flush=True)
+    stop.wait()
+    node.stop()
+    runtime.close()
+    return 0
+
+
+class NodeProcess:
+    """A node running as ``python -m toycoin node ...`` in a child process."""
+
+    is_process = True
+
+    def __init__(self, name: str = "node", host: str = "127.0.0.1", port: int = 0,
+                 peers: Sequence[Address] = (), startup_timeout: float = 15.0,
+                 runtime: Runtime | None = None) -> None:
+        self.name = check_name(name)
+        self.host, self._port = host, port
+        self.peers_to_dial = list(peers)
+        self.startup_timeout = startup_timeout
+        self.runtime = runtime  # for snapshot(), which asks the node over TCP
+        self._proc: subprocess.Popen | None = None
+
+    def __repr__(self) -> str:
+        return f"NodeProcess({self.name!r}, {'running' if self.is_running else 'stopped'})"
+
+    def _command(self) -> list[str]:
+        command = [sys.executable, "-m", "toycoin", "node", "--name", self.name, "--host", self.host,
+                   "--port", str(self._port), "--stop-on-eof"]
+        for peer in self.peers_to_dial:
+            command += ["--peer", format_address(peer)]
+        return command
+
+    def start(self) -> None:
+        """Spawn the process and wait until it listens; NodeError with its own words if it fails."""
+        if self.is_running:
+            return
+        env = dict(os.environ)
+        package_root = str(Path(__file__).resolve().parent.parent)  # so the child imports this toycoin
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
+        self._proc = subprocess.Popen(self._command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, env=env)
+        line = self._read_ready_line()
+        parts = line.split()
+        if len(parts) != 3 or parts[0] != READY_PREFIX:
+            error = self._proc.communicate(timeout=5)[1].decode(errors="replace").strip()
+            self._proc = None
+            raise NodeError(f"node process {self.name} did not start: {error or line or 'no output'}")
+        self._port = int(parts[2])
+
+    def _read_ready_line(self) -> str:
+        """The first stdout line, read with a deadline (a pipe read alone could wait for ever)."""
+        assert self._proc is not None and self._proc.stdout is not None
+        deadline = time.monotonic() + self.startup_timeout
+        buffer = b""
+        with selectors.DefaultSelector() as selector:
+            selector.register(self._proc.stdout, selectors.EVENT_READ)
+            while b"\n" not in buffer:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    self.kill()
+                    raise NodeError(f"node process {self.name} did not listen "
+                                    f"within {self.startup_timeout:g}s")
+                if selector.select(remaining):
+                    chunk = os.read(self._proc.stdout.fileno(), 4096)
+                    if not chunk:
+                        break  # the process exited before it listened
+                    buffer += chunk
+        return buffer.decode(errors="replace").strip()
+
+    @property
+    def is_running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    @property
+    def address(self) -> Address:
+        if self._port == 0:
+            raise NodeError(f"node process {self.name} has no port yet: start it first")
+        return (self.host, self._port)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Ask the node to stop cleanly (stdin closed, then SIGTERM); kill it if it will not."""
+        if not self.is_running:
+            return
+        assert self._proc is not None and self._proc.stdin is not None
+        self._proc.stdin.close()
+        try:
+            self._proc.wait(timeout / 2)
+        except subprocess.TimeoutExpired:
+            self._proc.terminate()
+        self._reap(timeout / 2)
+
+    def kill(self) -> None:
+        """SIGKILL (TerminateProcess on Windows): no goodbye, sockets closed by the OS."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()
+        self._reap(10.0)
+
+    def restart(self) -> None:
+        """Stop if running, then start again on the same port (with a fresh ledger)."""
+        self.stop()
+        self.start()
+
+    def _reap(self, timeout: float) -> None:
+        if self._proc is None:
+            return
+        try:
+            self._proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+        for pipe in (self._proc.stdin, self._proc.stdout, self._proc.stderr):
+            if pipe is not None:
+                pipe.close()
+
+    def snapshot(self, names: dict[str, str] | None = None,
+                 peer_names: dict[Address, str] | None = None) -> NodeSnapshot:
+        """Ask the running process over TCP; height -1 and nothing else when it is down."""
+        names, peer_names = names or {}, peer_names or {}
+        if not self.is_running:
+            return NodeSnapshot(self.name, False, -1, "", (), (), is_process=True)
+        probe = WalletClient(PrivateKey.from_seed("snapshot probe"), self.address, self.runtime, name="probe")
+        try:
+            report = probe.probe(list(names))
+        except NodeError:
+            return NodeSnapshot(self.name, False, -1, "", (), (), is_process=True)
+        balances = tuple(sorted((names[a], amount) for a, amount in report.balances))
+        peers = tuple(sorted(peer_names.get(a, format_address(a)) for a in report.peers))
+        return NodeSnapshot(self.name, True, report.height, report.tip_hex, balances, peers, True)
