@@ -7,7 +7,8 @@ through a fixed table. Messages of other types are ignored and counted.
 
     Node                    the synchronous API a notebook, widget, test or script uses
       start, stop, kill, restart, is_running, address
-      connect(other), peers, ping(peer), sync_with_ping()
+      connect(other), disconnect(other), peers, connection_count, discover
+      ping(peer), sync_with_ping(), wait_until(predicate)
       ledger, height, balance(address), submit_tx(tx)
       events, subscribe(callback), snapshot(names)
     Event                   one thing that happened: connected, message in/out, block sealed...
@@ -137,6 +138,7 @@ class Node:
         limits: Limits | None = None,
         miner_address: str | None = None,
         rng: random.Random | None = None,
+        discover: bool = True,
     ) -> None:
         self.name = check_name(name)
         self.host, self._port = host, port
@@ -146,6 +148,9 @@ class Node:
         self._ledger = Ledger(genesis or course_genesis())
         self._clock = clock
         self._rng = rng or random.Random()
+        # Dial addresses learned from addr messages? False is Bitcoin Core's -connect:
+        # only the peers the node was told about (a star stays a star).
+        self.discover = discover
         self.nonce = 0  # drawn at each start
         self._ping_nonces = itertools.count(1)
         self._events: deque[Event] = deque(maxlen=params.MAX_EVENTS)
@@ -234,6 +239,11 @@ class Node:
     def peers(self) -> tuple[str, ...]:
         """Names of the full nodes this node has a live, handshaked connection with."""
         return self._read(lambda: tuple(sorted({self._label(c) for c in self._live_peers()})))
+
+    @property
+    def connection_count(self) -> int:
+        """Live handshaked connections to full nodes (a mesh of n nodes has n-1 at each)."""
+        return self._read(lambda: len(self._live_peers()))
 
     def ping(self, peer: str, timeout: float = 10.0) -> float:
         """Ping a peer by name and wait for its pong; return the round trip in seconds."""
@@ -450,6 +460,8 @@ class Node:
         if self._linked(address) or len(self._peers) >= self.limits.max_connections:
             return False
         if self._wanted.get(address) == "learned":
+            if not self.discover:
+                return False
             outbound = sum(1 for c in self._live_peers() if not c.inbound)
             return outbound < self.limits.max_outbound
         return True

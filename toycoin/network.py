@@ -1,0 +1,215 @@
+"""Network: a set of named nodes on one machine, and pictures of them.
+
+Notebooks and tests rarely want one node: they want "A, B and C, in a mesh",
+then to kill B and look. A Network holds named members, each an in-process
+Node or a NodeProcess (a real OS process), connects them in common shapes,
+and takes snapshots that the views (toycoin.diagrams, toycoin.widgets) draw.
+
+    Network(names, wallet_names=("alice", "bob"))
+      add_node(name), add_process(name), [name], names, members
+      start_all(), stop_all(), close()          close() also kills processes
+      connect(a, b), mesh(), star(center), wait_connected()
+      wallet(name, node)                        a WalletClient for PrivateKey.from_seed(name)
+      snapshot() -> NetworkSnapshot              frozen, for diagrams and widgets
+      events()                                   every node's events, in order
+
+    NetworkSnapshot(nodes, links, wallets)
+    NodeSnapshot (from toycoin.node): name, alive, height, tip_hex, balances, peers, is_process
+
+A mesh of n nodes has n(n-1)/2 connections; a star has n-1, and its centre is
+a single point of failure. Links in a snapshot are live, handshaked
+connections, each pair sorted and the list sorted, so two snapshots of the
+same network compare equal.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from toycoin.client import WalletClient
+from toycoin.errors import NodeError
+from toycoin.keys import PrivateKey
+from toycoin.node import Address, Event, Node, NodeSnapshot
+from toycoin.process import NodeProcess
+from toycoin.runtime import Runtime, get_runtime
+
+Member = Node | NodeProcess
+
+__all__ = ["Network", "NetworkSnapshot", "NodeSnapshot"]
+
+
+@dataclass(frozen=True)
+class NetworkSnapshot:
+    """The whole network at one moment; every collection is sorted."""
+
+    nodes: tuple[NodeSnapshot, ...]
+    links: tuple[tuple[str, str], ...]  # live handshaked connections, (a, b) with a < b
+    wallets: tuple[tuple[str, str], ...]  # (wallet name, name of the node it talks to)
+
+    def node(self, name: str) -> NodeSnapshot:
+        return next(n for n in self.nodes if n.name == name)
+
+
+class Network:
+    """Named nodes sharing one runtime; the names label them in every picture."""
+
+    def __init__(self, names: Iterable[str] = (), wallet_names: Iterable[str] = ("alice", "bob"),
+                 runtime: Runtime | None = None, **node_options: Any) -> None:
+        self.runtime = get_runtime(runtime)
+        self.node_options = node_options  # passed to every Node: genesis, clock, limits...
+        self._members: dict[str, Member] = {}
+        self._labels = {PrivateKey.from_seed(name).address: name for name in wallet_names}
+        self._wallets: dict[str, WalletClient] = {}
+        self._wallet_nodes: dict[str, str] = {}
+        self._requested: set[tuple[str, str]] = set()
+        for name in names:
+            self.add_node(name)
+
+    def __repr__(self) -> str:
+        return f"Network({', '.join(self._members)})"
+
+    def __enter__(self) -> Network:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # --- members ---------------------------------------------------------------------
+
+    def add_node(self, name: str, **options: Any) -> Node:
+        """A new in-process node (not started)."""
+        node = Node(name, runtime=self.runtime, **{**self.node_options, **options})
+        return self._add(name, node)
+
+    def add_process(self, name: str, **options: Any) -> NodeProcess:
+        """A new node that will run as its own OS process (not started)."""
+        return self._add(name, NodeProcess(name, runtime=self.runtime, **options))
+
+    def _add(self, name: str, member: Any) -> Any:
+        if name in self._members:
+            raise NodeError(f"the network already has a node named {name!r}")
+        self._members[name] = member
+        return member
+
+    def __getitem__(self, name: str) -> Any:
+        try:
+            return self._members[name]
+        except KeyError:
+            raise NodeError(f"no node named {name!r}; the network has {self.names}") from None
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self._members)
+
+    @property
+    def members(self) -> dict[str, Member]:
+        return dict(self._members)
+
+    def start_all(self) -> None:
+        for member in self._members.values():
+            if not member.is_running:
+                member.start()
+
+    def stop_all(self) -> None:
+        for member in self._members.values():
+            member.stop()
+
+    def close(self) -> None:
+        """Stop every in-process node and kill every process: nothing is left behind."""
+        for member in self._members.values():
+            if isinstance(member, NodeProcess):
+                member.kill()
+            else:
+                member.stop()
+
+    # --- shapes ----------------------------------------------------------------------
+
+    def connect(self, a: str, b: str, wait: bool = True, timeout: float = 10.0) -> None:
+        """Make ``a`` dial ``b`` and keep that connection (``b`` dials if ``a`` is a process)."""
+        dialler, listener = self[a], self[b]
+        if isinstance(dialler, NodeProcess):
+            dialler, listener = listener, dialler
+        if isinstance(dialler, NodeProcess):
+            raise NodeError(f"{a} and {b} are both processes: give one the other with --peer")
+        self._requested.add((min(a, b), max(a, b)))
+        dialler.connect(listener, wait=wait, timeout=timeout)
+
+    def mesh(self, wait: bool = True, timeout: float = 20.0) -> None:
+        """Connect every pair: n(n-1)/2 connections."""
+        for a, b in itertools.combinations(self.names, 2):
+            self.connect(a, b, wait=False)
+        if wait:
+            self.wait_connected(timeout)
+
+    def star(self, center: str, wait: bool = True, timeout: float = 20.0) -> None:
+        """Connect every other node to ``center`` only: n-1 connections.
+
+        A star stays a star: the in-process members stop dialling addresses
+        they learn (``node.discover = False``, like Bitcoin Core's -connect).
+        """
+        for member in self._members.values():
+            if isinstance(member, Node):
+                member.discover = False
+        for name in self.names:
+            if name != center:
+                self.connect(name, center, wait=False)
+        if wait:
+            self.wait_connected(timeout)
+
+    def wait_connected(self, timeout: float = 20.0) -> None:
+        """Wait until every connection asked for, between running members, is handshaked."""
+        def done() -> bool:
+            live = self._links()
+            return all(pair in live for pair in self._requested if self._both_running(pair))
+
+        self.runtime.wait_until(done, timeout, "every requested connection is up")
+
+    def _both_running(self, pair: tuple[str, str]) -> bool:
+        return all(self._members[name].is_running for name in pair)
+
+    def _links(self) -> set[tuple[str, str]]:
+        """Live links as the in-process nodes see them (loop thread or not)."""
+        links = set()
+        for name, member in self._members.items():
+            if isinstance(member, Node) and member.is_running:
+                links |= {(min(name, p), max(name, p)) for p in member.peers if p in self._members}
+        return links
+
+    # --- wallets and pictures --------------------------------------------------------
+
+    def wallet(self, name: str, node: str) -> WalletClient:
+        """The wallet of ``PrivateKey.from_seed(name)``, talking to ``node`` (rebinds if asked again)."""
+        address = self[node].address
+        client = self._wallets.get(name)
+        if client is None:
+            client = WalletClient(PrivateKey.from_seed(name), address, self.runtime, name=name)
+            self._wallets[name] = client
+        client.node_address = address
+        self._wallet_nodes[name] = node
+        self._labels[client.address] = name
+        return client
+
+    def snapshot(self) -> NetworkSnapshot:
+        """Every member now: processes are asked over TCP, so call this outside callbacks."""
+        addresses: dict[Address, str] = {}
+        for name, member in self._members.items():
+            if member.is_running:
+                addresses[member.address] = name
+        nodes = []
+        for member in self._members.values():
+            if isinstance(member, NodeProcess):
+                nodes.append(member.snapshot(self._labels, addresses))
+            else:
+                nodes.append(member.snapshot(self._labels))
+        alive = {n.name for n in nodes if n.alive}
+        links = {(min(n.name, p), max(n.name, p)) for n in nodes if n.alive for p in n.peers if p in alive}
+        wallets = tuple(sorted(self._wallet_nodes.items()))
+        return NetworkSnapshot(tuple(sorted(nodes, key=lambda n: n.name)), tuple(sorted(links)), wallets)
+
+    def events(self) -> list[Event]:
+        """Events of every in-process node, merged in the order they happened."""
+        merged = [e for m in self._members.values() if isinstance(m, Node) for e in m.events]
+        return sorted(merged, key=lambda e: e.seq)
