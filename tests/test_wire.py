@@ -1,0 +1,130 @@
+"""Wire: frames and messages round-trip, and every malformed input is refused with a reason."""
+
+import pytest
+
+from toycoin import params, wire
+from toycoin.encoding import compact_size
+from toycoin.errors import ParseError, ProtocolError
+from toycoin.keys import PrivateKey
+from toycoin.node import course_genesis
+from toycoin.tx import OutPoint
+from toycoin.wallet import Wallet
+
+ALICE = PrivateKey.from_seed("alice")
+BOB = PrivateKey.from_seed("bob").address
+
+
+def alice_pays_bob():
+    coinbase = course_genesis().txs[0]
+    return Wallet(ALICE).make_payment([(OutPoint(coinbase.txid, 0), coinbase.outputs[0])], BOB, 10)
+
+
+def examples():
+    tx = alice_pays_bob()
+    return [
+        wire.Version("A", 2**64 - 1, 8333, 0),
+        wire.Version("alice", 7, 0, 0, services=0),
+        wire.Verack(),
+        wire.Ping(1),
+        wire.Pong(2**63),
+        wire.GetAddr(),
+        wire.Addr((("127.0.0.1", 8333), ("10.0.0.2", 1))),
+        wire.GetUtxos(ALICE.address),
+        wire.Utxos(ALICE.address, 3, bytes(range(32)), ((tx.inputs[0].outpoint, tx.outputs[0]),)),
+        wire.TxMessage(tx),
+        wire.Reject(tx.txid, "input 0 spends an output that does not exist"),
+    ]
+
+
+@pytest.mark.parametrize("message", examples(), ids=repr)
+def test_every_message_round_trips_through_a_frame(message):
+    frame = wire.encode_frame(message)
+    header = wire.FrameHeader.parse(frame[: wire.HEADER_SIZE])
+    assert header.command == message.command
+    assert header.length == len(frame) - wire.HEADER_SIZE
+    assert header.checksum == wire.checksum(frame[wire.HEADER_SIZE:])
+    assert wire.decode_payload(header.command, frame[wire.HEADER_SIZE:]) == message
+
+
+def test_the_registry_holds_exactly_the_message_classes():
+    assert set(wire.MESSAGES) == {type(m).command for m in examples()}
+    with pytest.raises(TypeError):
+        wire.MESSAGES[b"evil"] = wire.Ping  # read-only: nobody adds a command at run time
+
+
+def test_reprs_are_short_and_readable():
+    assert repr(wire.Version("A", 123, 4000, 0)) == "version(name='A', height=0)"
+    assert repr(wire.Version("alice", 1, 0, 0, services=0)) == "version(name='alice', height=0, wallet)"
+    assert repr(wire.Addr((("127.0.0.1", 1), ("127.0.0.1", 2)))) == "addr(2 addresses)"
+    assert repr(wire.Addr((("127.0.0.1", 1),))) == "addr(1 address)"
+    assert repr(wire.Ping(5)) == "ping(nonce=5)" and repr(wire.Pong(5)) == "pong(nonce=5)"
+    assert repr(wire.Verack()) == "verack()"
+    assert repr(wire.TxMessage(alice_pays_bob())).startswith("tx(")
+
+
+def test_bitcoin_framing_layout():
+    frame = wire.encode_frame(wire.Verack())
+    # magic, "verack" padded to 12 bytes, length 0, and sha256d("")[:4] = 5df6e0e2 (as in Bitcoin)
+    assert frame == b"toyc" + b"verack\0\0\0\0\0\0" + bytes(4) + bytes.fromhex("5df6e0e2")
+
+
+def test_wrong_magic_is_a_protocol_error():
+    frame = wire.encode_frame(wire.Verack(), magic=b"\xf9\xbe\xb4\xd9")  # Bitcoin mainnet's
+    with pytest.raises(ProtocolError, match="wrong magic f9beb4d9"):
+        wire.FrameHeader.parse(frame)
+
+
+def test_oversize_length_is_refused_from_the_header_alone():
+    length = (params.MAX_PROTOCOL_MESSAGE_LENGTH + 1).to_bytes(4, "little")
+    header = b"toyc" + b"ping".ljust(12, b"\0") + length
+    with pytest.raises(ProtocolError, match="exceeds the limit"):
+        wire.FrameHeader.parse(header + bytes(4))
+
+
+@pytest.mark.parametrize("command", [b"\0" * 12, b"ping\0x\0\0\0\0\0\0", b"p\xffng".ljust(12, b"\0")])
+def test_garbled_commands_are_refused(command):
+    with pytest.raises(ProtocolError, match="garbled command"):
+        wire.FrameHeader.parse(b"toyc" + command + bytes(8))
+
+
+def test_unknown_command_decodes_to_none_and_is_never_looked_up():
+    assert wire.decode_payload(b"__class__", b"") is None
+    assert wire.decode_payload(b"getblocks", b"") is None
+
+
+@pytest.mark.parametrize("message", examples(), ids=repr)
+def test_truncated_and_padded_payloads_are_parse_errors(message):
+    payload = message.serialize()
+    with pytest.raises(ParseError):
+        type(message).parse(payload + b"\0")
+    if payload:
+        with pytest.raises(ParseError):
+            type(message).parse(payload[:-1])
+
+
+def test_item_counts_are_bounded_before_items_are_read():
+    too_many = params.MAX_ADDR_TO_SEND + 1
+    with pytest.raises(ParseError, match="at most"):
+        wire.Addr.parse(compact_size(too_many) + bytes([127, 0, 0, 1, 0, 1]) * too_many)
+    with pytest.raises(ParseError, match="does not fit"):
+        wire.Addr.parse(compact_size(10**9) + bytes(6))  # a forged count, refused at once
+
+
+def test_node_names_must_be_short_printable_ascii():
+    good = wire.Version("A", 1, 1, 0).serialize()
+    long_name = good[:-2] + compact_size(params.MAX_NAME_LENGTH + 1) + b"x" * (params.MAX_NAME_LENGTH + 1)
+    with pytest.raises(ParseError, match="longer than"):
+        wire.Version.parse(long_name)
+    with pytest.raises(ParseError, match="printable"):
+        wire.Version.parse(good[:-2] + b"\x01\n")
+
+
+def test_reject_reasons_are_bounded_and_made_printable():
+    reject = wire.Reject(bytes(32), "é" + "x" * 500)
+    parsed = wire.Reject.parse(reject.serialize())
+    assert parsed.reason.startswith("?x") and len(parsed.reason) == params.MAX_REJECT_REASON_LENGTH
+
+
+def test_addr_refuses_port_zero():
+    with pytest.raises(ParseError, match="port 0"):
+        wire.Addr.parse(compact_size(1) + bytes([127, 0, 0, 1, 0, 0]))
