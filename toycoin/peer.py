@@ -52,6 +52,10 @@ class Limits:
     max_ignored: int = params.MAX_IGNORED_MESSAGES
     max_send_buffer: int = params.MAX_SEND_BUFFER
 
+    def __post_init__(self) -> None:
+        if self.ping_interval >= self.idle_timeout:
+            raise ValueError("ping_interval must be shorter than idle_timeout, or quiet peers get dropped")
+
 
 # log(kind, peer_label, detail) and dispatch(connection, message), given by the owner.
 LogFunction = Callable[[str, str, str], None]

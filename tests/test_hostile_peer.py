@@ -1,0 +1,179 @@
+"""A hostile peer on a raw socket: the node disconnects it and keeps serving everyone else.
+
+Each test attacks node A while a well-behaved node B is connected to it. After
+the attack, A must still be running, its ledger unchanged, B still answered,
+and the attacker's connection closed (or, for a dropped message, still open).
+"""
+
+import os
+import socket
+import time
+
+import pytest
+
+from toycoin import params, wire
+from toycoin.keys import PrivateKey
+from toycoin.node import Node
+from toycoin.peer import Limits
+from toycoin.wallet import Wallet
+
+pytestmark = pytest.mark.timeout(60)
+
+LIMITS = Limits(handshake_timeout=1.0, frame_timeout=0.3)
+ALICE = PrivateKey.from_seed("alice")
+
+
+@pytest.fixture
+def victim():
+    a, b = Node("A", limits=LIMITS), Node("B", limits=LIMITS)
+    a.start()
+    b.start()
+    bob = PrivateKey.from_seed("bob").address
+    a.submit_tx(Wallet(ALICE).make_payment(a.ledger.unspent_for(ALICE.address), bob, 10))
+    b.connect(a)
+    before = (a.height, a.ledger.tip_hash, a.ledger.utxos)
+    yield a
+    assert a.is_running
+    assert (a.height, a.ledger.tip_hash, a.ledger.utxos) == before, "the attack changed A's ledger"
+    assert b.ping("A") > 0, "A stopped answering a well-behaved peer"
+    assert a.peers == ("B",)
+    a.kill()
+    b.kill()
+
+
+def frame(command: bytes, payload: bytes = b"", magic: bytes = params.NETWORK_MAGIC,
+          length: int | None = None, checksum: bytes | None = None) -> bytes:
+    length = len(payload) if length is None else length
+    checksum = wire.checksum(payload) if checksum is None else checksum
+    return magic + command.ljust(12, b"\0") + length.to_bytes(4, "little") + checksum + payload
+
+
+def attacker(node: Node) -> socket.socket:
+    sock = socket.create_connection(node.address, timeout=5)
+    sock.settimeout(5)
+    return sock
+
+
+def assert_disconnected(sock: socket.socket, node: Node, reason: str, peer: str | None = None) -> None:
+    """The node closes the socket (EOF or reset) and records why."""
+    peer = peer or f"127.0.0.1:{sock.getsockname()[1]}"
+    deadline = time.monotonic() + 5
+    try:
+        while time.monotonic() < deadline:
+            if not sock.recv(65536):
+                break
+    except ConnectionResetError:
+        pass
+    finally:
+        sock.close()
+    node.wait_until(lambda: any(e.kind == "disconnected" and e.peer == peer and reason in e.detail
+                                for e in node.events),
+                    what=f"{peer} is disconnected because of {reason!r}")
+
+
+def handshake(sock: socket.socket) -> None:
+    sock.sendall(wire.encode_frame(wire.Version("mallory", 42, 1, 0)))
+    sock.sendall(wire.encode_frame(wire.Verack()))
+
+
+def test_garbage_bytes(victim):
+    sock = attacker(victim)
+    sock.sendall(os.urandom(200).replace(b"toyc", b"xxxx"))
+    assert_disconnected(sock, victim, "wrong magic")
+
+
+def test_wrong_magic(victim):
+    sock = attacker(victim)
+    sock.sendall(frame(b"version", wire.Version("mallory", 1, 1, 0).serialize(), magic=b"\xf9\xbe\xb4\xd9"))
+    assert_disconnected(sock, victim, "wrong magic f9beb4d9")
+
+
+def test_oversize_length_is_refused_before_the_payload_is_read(victim):
+    sock = attacker(victim)
+    sock.sendall(frame(b"ping", length=0xFFFF_FFFF))  # 4 GB announced, nothing sent
+    assert_disconnected(sock, victim, "exceeds the limit")
+
+
+def test_bad_checksum_drops_the_message_but_not_the_peer(victim):
+    sock = attacker(victim)
+    version = wire.Version("mallory", 42, 1, 0).serialize()
+    sock.sendall(frame(b"version", version, checksum=b"\0\0\0\0"))
+    handshake(sock)  # the dropped version did not count: this one does
+    victim.wait_until(lambda: any(e.kind == "connected" and e.peer == "mallory" for e in victim.events),
+                      what="the handshake after a dropped message")
+    assert any("bad checksum" in e.detail for e in victim.events if e.kind == "ignored")
+    sock.close()
+
+
+def test_truncated_frame_then_hang_up(victim):
+    sock = attacker(victim)
+    sock.sendall(frame(b"version", wire.Version("mallory", 1, 1, 0).serialize())[:30])
+    sock.shutdown(socket.SHUT_WR)
+    assert_disconnected(sock, victim, "truncated frame")
+
+
+def test_truncated_frame_then_silence(victim):
+    sock = attacker(victim)
+    handshake(sock)
+    sock.sendall(frame(b"ping", bytes(8))[:28])  # header promises 8 bytes, 4 arrive
+    assert_disconnected(sock, victim, "read timed out", peer="mallory")
+
+
+def test_thousands_of_junk_messages(victim):
+    sock = attacker(victim)
+    handshake(sock)
+    junk = frame(b"junk", os.urandom(50)) * 5000
+    try:
+        sock.sendall(junk)
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # disconnected while still sending: fine
+    assert_disconnected(sock, victim, "messages ignored or dropped", peer="mallory")
+    ignored = [e for e in victim.events if e.kind == "ignored"]
+    assert len(ignored) == params.MAX_IGNORED_MESSAGES
+
+
+def test_messages_before_the_handshake_are_ignored(victim):
+    sock = attacker(victim)
+    sock.sendall(wire.encode_frame(wire.GetUtxos(ALICE.address)) * 3)
+    sock.sendall(wire.encode_frame(wire.Ping(1)))
+    handshake(sock)
+    sock.sendall(wire.encode_frame(wire.Ping(2)))
+    # The only answers: version, verack and pong(2); no utxos, no pong(1).
+    victim.wait_until(lambda: any(e.detail == "pong(nonce=2)" for e in victim.events), what="pong 2")
+    sent = [e.detail for e in victim.events if e.kind == "send" and e.peer == "mallory"]
+    assert not any(d.startswith("utxos") or d == "pong(nonce=1)" for d in sent)
+    assert sum(e.detail.endswith("before the handshake") for e in victim.events) == 4
+    sock.close()
+
+
+def test_a_malformed_payload_of_a_known_command(victim):
+    sock = attacker(victim)
+    sock.sendall(frame(b"version", b"\x01\x02\x03"))
+    assert_disconnected(sock, victim, "malformed version")
+
+
+def test_a_silent_connection_misses_the_handshake_deadline(victim):
+    sock = attacker(victim)
+    assert_disconnected(sock, victim, "no handshake within 1s")
+
+
+def test_a_second_version_is_a_protocol_error(victim):
+    sock = attacker(victim)
+    handshake(sock)
+    sock.sendall(wire.encode_frame(wire.Version("mallory", 43, 1, 0)))
+    assert_disconnected(sock, victim, "a second version message", peer="mallory")
+
+
+def test_many_attackers_at_once(victim):
+    socks = [attacker(victim) for _ in range(20)]
+    for i, sock in enumerate(socks):
+        sock.sendall(os.urandom(30) if i % 2 else frame(b"ping", length=10**9))
+    for sock in socks:
+        try:
+            while sock.recv(65536):
+                pass
+        except ConnectionResetError:
+            pass
+        sock.close()
+    victim.wait_until(lambda: sum(e.kind == "disconnected" for e in victim.events) >= 20,
+                      what="all 20 attackers disconnected")
