@@ -9,6 +9,7 @@ validates it and seals it into a block, or refuses it with a reason.
       .balance()                          coins of this wallet, as the node sees them
       .unspent()                          those coins, as (outpoint, output) pairs
       .pay(to_address, amount, fee=0)     txid_hex; ValidationError with the node's reason
+      .send_tx(tx)                        send a transaction built offline (toycoin.wallet)
       .probe(addresses)                   height, tip, peers and balances, for snapshots
       .events                             what crossed the wire, for sequence diagrams
 
@@ -44,7 +45,7 @@ from toycoin.keys import PrivateKey
 from toycoin.node import Address, Event, format_address
 from toycoin.peer import Connection, Limits
 from toycoin.runtime import Runtime, get_runtime
-from toycoin.tx import OutPoint, TxOut
+from toycoin.tx import OutPoint, Tx, TxOut
 from toycoin.wallet import Wallet
 from toycoin.wire import (
     Addr, GetAddr, GetUtxos, Message, Ping, Pong, Reject, TxMessage, Utxos, Verack, Version,
@@ -118,17 +119,24 @@ class WalletClient:
         async def work(conn: Connection, inbox: asyncio.Queue) -> str:
             utxos = await self._ask_utxos(conn, inbox)
             tx = self.wallet.make_payment(list(utxos.coins), to_address, amount, fee)
-            nonce = next(self._ping_nonces)
-            conn.send(TxMessage(tx))
-            conn.send(Ping(nonce))
-            while True:
-                reply = await self._expect(inbox, (Reject, Pong))
-                if isinstance(reply, Reject) and reply.txid == tx.txid:
-                    raise ValidationError(f"node refused the payment: {reply.reason}")
-                if isinstance(reply, Pong) and reply.nonce == nonce:
-                    return tx.txid_hex
+            return await self._send(conn, inbox, tx)
 
         return self._call(work)
+
+    def send_tx(self, tx: Tx) -> str:
+        """Send a transaction built elsewhere (Bitcoin: sendrawtransaction); return its txid_hex."""
+        return self._call(lambda conn, inbox: self._send(conn, inbox, tx))
+
+    async def _send(self, conn: Connection, inbox: asyncio.Queue, tx: Tx) -> str:
+        nonce = next(self._ping_nonces)
+        conn.send(TxMessage(tx))
+        conn.send(Ping(nonce))  # answered only after the tx was handled
+        while True:
+            reply = await self._expect(inbox, (Reject, Pong))
+            if isinstance(reply, Reject) and reply.txid == tx.txid:
+                raise ValidationError(f"node refused the payment: {reply.reason}")
+            if isinstance(reply, Pong) and reply.nonce == nonce:
+                return tx.txid_hex
 
     # --- one session per call ----------------------------------------------------------
 
