@@ -14,7 +14,7 @@ A bad address or a port in use is one line on stderr and exit code 2.
     main(argv)         the command line (toycoin/__main__.py calls it)
     run_node(...)      start a node in this process and serve until told to stop
     NodeProcess        start, stop, kill and restart such a process from Python
-      .start(), .stop(), .kill(), .restart(), .address, .pid, .is_running
+      .start(), .stop(), .kill(), .restart(), .address, .pid, .is_running, .returncode
       .snapshot(names, peer_names)    asked over the wire, like a wallet would
 
 Simplifications: the process keeps its ledger in memory only, so a restarted
@@ -178,6 +178,11 @@ class NodeProcess:
     @property
     def is_running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
+
+    @property
+    def returncode(self) -> int | None:
+        """The exit code once the process ended (negative: killed by that signal)."""
+        return self._proc.poll() if self._proc else None
 
     @property
     def pid(self) -> int | None:
