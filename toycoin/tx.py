@@ -20,8 +20,8 @@ byte-reversed hex, the way Bitcoin displays it.
 Simplifications compared with Bitcoin:
 - No scripts. An output names an address (Bitcoin: a P2PKH scriptPubKey), and
   an input carries a signature and a public key (Bitcoin: its scriptSig).
-- No nSequence, so the version, locktime and every input differ from Bitcoin's
-  bytes; toycoin transactions cannot be parsed by Bitcoin software.
+- No nSequence and no scripts, so the bytes differ from Bitcoin's: Bitcoin
+  software cannot parse a toycoin transaction, nor toycoin a Bitcoin one.
 - One kind of signature digest (Bitcoin: SIGHASH_ALL). It commits to what
   BIP143 added for SegWit: the amount and address of the output being spent,
   which lets a hardware wallet know the fee it signs. It hashes the parts shared

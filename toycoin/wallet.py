@@ -14,7 +14,7 @@ coin selection takes coins in the order given until the amount is covered
 (Bitcoin Core: SelectCoins with branch-and-bound and knapsack); the fee is
 whatever the caller asks for, in whole coins (Bitcoin: a fee rate per vbyte).
 
-Reference: https://github.com/bitcoinbook/bitcoinbook/blob/develop/ch06_transactions.adoc
+Reference: https://github.com/bitcoinbook/bitcoinbook/blob/develop/ch05_wallets.adoc
 """
 
 from __future__ import annotations
