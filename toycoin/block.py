@@ -47,7 +47,7 @@ TX_MIN_SIZE = 10  # version, two empty counts, locktime
 NULL_HASH = bytes(32)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class BlockHeader:
     """The 80 bytes that identify a block. Hashes are 32 bytes, in internal byte order."""
 
@@ -79,6 +79,13 @@ class BlockHeader:
     def parse(cls, data: bytes) -> BlockHeader:
         return parse_all(cls.read_from, data)
 
+    def __repr__(self) -> str:
+        # Hashes shown as Bitcoin displays them (byte-reversed hex).
+        return (f"BlockHeader(hash_hex={self.hash_hex!r}, "
+                f"prev_block_hash_hex={self.prev_block_hash[::-1].hex()!r}, "
+                f"merkle_root_hex={self.merkle_root[::-1].hex()!r}, version={self.version}, "
+                f"timestamp={self.timestamp}, bits={self.bits:#010x}, nonce={self.nonce})")
+
     @cached_property
     def hash(self) -> bytes:
         """sha256d of the 80 bytes: the block's name, in internal byte order."""
@@ -90,12 +97,15 @@ class BlockHeader:
         return self.hash[::-1].hex()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Block:
     """A header and the transactions it commits to; the first one is the coinbase."""
 
     header: BlockHeader
     txs: tuple[Tx, ...]
+
+    def __repr__(self) -> str:
+        return f"Block(hash_hex={self.hash_hex!r}, {len(self.txs)} txs)"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "txs", tuple(self.txs))

@@ -117,13 +117,19 @@ class TxOut:
         return parse_all(cls.read_from, data)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class TxIn:
     """Spends the output at ``outpoint``; the signature and public key prove the right to."""
 
     outpoint: OutPoint
     signature: bytes = b""
     public_key: bytes = b""
+
+    def __repr__(self) -> str:
+        if self.outpoint.is_null:
+            return f"TxIn(coinbase, data={self.signature.hex()!r})"
+        return (f"TxIn(spends={self.outpoint}, signature={_short(self.signature)}, "
+                f"public_key={_short(self.public_key)})")
 
     def serialize(self) -> bytes:
         return self.outpoint.serialize() + var_bytes(self.signature) + var_bytes(self.public_key)
@@ -136,6 +142,11 @@ class TxIn:
     @classmethod
     def parse(cls, data: bytes) -> TxIn:
         return parse_all(cls.read_from, data)
+
+
+def _short(data: bytes) -> str:
+    """Long byte strings in reprs: the first bytes in hex and the length."""
+    return repr(data.hex()) if len(data) <= 8 else f"'{data[:6].hex()}…' ({len(data)} bytes)"
 
 
 @dataclass(frozen=True)
