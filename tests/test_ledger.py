@@ -125,7 +125,7 @@ def test_outputs_may_not_exceed_inputs():
 
 
 @pytest.mark.parametrize("amounts, reason", [
-    ([-5, 105], "amount 0 is negative"),
+    ([-5, 105], "output 0 has a negative amount"),
     ([MAX_MONEY + 1], "above MAX_MONEY"),
     ([MAX_MONEY, MAX_MONEY], "add up to 42000000, above MAX_MONEY"),
 ])

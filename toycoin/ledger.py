@@ -67,12 +67,16 @@ def check_tx_shape(tx: Tx) -> None:
 
 
 def check_amounts(amounts: list[int], what: str) -> int:
-    """The sum of ``amounts``, once each amount and the sum are within 0..MAX_MONEY."""
+    """The sum of ``amounts``, once each amount and the sum are within 0..MAX_MONEY.
+
+    ``what`` is a plural noun ("outputs", "inputs") naming the amounts in errors.
+    """
+    one = what.removesuffix("s")
     for i, amount in enumerate(amounts):
         if amount < 0:
-            raise ValidationError(f"{what}: amount {i} is negative ({amount})")
+            raise ValidationError(f"{one} {i} has a negative amount ({amount})")
         if amount > MAX_MONEY:
-            raise ValidationError(f"{what}: amount {i} ({amount}) is above MAX_MONEY ({MAX_MONEY})")
+            raise ValidationError(f"{one} {i} has an amount ({amount}) above MAX_MONEY ({MAX_MONEY})")
     total = sum(amounts)
     # Python integers never overflow, but a sum above MAX_MONEY is still invalid
     # (Bitcoin Core checks MoneyRange on every running total).
