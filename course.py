@@ -7,10 +7,14 @@
 
 Setting up means: a virtual environment in .venv with the pinned packages of
 requirements.txt (and toycoin itself, editable), and Graphviz's `dot` program.
+The test command also needs Chromium, to run the notebooks in JupyterLab the
+way a learner does; `lab` never needs it.
 Each step is skipped when it is already done, so the commands are quick the
 second time. This script uses only the standard library, so it runs before
 anything is installed.
 """
+from __future__ import annotations
+
 import argparse
 import hashlib
 import os
@@ -32,6 +36,21 @@ DOT_HELP = """Graphviz's `dot` program is needed to draw the diagrams. Install i
   macOS:          brew install graphviz
   Windows:        winget install graphviz   (then open a new terminal)
 and run this command again."""
+
+CHROMIUM_HELP = """Chromium (or Google Chrome) is needed to test the notebooks in JupyterLab
+the way a learner sees them. Install it with:
+  Debian/Ubuntu:  sudo apt-get install chromium   (older Ubuntu: chromium-browser)
+  macOS:          brew install --cask chromium
+  Windows:        winget install Google.Chrome
+or set TOYCOIN_CHROMIUM to the path of a Chromium or Chrome program you have,
+and run this command again."""
+CHROMIUM_PATHS = (  # where the installs above put it when it is not on the PATH
+    "/usr/bin/chromium",
+    "/Applications/Chromium.app/Contents/MacOS/Chromium",
+    "/Applications/Google Chrome.app/Contents/MacOS/Google Chrome",
+    r"C:\Program Files\Google\Chrome\Application\chrome.exe",
+)
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
 
 
 def say(message: str) -> None:
@@ -91,17 +110,49 @@ def can_apt_install() -> bool:
     return is_root and shutil.which("apt-get") is not None
 
 
+def apt_install(package: str) -> None:
+    """Install a Debian package quietly (only called as root with apt-get present)."""
+    quiet = {"stdout": subprocess.DEVNULL, "env": {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}}
+    subprocess.run(["apt-get", "update", "-q"], check=False, **quiet)
+    subprocess.run(["apt-get", "install", "-y", "-q", package], check=False, **quiet)
+
+
 def ensure_dot() -> None:
     if shutil.which("dot"):
         return
     if not can_apt_install():
         fail(DOT_HELP)
     say("installing Graphviz with apt-get")
-    quiet = {"stdout": subprocess.DEVNULL, "env": {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}}
-    subprocess.run(["apt-get", "update", "-q"], check=False, **quiet)
-    subprocess.run(["apt-get", "install", "-y", "-q", "graphviz"], check=False, **quiet)
+    apt_install("graphviz")
     if not shutil.which("dot"):
         fail(DOT_HELP)
+
+
+def find_chromium() -> str | None:
+    """The path of a Chromium (or Chrome) program, or None: TOYCOIN_CHROMIUM wins."""
+    chosen = os.environ.get("TOYCOIN_CHROMIUM")
+    if chosen:
+        return chosen if Path(chosen).is_file() else None
+    for path in CHROMIUM_PATHS:
+        if Path(path).is_file():
+            return path
+    for name in CHROMIUM_NAMES:
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+def ensure_chromium() -> str:
+    """Find Chromium for the browser tests, installing Debian's package as root."""
+    found = find_chromium()
+    if found:
+        return found
+    if not can_apt_install():
+        fail(CHROMIUM_HELP)
+    say("installing Chromium with apt-get (for the browser tests)")
+    apt_install("chromium")
+    return find_chromium() or fail(CHROMIUM_HELP)
 
 
 def set_up() -> None:
@@ -111,9 +162,10 @@ def set_up() -> None:
     ensure_dot()
 
 
-def run_in_venv(*args: str) -> int:
-    """Run the venv's python with args; return its exit code."""
-    return subprocess.run([str(venv_python()), *args], check=False, cwd=ROOT).returncode
+def run_in_venv(*args: str, env: dict[str, str] | None = None) -> int:
+    """Run the venv's python with args (and extra environment); return its exit code."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([str(venv_python()), *args], check=False, cwd=ROOT, env=full_env).returncode
 
 
 def lab() -> int:
@@ -122,11 +174,14 @@ def lab() -> int:
 
 
 def test() -> int:
-    say("running the unit and integration tests, then every notebook with nbval")
+    chromium = ensure_chromium()
+    say("running the unit and integration tests, every notebook with nbval, "
+        "then every notebook in JupyterLab in Chromium")
     return run_in_venv(
         "-m", "pytest", "tests", "chapters",
         "--nbval", "--nbval-current-env", "--nbval-sanitize-with", "nbval_sanitize.cfg",
         "--nbval-cell-timeout", "300",
+        env={"TOYCOIN_CHROMIUM": chromium},
     )
 
 
