@@ -175,7 +175,7 @@ class Node:
 
     def __repr__(self) -> str:
         state = "running" if self.is_running else "stopped"
-        return f"Node({self.name!r}, {state}, height {self._ledger.height}, {len(self._live_peers())} peers)"
+        return f"Node({self.name!r}, {state}, height {self.height}, peers {', '.join(self.peers) or 'none'})"
 
     # --- synchronous API -------------------------------------------------------------
 
@@ -220,6 +220,8 @@ class Node:
         done within ``timeout`` or if the address turns out to be this node.
         """
         address, label = _target_address(target)
+        if wait and not self.is_running:
+            raise NodeError(f"node {self.name} is not running: start it before connecting")
         self.runtime.call(self._want, address, "asked", label)
         if wait:
             self.runtime.wait_until(

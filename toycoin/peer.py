@@ -177,9 +177,11 @@ class Connection:
         if self.close_reason is None:
             self.close_reason = reason
         sock = self.writer.get_extra_info("socket")
-        if sock is not None and sock.fileno() >= 0:
-            # Linger 0: close() sends RST instead of FIN and drops unsent data.
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        try:  # linger 0: closing sends RST instead of FIN and drops unsent data
+            if sock is not None and sock.fileno() >= 0:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        except OSError:
+            pass  # the peer will see a plain close instead of a reset
         self.writer.transport.abort()
 
     async def wait_closed(self, timeout: float) -> None:

@@ -27,12 +27,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import selectors
+import queue
 import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
@@ -156,24 +155,20 @@ class NodeProcess:
         self._port = int(parts[2])
 
     def _read_ready_line(self) -> str:
-        """The first stdout line, read with a deadline (a pipe read alone could wait for ever)."""
+        """The first stdout line, read with a deadline (a pipe read alone could wait for ever).
+
+        A helper thread reads, because select() does not work on pipes on Windows.
+        """
         assert self._proc is not None and self._proc.stdout is not None
-        deadline = time.monotonic() + self.startup_timeout
-        buffer = b""
-        with selectors.DefaultSelector() as selector:
-            selector.register(self._proc.stdout, selectors.EVENT_READ)
-            while b"\n" not in buffer:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    self.kill()
-                    raise NodeError(f"node process {self.name} did not listen "
-                                    f"within {self.startup_timeout:g}s")
-                if selector.select(remaining):
-                    chunk = os.read(self._proc.stdout.fileno(), 4096)
-                    if not chunk:
-                        break  # the process exited before it listened
-                    buffer += chunk
-        return buffer.decode(errors="replace").strip()
+        lines: queue.Queue[bytes] = queue.Queue()
+        stdout = self._proc.stdout
+        threading.Thread(target=lambda: lines.put(stdout.readline()), daemon=True).start()
+        try:
+            return lines.get(timeout=self.startup_timeout).decode(errors="replace").strip()
+        except queue.Empty:
+            self.kill()
+            raise NodeError(f"node process {self.name} did not listen "
+                            f"within {self.startup_timeout:g}s") from None
 
     @property
     def is_running(self) -> bool:
