@@ -16,11 +16,12 @@ button ("stop NAME" / "start NAME"), ``toycoin-status`` with one line per node
 """
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
 import pytest
-from conftest import Notebooks, chapter_notebooks, panel_chapters
+from conftest import Notebooks, chapter_notebooks, has_node_panel, panel_chapters
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
 CLICK_TIMEOUT_MS = 60_000  # stopping or starting a node, then redrawing with Graphviz
@@ -75,3 +76,63 @@ def stop_and_start_first_node(page, picture: Path) -> str:
     expect(status).to_contain_text(re.compile(rf"^{re.escape(name)}: up\b", re.M), timeout=CLICK_TIMEOUT_MS)
     expect(button).to_have_text(f"stop {name}")
     return name
+
+
+# --- the harness, tested on a notebook it writes -----------------------------
+
+HAND_BUILT_PANEL = """\
+import threading
+
+import ipywidgets as w
+
+
+def drawing(colour):
+    return ('<svg xmlns="http://www.w3.org/2000/svg" width="160" height="60">'
+            f'<circle cx="30" cy="30" r="20" fill="{colour}"/><text x="60" y="35">alpha</text></svg>')
+
+
+def show(up):
+    button.description = ("stop" if up else "start") + " alpha"
+    status.value = "<pre>" + ("alpha: up, height 0" if up else "alpha: down") + "\\nbeta: up, height 0</pre>"
+    diagram.value = drawing("palegreen" if up else "lightgrey")
+
+
+button = w.Button().add_class("toycoin-toggle-alpha")
+status = w.HTML().add_class("toycoin-status")
+diagram = w.HTML().add_class("toycoin-diagram")
+show(True)
+# The view changes a moment after the click, from another thread, as a real node's would.
+button.on_click(lambda _: threading.Timer(0.3, show, [button.description.startswith("start")]).start())
+w.VBox([w.HBox([button]), status, diagram]).add_class("toycoin-panel")
+"""
+
+
+def code_cell(source: str, tags: tuple[str, ...] = ()) -> dict:
+    metadata = {"tags": list(tags)} if tags else {}
+    return {"cell_type": "code", "execution_count": None, "metadata": metadata, "outputs": [],
+            "source": source}
+
+
+def write_harness_notebook(path: Path) -> None:
+    cells = [
+        code_cell(HAND_BUILT_PANEL),
+        code_cell('raise ValueError("this cell is meant to fail")', tags=("raises-exception",)),
+        code_cell('print("Run All goes on after a cell tagged raises-exception")'),
+        code_cell("1 / 0"),
+        code_cell('print("never runs: Run All stops at an error")'),
+    ]
+    kernel = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+    notebook = {"cells": cells, "metadata": {"kernelspec": kernel}, "nbformat": 4, "nbformat_minor": 5}
+    path.write_text(json.dumps(notebook, indent=1))
+
+
+def test_the_harness_finds_errors_and_drives_a_panel(notebooks: Notebooks, tmp_path: Path) -> None:
+    write_harness_notebook(notebooks.lab.root / "harness" / "panel.ipynb")
+    run = notebooks.run_all("harness/panel.ipynb")
+    assert "ValueError: this cell is meant to fail" in "".join(run.shown[1]["problems"])
+    unexpected = run.unexpected_problems()
+    assert list(unexpected) == [3] and "ZeroDivisionError" in "".join(unexpected[3]), unexpected
+    assert run.not_run() == [4]
+    assert has_node_panel(json.loads(run.path.read_text()))
+    assert stop_and_start_first_node(run.page, tmp_path / "demo_harness.png") == "alpha"
+    assert (tmp_path / "demo_harness.png").read_bytes().startswith(b"\x89PNG")
