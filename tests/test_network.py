@@ -78,3 +78,15 @@ def test_names_are_unique_and_unknown_names_are_clear_errors(network):
         network.add_node("A")
     with pytest.raises(NodeError, match="no node named 'Z'"):
         network["Z"]
+
+
+def test_subscribers_hear_every_node_including_nodes_added_later(network):
+    kinds = []
+    network.subscribe(lambda event: kinds.append((event.node, event.kind)))
+    d = network.add_node("D")
+    d.start()
+    network.connect("D", "A")
+    d.wait_until(lambda: ("A", "connected") in kinds, what="A reported the connection")
+    assert ("D", "started") in kinds
+    network.unsubscribe(kinds.append)  # unknown callbacks are no error
+    assert network.node("D") is d

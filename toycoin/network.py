@@ -6,12 +6,12 @@ Node or a NodeProcess (a real OS process), connects them in common shapes,
 and takes snapshots that the views (toycoin.diagrams, toycoin.widgets) draw.
 
     Network(names, wallet_names=("alice", "bob"))
-      add_node(name), add_process(name), [name], names, members
+      add_node(name), add_process(name), node(name) or [name], names, members
       start_all(), stop_all(), close()          close() also kills processes
       connect(a, b), mesh(), star(center), wait_connected()
       wallet(name, node)                        a WalletClient for PrivateKey.from_seed(name)
       snapshot() -> NetworkSnapshot              frozen, for diagrams and widgets
-      events()                                   every node's events, in order
+      events(), subscribe(callback), unsubscribe(callback)   every node's events
 
     NetworkSnapshot(nodes, links, wallets)
     NodeSnapshot (from toycoin.node): name, alive, height, tip_hex, balances, peers, is_process
@@ -25,7 +25,7 @@ same network compare equal.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,6 +65,7 @@ class Network:
         self._wallets: dict[str, WalletClient] = {}
         self._wallet_nodes: dict[str, str] = {}
         self._requested: set[tuple[str, str]] = set()
+        self._subscribers: list[Callable[[Event], None]] = []
         for name in names:
             self.add_node(name)
 
@@ -81,8 +82,10 @@ class Network:
 
     def add_node(self, name: str, **options: Any) -> Node:
         """A new in-process node (not started)."""
-        node = Node(name, runtime=self.runtime, **{**self.node_options, **options})
-        return self._add(name, node)
+        node = self._add(name, Node(name, runtime=self.runtime, **{**self.node_options, **options}))
+        for callback in self._subscribers:
+            node.subscribe(callback)
+        return node
 
     def add_process(self, name: str, **options: Any) -> NodeProcess:
         """A new node that will run as its own OS process (not started)."""
@@ -93,6 +96,10 @@ class Network:
             raise NodeError(f"the network already has a node named {name!r}")
         self._members[name] = member
         return member
+
+    def node(self, name: str) -> Any:
+        """The member called ``name`` (a Node or a NodeProcess); also ``network[name]``."""
+        return self[name]
 
     def __getitem__(self, name: str) -> Any:
         try:
@@ -208,6 +215,23 @@ class Network:
         links = {(min(n.name, p), max(n.name, p)) for n in nodes if n.alive for p in n.peers if p in alive}
         wallets = tuple(sorted(self._wallet_nodes.items()))
         return NetworkSnapshot(tuple(sorted(nodes, key=lambda n: n.name)), tuple(sorted(links)), wallets)
+
+    def subscribe(self, callback: Callable[[Event], None]) -> None:
+        """Call ``callback(event)`` for every event of every in-process node, now and added later.
+
+        Called on the network thread: a view should only note that it must redraw.
+        """
+        self._subscribers.append(callback)
+        for member in self._members.values():
+            if isinstance(member, Node):
+                member.subscribe(callback)
+
+    def unsubscribe(self, callback: Callable[[Event], None]) -> None:
+        if callback in self._subscribers:
+            self._subscribers.remove(callback)
+        for member in self._members.values():
+            if isinstance(member, Node):
+                member.unsubscribe(callback)
 
     def events(self) -> list[Event]:
         """Events of every in-process node, merged in the order they happened."""

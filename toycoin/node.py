@@ -10,7 +10,7 @@ through a fixed table. Messages of other types are ignored and counted.
       connect(other), disconnect(other), peers, connection_count, discover
       ping(peer), sync_with_ping(), wait_until(predicate)
       ledger, height, balance(address), submit_tx(tx)
-      events, subscribe(callback), snapshot(names)
+      events, subscribe(callback), unsubscribe(callback), snapshot(names)
     Event                   one thing that happened: connected, message in/out, block sealed...
     NodeSnapshot            a frozen picture of a node, for diagrams and widgets
     course_genesis()        the block every node of the course starts from
@@ -286,7 +286,12 @@ class Node:
         values). Returns a function that unsubscribes.
         """
         self._subscribers.append(callback)
-        return lambda: self._subscribers.remove(callback) if callback in self._subscribers else None
+        return lambda: self.unsubscribe(callback)
+
+    def unsubscribe(self, callback: Callable[[Event], None]) -> None:
+        """Stop calling ``callback`` (no error if it was not subscribed)."""
+        if callback in self._subscribers:
+            self._subscribers.remove(callback)
 
     def snapshot(self, names: dict[str, str] | None = None) -> NodeSnapshot:
         """A frozen picture; ``names`` maps addresses to labels for the balances shown."""
