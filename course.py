@@ -145,6 +145,10 @@ def find_chromium() -> str | None:
 
 def ensure_chromium() -> str:
     """Find Chromium for the browser tests, installing Debian's package as root."""
+    chosen = os.environ.get("TOYCOIN_CHROMIUM")
+    if chosen and not Path(chosen).is_file():
+        fail(f"TOYCOIN_CHROMIUM is set to {chosen}, but there is no such program: "
+             "correct it, or unset it to let this command find or install Chromium.")
     found = find_chromium()
     if found:
         return found
