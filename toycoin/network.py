@@ -169,21 +169,15 @@ class Network:
     def wait_connected(self, timeout: float = 20.0) -> None:
         """Wait until every connection asked for, between running members, is handshaked."""
         def done() -> bool:
-            live = self._links()
-            return all(pair in live for pair in self._requested if self._both_running(pair))
+            return all(self._sees(a, b) and self._sees(b, a) for a, b in self._requested
+                       if self[a].is_running and self[b].is_running)
 
-        self.runtime.wait_until(done, timeout, "every requested connection is up")
+        self.runtime.wait_until(done, timeout, "every requested connection is up at both ends")
 
-    def _both_running(self, pair: tuple[str, str]) -> bool:
-        return all(self._members[name].is_running for name in pair)
-
-    def _links(self) -> set[tuple[str, str]]:
-        """Live links as the in-process nodes see them (loop thread or not)."""
-        links = set()
-        for name, member in self._members.items():
-            if isinstance(member, Node) and member.is_running:
-                links |= {(min(name, p), max(name, p)) for p in member.peers if p in self._members}
-        return links
+    def _sees(self, name: str, peer: str) -> bool:
+        """Whether ``name`` counts ``peer`` among its peers (a process is not asked)."""
+        member = self._members[name]
+        return isinstance(member, NodeProcess) or peer in member.peers
 
     # --- wallets and pictures --------------------------------------------------------
 

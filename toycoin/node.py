@@ -231,6 +231,9 @@ class Node:
             )
             if address in self._myself:
                 raise NodeError(f"{format_address(address)} is {self.name} itself: it got its own nonce back")
+            # Our verack went out before this ping: the pong proves the peer has handled it,
+            # so both ends count the connection when this returns.
+            self.ping(self._read(lambda: self._name_at(address)), timeout)
 
     def disconnect(self, target: Any) -> None:
         """Forget a peer: close connections to it and stop reconnecting."""
@@ -439,6 +442,9 @@ class Node:
     def _handshaked_with(self, address: Address) -> bool:
         return any(self._peers[c].listen_address == address for c in self._live_peers())
 
+    def _name_at(self, address: Address) -> str:
+        return next(self._label(c) for c in self._live_peers() if self._peers[c].listen_address == address)
+
     def _linked(self, address: Address) -> bool:
         """An open connection to the node listening at ``address``, handshaked or not."""
         return any(s.listen_address == address and c.is_open for c, s in self._peers.items())
@@ -510,20 +516,33 @@ class Node:
         conns = [c for c in self._peers if c.handshaked and c.is_open and self._label(c) == peer]
         if not conns:
             raise NodeError(f"{self.name} has no connection to {peer!r}; its peers are {self.peers}")
+        for conn in conns[:-1]:  # a second connection to a peer may be closing: try the next
+            try:
+                return await self._ping_connection(conn, timeout)
+            except NodeError:
+                if conn.is_open:
+                    raise
+        return await self._ping_connection(conns[-1], timeout)
+
+    async def _ping_connection(self, conn: Connection, timeout: float) -> float:
         loop = asyncio.get_running_loop()
         nonce, future = next(self._ping_nonces), loop.create_future()
-        self._peers[conns[0]].pings[nonce] = future
+        self._peers[conn].pings[nonce] = future  # answered in on_pong, failed if conn closes
         started = loop.time()
-        conns[0].send(Ping(nonce))
+        conn.send(Ping(nonce))
         try:
             await asyncio.wait_for(future, timeout)
         except asyncio.TimeoutError:
-            raise NodeError(f"timed out after {timeout:g}s waiting for a pong from {peer}") from None
+            raise NodeError(f"timed out after {timeout:g}s waiting for a pong from {conn.label}") from None
         return loop.time() - started
 
     async def _sync_with_ping(self, timeout: float) -> None:
-        names = sorted({self._label(c) for c in self._peers if c.handshaked and c.is_open})
-        await asyncio.gather(*(self._ping(name, timeout) for name in names))
+        conns = [c for c in self._peers if c.handshaked and c.is_open]
+        results = await asyncio.gather(*(self._ping_connection(c, timeout) for c in conns),
+                                       return_exceptions=True)
+        for conn, result in zip(conns, results, strict=True):
+            if isinstance(result, BaseException) and conn.is_open:
+                raise result  # a peer that left meanwhile is no error; a silent one is
 
     # --- message handlers: one per command -------------------------------------------
 
