@@ -1,91 +1,34 @@
-"""A real JupyterLab in a real Chromium, for the browser tests.
+"""Fixtures of the browser tests: one JupyterLab and one Chromium for the whole session.
 
-One JupyterLab server and one headless Chromium serve the whole session:
+* ``lab``: JupyterLab (see ``jupyterlab_harness.start_lab``) serving a
+  temporary copy of ``chapters/`` and an empty ``harness/`` folder;
+* ``browser``: headless Chromium launched by its path, found the way
+  ``course.py`` finds it (TOYCOIN_CHROMIUM first); never a browser downloaded
+  at test time. Without one the tests skip and say how to get it;
+* ``notebooks``: opens and runs notebooks in fresh pages of that browser;
+* ``screenshots``: where demo pictures go.
 
-* ``lab`` starts JupyterLab from this project's own environment on 127.0.0.1
-  with a random token, in a temporary copy of ``chapters/`` (JupyterLab
-  autosaves a notebook after Run All, and the repository's notebooks must
-  never change under a test), with its own empty config, data, runtime,
-  settings and workspace folders so nothing from the user's set-up leaks in;
-* ``browser`` is Chromium launched by its path (see ``course.find_chromium``),
-  never a browser downloaded at test time;
-* ``notebooks`` opens a notebook in a fresh page as a learner does, clears
-  its outputs, runs all cells from the menu, waits until the run is over and
-  reads what every cell shows. The last notebook stays open so that the next
-  test of the same chapter can use the page; opening another one first closes
-  it and shuts its kernel down.
-
-Everything waits on conditions in the page (Playwright's ``expect`` and
-``wait_for_function``), never on sleeps. At the end the kernels, the server
-and the browser are shut down.
+At the end the kernels, the server and the browser are shut down.
 """
 from __future__ import annotations
 
-import importlib.util
-import json
 import os
-import secrets
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from jupyterlab_harness import CHAPTERS, ROOT, Lab, Notebooks, load_course, start_lab
 
-ROOT = Path(__file__).resolve().parents[2]
-CHAPTERS = ROOT / "chapters"
 IMAGES = ROOT / "images"
-RUN_TIMEOUT_MS = 40_000  # a whole notebook, nodes and all, on a slow CI machine
-SERVER_START_TIMEOUT = 90  # seconds
-CHROMIUM_ARGS = [  # headless as root on a closed network
+CHROMIUM_ARGS = [  # headless, also as root, on a closed network: no calls home
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
-LAB_SETTINGS = {  # user settings of the test server: no news, no update checks, every cell in the page
-    "@jupyterlab/apputils-extension/notification": {"fetchNews": "false", "checkForUpdates": False},
-    "@jupyterlab/notebook-extension/tracker": {"windowingMode": "none"},
-}
-PANEL_MARKERS = ("toycoin-panel", "NetworkPanel")  # in a cell's source or stored output
-PANEL_TAG = "widget-demo"  # or a cell carrying this tag
-
-
-def _load_course():
-    spec = importlib.util.spec_from_file_location("course", ROOT / "course.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-# --- which notebooks ---------------------------------------------------------
-
-
-def chapter_notebooks() -> list[Path]:
-    return sorted(CHAPTERS.glob("[0-9][0-9]_*.ipynb"))
-
-
-def has_node_panel(notebook: dict) -> bool:
-    """Does the notebook show a node-failure widget panel?"""
-    for cell in notebook["cells"]:
-        if PANEL_TAG in cell.get("metadata", {}).get("tags", []):
-            return True
-        if cell["cell_type"] == "code":
-            text = "".join(cell["source"]) + json.dumps(cell.get("outputs", []))
-            if any(marker in text for marker in PANEL_MARKERS) or f"# {PANEL_TAG}" in text:
-                return True
-    return False
-
-
-def panel_chapters() -> list[Path]:
-    return [path for path in chapter_notebooks() if has_node_panel(json.loads(path.read_text()))]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Run the tests of one chapter next to each other, so they share one Run All."""
+    """Run the tests of one chapter next to each other, so that they share one Run All."""
     browser_items = [item for item in items if item.get_closest_marker("browser")]
     if not browser_items:
         return
@@ -93,89 +36,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     rest = [item for item in items if not item.get_closest_marker("browser")]
     order = {item.nodeid: i for i, item in enumerate(browser_items)}
 
-    def chapter_key(item: pytest.Item) -> tuple[str, int]:
+    def chapter_then_order(item: pytest.Item) -> tuple[str, int]:
         callspec = getattr(item, "callspec", None)
-        chapter = callspec.params.get("chapter", "") if callspec else ""
-        return (str(chapter), order[item.nodeid])
+        return (str(callspec.params.get("chapter", "")) if callspec else "", order[item.nodeid])
 
-    items[:] = rest[:first] + sorted(browser_items, key=chapter_key) + rest[first:]
-
-
-# --- the server --------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@dataclass
-class Lab:
-    """A running JupyterLab server: where it is, and a small client for its REST API."""
-
-    url: str
-    token: str
-    root: Path
-    process: subprocess.Popen
-    log: Path
-
-    def api(self, method: str, path: str) -> object:
-        request = urllib.request.Request(f"{self.url}/api/{path}", method=method,
-                                         headers={"Authorization": f"token {self.token}"})
-        with urllib.request.urlopen(request, timeout=10) as response:
-            body = response.read()
-        return json.loads(body) if body else None
-
-    def page_url(self, relative: str) -> str:
-        # ?reset: start from an empty layout, never reopen the previous page's notebooks
-        return f"{self.url}/lab/tree/{relative}?reset&token={self.token}"
-
-    def shut_down_kernels(self) -> None:
-        for session in self.api("GET", "sessions"):
-            self.api("DELETE", f"sessions/{session['id']}")
-        for kernel in self.api("GET", "kernels"):
-            self.api("DELETE", f"kernels/{kernel['id']}")
-
-    def log_tail(self, lines: int = 40) -> str:
-        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-
-
-def _isolated_env(home: Path) -> dict[str, str]:
-    dirs = {name: home / name.lower() for name in (
-        "JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR",
-        "JUPYTERLAB_SETTINGS_DIR", "JUPYTERLAB_WORKSPACES_DIR", "IPYTHONDIR")}
-    for path in dirs.values():
-        path.mkdir(parents=True)
-    for plugin, values in LAB_SETTINGS.items():
-        settings = dirs["JUPYTERLAB_SETTINGS_DIR"] / f"{plugin}.jupyterlab-settings"
-        settings.parent.mkdir(parents=True, exist_ok=True)
-        settings.write_text(json.dumps(values))
-    return {**os.environ, **{name: str(path) for name, path in dirs.items()}}
-
-
-def _wait_until_up(lab: Lab) -> None:
-    deadline = time.monotonic() + SERVER_START_TIMEOUT
-    while time.monotonic() < deadline:
-        if lab.process.poll() is not None:
-            pytest.fail(f"JupyterLab exited with code {lab.process.returncode}:\n{lab.log_tail()}")
-        try:
-            lab.api("GET", "status")
-            return
-        except OSError:
-            time.sleep(0.2)  # polling the server's port: the condition is "it answers"
-    pytest.fail(f"JupyterLab did not answer within {SERVER_START_TIMEOUT} s:\n{lab.log_tail()}")
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=20)
+    items[:] = rest[:first] + sorted(browser_items, key=chapter_then_order) + rest[first:]
 
 
 @pytest.fixture(scope="session")
@@ -184,51 +49,24 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     root = base / "root"
     shutil.copytree(CHAPTERS, root / "chapters", ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
     (root / "harness").mkdir()
-    env = _isolated_env(base / "home")
-    port, token = free_port(), secrets.token_hex(24)
-    log = base / "jupyterlab.log"
-    command = [
-        sys.executable, "-m", "jupyter", "lab", "--no-browser",
-        "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
-        f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
-        "--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-        "--LabApp.extension_manager=readonly", "--LabApp.collaborative=False",
-        "--LabApp.expose_app_in_browser=True",  # window.jupyterapp: read cell models in the page
-    ]
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
-        command.append("--allow-root")
-    with log.open("wb") as log_file:
-        process = subprocess.Popen(command, cwd=root, env=env, stdout=log_file,
-                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    server = Lab(f"http://127.0.0.1:{port}", token, root, process, log)
-    try:
-        _wait_until_up(server)
-        yield server
-    finally:
-        try:
-            server.shut_down_kernels()
-            server.api("POST", "shutdown")
-            process.wait(timeout=20)
-        except (OSError, subprocess.TimeoutExpired):
-            pass
-        _stop(process)
-
-
-# --- the browser -------------------------------------------------------------
+    server = start_lab(root, base)
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")
 def chromium_path() -> str:
-    found = _load_course().find_chromium()
+    found = load_course().find_chromium()
     if not found:
-        pytest.skip("no Chromium found: install it (`python3 course.py test` does) "
-                    "or set TOYCOIN_CHROMIUM to its path")
+        pytest.skip("no Chromium found: `python3 course.py test` installs it (or says how), "
+                    "or set TOYCOIN_CHROMIUM to a Chromium or Chrome program")
     return found
 
 
 @pytest.fixture(scope="session")
 def browser(chromium_path: str) -> Iterator[object]:
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed: "
+                                   "`python3 course.py test` installs requirements.txt")
     playwright = sync_api.sync_playwright().start()
     try:
         launched = playwright.chromium.launch(executable_path=chromium_path, headless=True,
@@ -242,147 +80,20 @@ def browser(chromium_path: str) -> Iterator[object]:
 
 
 @pytest.fixture(scope="session")
-def browser_context(browser):
+def notebooks(lab: Lab, browser) -> Iterator[Notebooks]:
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     context.set_default_timeout(30_000)
-    yield context
-    context.close()
-
-
-# --- a notebook in the page --------------------------------------------------
-
-CELLS = ".jp-Notebook .jp-Cell"
-# Read every cell of the open notebook: its execution count, from JupyterLab's
-# own cell model (a collapsed cell shows no prompt), and the text of each
-# output the page shows as an error or on stderr (an exception's traceback is
-# rendered as stderr too), or of a widget that failed to display.
-READ_CELLS_JS = """() => {
-    const notebook = window.jupyterapp.shell.currentWidget.content;
-    return notebook.widgets.map(cell => ({
-        count: cell.model.type === 'code' ? cell.model.executionCount : null,
-        problems: Array.from(cell.node.querySelectorAll('.jp-OutputArea-output'))
-            .filter(out => out.dataset.mimeType === 'application/vnd.jupyter.stderr'
-                           || /Error (displaying|rendering) widget/.test(out.textContent))
-            .map(out => out.textContent.trim()),
-    }));
-}"""
-# The run is over when every cell with code has an execution count, or as soon
-# as a cell not tagged raises-exception shows an error: Run All stops there.
-RUN_OVER_JS = "([needsRun, mayFail]) => { const cells = (" + READ_CELLS_JS + """)();
-    return needsRun.every((needs, i) => !needs || cells[i].count !== null)
-        || cells.some((cell, i) => cell.problems.length > 0 && !mayFail[i]);
-}"""
-
-
-@dataclass
-class NotebookRun:
-    """A notebook open in a page after Run All, and what each of its cells shows."""
-
-    path: Path  # the copy JupyterLab runs
-    page: object
-    cells: list[dict]  # the .ipynb's cells
-    shown: list[dict] = field(default_factory=list)  # per cell: execution count, problem outputs
-
-    def read(self) -> None:
-        self.shown = self.page.evaluate(READ_CELLS_JS)
-
-    def unexpected_problems(self) -> dict[int, list[str]]:
-        """Cell index -> error or stderr texts, for cells not tagged raises-exception."""
-        return {i: cell["problems"] for i, cell in enumerate(self.shown)
-                if cell["problems"] and not may_fail(self.cells[i])}
-
-    def not_run(self) -> list[int]:
-        """Indexes of code cells with code that show no execution count."""
-        return [i for i, (cell, shown) in enumerate(zip(self.cells, self.shown, strict=True))
-                if needs_run(cell) and shown["count"] is None]
-
-    def describe_problems(self) -> str:
-        lines = []
-        for index, texts in self.unexpected_problems().items():
-            lines.append(f"cell {index} shows an error or stderr output:")
-            lines += [f"    {text[:800]}" for text in texts]
-        if self.not_run():
-            lines.append(f"cells that did not run: {self.not_run()}")
-        return "\n".join(lines)
-
-
-def needs_run(cell: dict) -> bool:
-    return cell["cell_type"] == "code" and "".join(cell["source"]).strip() != ""
-
-
-def may_fail(cell: dict) -> bool:
-    return "raises-exception" in cell.get("metadata", {}).get("tags", [])
-
-
-def click_menu(page, menu: str, item: str) -> None:
-    page.locator(".lm-MenuBar-itemLabel", has_text=menu).first.click()
-    page.locator(".lm-Menu-item:visible", has_text=item).first.click()
-
-
-class Notebooks:
-    """Opens notebooks in fresh pages, runs them all, and closes them again."""
-
-    def __init__(self, lab: Lab, context) -> None:
-        self.lab = lab
-        self.context = context
-        self.current: NotebookRun | None = None
-        self.page_errors: list[str] = []
-
-    def run_all(self, relative: str) -> NotebookRun:
-        """Open lab.root/relative in a new page, clear its outputs, Run All, and wait."""
-        from playwright.sync_api import TimeoutError, expect
-
-        if self.current and self.current.path == self.lab.root / relative:
-            return self.current
-        self.close()
-        path = self.lab.root / relative
-        cells = json.loads(path.read_text())["cells"]
-        page = self.context.new_page()
-        page.on("pageerror", lambda error: self.page_errors.append(str(error)))
-        page.goto(self.lab.page_url(relative))
-        expect(page.locator(CELLS)).to_have_count(len(cells), timeout=60_000)
-        idle = page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")
-        expect(idle.first).to_be_attached(timeout=60_000)  # the kernel has started
-        click_menu(page, "Edit", "Clear Outputs of All Cells")
-        click_menu(page, "Run", "Run All Cells")
-        run = NotebookRun(path, page, cells)
-        self.current = run
-        try:
-            flags = [[needs_run(cell) for cell in cells], [may_fail(cell) for cell in cells]]
-            page.wait_for_function(RUN_OVER_JS, arg=flags, timeout=RUN_TIMEOUT_MS, polling=250)
-        except TimeoutError as exc:
-            self.fail_with_picture(f"Run All of {relative} did not finish ({exc})")
-        run.read()
-        return run
-
-    def fail_with_picture(self, message: str) -> None:
-        """Fail the test with what the page shows: execution counts, errors, a screenshot."""
-        picture = self.lab.root.parent / f"failure-{time.monotonic_ns()}.png"
-        self.current.page.screenshot(path=str(picture), full_page=True)
-        self.current.read()
-        counts = [cell["count"] for cell in self.current.shown]
-        pytest.fail(f"{message}\nexecution counts: {counts}\n{self.current.describe_problems()}\n"
-                    f"page errors: {self.page_errors}\nscreenshot: {picture}")
-
-    def close(self) -> None:
-        """Close the open page and shut its kernel down."""
-        if self.current is None:
-            return
-        page, self.current = self.current.page, None
-        page.close()
-        self.lab.shut_down_kernels()
-
-
-@pytest.fixture(scope="session")
-def notebooks(lab: Lab, browser_context) -> Iterator[Notebooks]:
-    opened = Notebooks(lab, browser_context)
-    yield opened
-    opened.close()
+    opened = Notebooks(lab, context)
+    try:
+        yield opened
+    finally:
+        opened.close()
+        context.close()
 
 
 @pytest.fixture
 def screenshots(tmp_path: Path) -> Path:
-    """Where demo screenshots go: images/ with TOYCOIN_UPDATE_IMAGES=1, else a temporary folder."""
+    """Where demo pictures go: images/ with TOYCOIN_UPDATE_IMAGES=1, else a temporary folder."""
     if os.environ.get("TOYCOIN_UPDATE_IMAGES") == "1":
         IMAGES.mkdir(exist_ok=True)
         return IMAGES

@@ -21,7 +21,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import Notebooks, chapter_notebooks, has_node_panel, panel_chapters
+from jupyterlab_harness import Notebooks, chapter_notebooks, has_node_panel, panel_chapters
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
 CLICK_TIMEOUT_MS = 60_000  # stopping or starting a node, then redrawing with Graphviz
@@ -107,19 +107,19 @@ w.VBox([w.HBox([button]), status, diagram]).add_class("toycoin-panel")
 """
 
 
-def code_cell(source: str, tags: tuple[str, ...] = ()) -> dict:
+def code_cell(number: int, source: str, tags: tuple[str, ...] = ()) -> dict:
     metadata = {"tags": list(tags)} if tags else {}
-    return {"cell_type": "code", "execution_count": None, "metadata": metadata, "outputs": [],
-            "source": source}
+    return {"cell_type": "code", "id": f"cell-{number}", "execution_count": None, "metadata": metadata,
+            "outputs": [], "source": source}
 
 
 def write_harness_notebook(path: Path) -> None:
     cells = [
-        code_cell(HAND_BUILT_PANEL),
-        code_cell('raise ValueError("this cell is meant to fail")', tags=("raises-exception",)),
-        code_cell('print("Run All goes on after a cell tagged raises-exception")'),
-        code_cell("1 / 0"),
-        code_cell('print("never runs: Run All stops at an error")'),
+        code_cell(0, HAND_BUILT_PANEL),
+        code_cell(1, 'raise ValueError("this cell is meant to fail")', tags=("raises-exception",)),
+        code_cell(2, 'print("Run All goes on after a cell tagged raises-exception")'),
+        code_cell(3, "1 / 0"),
+        code_cell(4, 'print("never runs: Run All stops at an error")'),
     ]
     kernel = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
     notebook = {"cells": cells, "metadata": {"kernelspec": kernel}, "nbformat": 4, "nbformat_minor": 5}
