@@ -5,6 +5,7 @@ import socket
 
 import pytest
 
+from toycoin import wire
 from toycoin.errors import NodeError, ValidationError
 from toycoin.keys import PrivateKey
 from toycoin.node import Event, Node, course_genesis
@@ -237,3 +238,15 @@ def test_the_facade_from_a_callback_raises_instead_of_deadlocking(make_node):
     b.connect(a)
     a.wait_until(lambda: bool(errors), what="the callback tried")
     assert "network thread itself" in errors[0]
+
+
+def test_an_addr_full_of_dead_addresses_is_dialled_a_few_at_a_time(make_node):
+    a = make_node("A", limits=Limits(max_outbound=2))
+    in_flight = []  # dials in progress, seen at each failed dial (on the network thread)
+    a.subscribe(lambda e: in_flight.append(len(a._dialling)) if e.kind == "connect failed" else None)
+    dead = tuple(("127.0.0.1", port) for port in range(1, 41))  # nothing listens on these here
+    with socket.create_connection(a.address) as mallory:
+        for message in (wire.Version("mallory", 1, 0, 0), wire.Verack(), wire.Addr(dead)):
+            mallory.sendall(wire.encode_frame(message))
+        a.wait_until(lambda: len(in_flight) >= 6, what="A dialled some of the dead addresses")
+    assert max(in_flight) <= 2

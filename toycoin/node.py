@@ -160,6 +160,7 @@ class Node:
         self._wanted: dict[Address, str] = {}  # address -> "asked" or "learned"
         self._labels: dict[Address, str] = {}  # names of dialled nodes, for events
         self._myself: set[Address] = set()  # addresses that turned out to be this node
+        self._dialling: set[Address] = set()  # learned addresses being dialled right now
         self._tasks: set[asyncio.Task] = set()  # reconnect loops and connection handlers
         self._changed: asyncio.Event | None = None  # pulsed when a connection opens or closes
         self._handlers: dict[type[Message], Callable[[Connection, Any], None]] = {
@@ -475,7 +476,9 @@ class Node:
         if self._wanted.get(address) == "learned":
             if not self.discover:
                 return False
-            outbound = sum(1 for c in self._live_peers() if not c.inbound)
+            # Dials in progress count too: a peer's addr message full of dead addresses
+            # must not make the node dial a thousand of them at once.
+            outbound = sum(1 for c in self._live_peers() if not c.inbound) + len(self._dialling)
             return outbound < self.limits.max_outbound
         return True
 
@@ -488,6 +491,9 @@ class Node:
                 await self._changed.wait()
                 continue
             label = self._labels.get(address, format_address(address))
+            learned = self._wanted.get(address) == "learned"
+            if learned:
+                self._dialling.add(address)  # holds one of the max_outbound slots
             try:
                 reader, writer = await asyncio.wait_for(asyncio.open_connection(*address),
                                                         self.limits.frame_timeout)
@@ -496,7 +502,12 @@ class Node:
                     self._record("connect failed", label, f"{_reason(error)}; retrying with backoff")
                 failing, ok = True, False
             else:
+                self._dialling.discard(address)  # from here on it counts as a live peer
                 failing, ok = False, await self._serve(reader, writer, address)
+            finally:
+                if learned:
+                    self._dialling.discard(address)
+                    self._pulse()  # the slot is free for another learned address
             if ok:
                 delay = params.RECONNECT_DELAY_MIN
             else:
