@@ -217,8 +217,10 @@ class Node:
     def connect(self, target: Any, wait: bool = True, timeout: float = 10.0) -> None:
         """Connect to another node (a Node, a NodeProcess or a (host, port)) and keep connected.
 
-        With ``wait``, return once the handshake is done; NodeError if it is not
-        done within ``timeout`` or if the address turns out to be this node.
+        With ``wait``, return once both ends count the connection (handshake,
+        then a ping round trip); NodeError if that takes longer than ``timeout``
+        or if the address turns out to be this node. Without ``wait``, the node
+        keeps dialling in the background, with backoff, until it succeeds.
         """
         address, label = _target_address(target)
         if wait and not self.is_running:
