@@ -147,7 +147,7 @@ def _esc(text: str) -> str:
 
 # --- networks ---------------------------------------------------------------
 
-def network_diagram(snapshot: Any, title: str = "", layout: str = "circo") -> Picture:
+def network_diagram(snapshot: Any, title: str = "", layout: str = "neato") -> Picture:
     """Draw a NetworkSnapshot: each node with its height and balances, live links.
 
     A node that is down is grey and dashed; a node that runs as its own
@@ -155,19 +155,23 @@ def network_diagram(snapshot: Any, title: str = "", layout: str = "circo") -> Pi
     ellipses attached to the node they talk to.
     """
     graph = new_graph(directed=False, label=title, labelloc="t", layout=layout,
-                      overlap="false", splines="true", pad="0.3")
+                      overlap="false", splines="true", pad="0.3", sep="+12", start="7")
     lines = []
     for node in snapshot.nodes:
-        graph.node(f"node:{node.name}", _node_label(node), **_node_style(node))
+        graph.node(f"node-{node.name}", _node_label(node), **_node_style(node))
         lines.append(_node_text(node))
     for a, b in snapshot.links:
-        graph.edge(f"node:{a}", f"node:{b}", color=UP, penwidth="2")
+        graph.edge(f"node-{a}", f"node-{b}", color=UP, penwidth="2", len="2.2")
         lines.append(f"link {a} -- {b}")
+    alive = {node.name for node in snapshot.nodes if node.alive}
     for wallet, node_name in snapshot.wallets:
-        graph.node(f"wallet:{wallet}", f"{wallet}'s wallet", shape="ellipse",
+        graph.node(f"wallet-{wallet}", f"{wallet}'s wallet", shape="ellipse",
                    style="filled", fillcolor="#fff8e1", fontsize="10")
-        graph.edge(f"wallet:{wallet}", f"node:{node_name}", style="dotted", color=ACCENT)
-        lines.append(f"wallet {wallet} -> {node_name}")
+        reachable = node_name in alive
+        graph.edge(f"wallet-{wallet}", f"node-{node_name}", len="1.4",
+                   style="dashed" if reachable else "dotted", color=ACCENT if reachable else "#c62828",
+                   label="" if reachable else "no answer", fontcolor="#c62828")
+        lines.append(f"wallet {wallet} -> {node_name}" + ("" if reachable else " (no answer)"))
     return Picture(graph, "\n".join(lines) or "(no nodes)")
 
 
@@ -207,10 +211,10 @@ def sequence_diagram(participants: Sequence[str],
     graph = new_graph(rankdir="TB", label=title, labelloc="t", nodesep="1.6", ranksep="0.35")
     steps = len(messages) + 1
     for p in participants:
-        graph.node(f"{p}:head", p, shape="box", style="rounded,filled", fillcolor="#e3f2fd")
-        previous = f"{p}:head"
+        graph.node(f"{p}-head", p, shape="box", style="rounded,filled", fillcolor="#e3f2fd")
+        previous = f"{p}-head"
         for step in range(steps):
-            point = f"{p}:{step}"
+            point = f"{p}-{step}"
             graph.node(point, "", shape="point", width="0.01", color=DOWN)
             graph.edge(previous, point, arrowhead="none", style="dashed", color=DOWN, weight="100")
             previous = point
@@ -218,10 +222,10 @@ def sequence_diagram(participants: Sequence[str],
         with graph.subgraph() as rank:
             rank.attr(rank="same")
             for p in participants:
-                rank.node(f"{p}:{step}")
+                rank.node(f"{p}-{step}")
     lines = []
     for step, (sender, receiver, label) in enumerate(messages):
-        graph.edge(f"{sender}:{step}", f"{receiver}:{step}", label=f" {label} ",
+        graph.edge(f"{sender}-{step}", f"{receiver}-{step}", label=f" {label} ",
                    color=ACCENT, constraint="false")
         lines.append(f"{step + 1}. {sender} -> {receiver}: {label}")
     return Picture(graph, "\n".join(lines))
@@ -249,10 +253,10 @@ def merkle_diagram(levels: Sequence[Sequence[bytes]], labels: Sequence[str] = ()
                     label = f"{labels[i]}\n{label}"
                 colour = ("#bbdefb" if (depth, i) in path else
                           "#ffe0b2" if (depth, i) in siblings else MUTED)
-                row.node(f"{depth}:{i}", label, fillcolor=colour)
+                row.node(f"{depth}-{i}", label, fillcolor=colour)
         if depth + 1 < len(levels):
             for i in range(len(level)):
-                graph.edge(f"{depth}:{i}", f"{depth + 1}:{i // 2}", arrowhead="none")
+                graph.edge(f"{depth}-{i}", f"{depth + 1}-{i // 2}", arrowhead="none")
     text = " / ".join(f"level {d}: {len(level)} hashes" for d, level in enumerate(levels))
     if proof_index is not None:
         text += f"; proof for leaf {proof_index} carries {len(siblings)} sibling hashes"
