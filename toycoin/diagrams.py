@@ -11,6 +11,7 @@ What is in here:
     tx_graph           transactions as boxes, outputs as slots, spends as arrows
     network_diagram    a NetworkSnapshot: nodes up or down, links, heights, balances
     sequence_diagram   messages between participants, top to bottom (the handshake)
+    message_sequence   the same, drawn from the events nodes recorded
     merkle_diagram     a Merkle tree, with the path of one proof highlighted
 
 This is a view: the core never imports it (tests/test_architecture.py).
@@ -229,6 +230,17 @@ def sequence_diagram(participants: Sequence[str],
                    color=ACCENT, constraint="false")
         lines.append(f"{step + 1}. {sender} -> {receiver}: {label}")
     return Picture(graph, "\n".join(lines))
+
+
+def message_sequence(events: Iterable[Any], participants: Sequence[str], title: str = "") -> Picture:
+    """The messages sent between ``participants``, from nodes' recorded events.
+
+    Only "send" events count (each message once, at its sender), in the order
+    the events happened.
+    """
+    messages = [(e.node, e.peer, e.detail) for e in sorted(events, key=lambda e: e.seq)
+                if e.kind == "send" and e.node in participants and e.peer in participants]
+    return sequence_diagram(participants, messages, title=title)
 
 
 # --- Merkle trees -----------------------------------------------------------

@@ -8,7 +8,7 @@ and takes snapshots that the views (toycoin.diagrams, toycoin.widgets) draw.
     Network(names, wallet_names=("alice", "bob"))
       add_node(name), add_process(name), node(name) or [name], names, members
       start_all(), stop_all(), close()          close() also kills processes
-      connect(a, b), mesh(), star(center), wait_connected()
+      connect(a, b), mesh(), star(center), wait_connected(), wait_settled()
       wallet(name, node)                        a WalletClient for PrivateKey.from_seed(name)
       snapshot() -> NetworkSnapshot              frozen, for diagrams and widgets
       events(), subscribe(callback), unsubscribe(callback)   every node's events
@@ -173,6 +173,25 @@ class Network:
                        if self[a].is_running and self[b].is_running)
 
         self.runtime.wait_until(done, timeout, "every requested connection is up at both ends")
+
+    def wait_settled(self, timeout: float = 20.0) -> None:
+        """Wait until the nodes agree on who is connected to whom.
+
+        Every requested connection between running members is up at both
+        ends, and no running node still counts a stopped member as its peer
+        (a peer notices a clean stop at once, a crash only when its socket
+        says so). Views call this after stopping or starting a node, so that
+        what they draw next is the state the network settles in, not a race.
+        """
+        def done() -> bool:
+            running = {name for name, m in self._members.items() if m.is_running}
+            in_process = [m for m in self._members.values() if isinstance(m, Node) and m.is_running]
+            stale = any(set(node.peers) - running for node in in_process)
+            connected = all(self._sees(a, b) and self._sees(b, a) for a, b in self._requested
+                            if a in running and b in running)
+            return connected and not stale
+
+        self.runtime.wait_until(done, timeout, "the nodes agree on who is connected")
 
     def _sees(self, name: str, peer: str) -> bool:
         """Whether ``name`` counts ``peer`` among its peers (a process is not asked)."""

@@ -29,6 +29,7 @@ from typing import Any
 import ipywidgets as w
 
 from toycoin.diagrams import DotNotFoundError, network_diagram
+from toycoin.errors import NodeError
 
 REDRAW_SETTLE = 0.05  # seconds to let a burst of events settle before one redraw
 
@@ -73,6 +74,10 @@ class NetworkPanel:
         else:
             node.start()
             self.log.append_stdout(f"started {name} again on the same port\n")
+        try:
+            self.network.wait_settled()  # let the peers notice, then draw what they settled on
+        except NodeError as error:
+            self.log.append_stdout(f"the network has not settled yet: {error}\n")
         self.refresh()
 
     def status_text(self) -> str:
