@@ -1,0 +1,54 @@
+"""The node-failure panel really stops and starts nodes, and shows it."""
+import pytest
+
+from toycoin.network import Network
+from toycoin.widgets import NetworkPanel
+
+
+@pytest.mark.timeout(60)
+def test_stop_and_start_buttons_drive_real_nodes():
+    with Network(["A", "B"]) as net:
+        net.start_all()
+        net.connect("A", "B")
+        panel = NetworkPanel(net, title="test")
+        try:
+            button = panel.buttons["A"]
+            assert button.description == "stop A"
+            svg_before = panel.diagram.value
+            button.click()
+            assert not net["A"].is_running
+            assert button.description == "start A"
+            assert "A: down" in panel.status.value
+            assert "B: up, height 0, alice 100, bob 0, 0 peers" in panel.status.value
+            assert panel.diagram.value != svg_before
+            button.click()
+            assert net["A"].is_running and net["A"].peers == ("B",)
+            assert "A: up, height 0, alice 100, bob 0, 1 peer" in panel.status.value
+            assert panel.status_text().splitlines()[0].startswith("A: up")
+        finally:
+            panel.close()
+
+
+@pytest.mark.timeout(60)
+def test_panel_redraws_on_events_without_a_cell_running():
+    with Network(["A", "B"]) as net:
+        net.start_all()
+        panel = NetworkPanel(net)
+        try:
+            assert "0 peers" in panel.status.value
+            net.connect("A", "B")  # not through the panel: the panel hears events
+            net.runtime.wait_until(lambda: "1 peer" in panel.status.value, 10, "the panel redrew")
+        finally:
+            panel.close()
+
+
+def test_panel_text_repr_is_a_stable_summary():
+    with Network(["A"]) as net:
+        net.start_all()
+        panel = NetworkPanel(net)
+        try:
+            bundle = panel._repr_mimebundle_()
+            assert bundle["text/plain"] == "NetworkPanel\nA: up, height 0, alice 100, bob 0, 0 peers"
+            assert "application/vnd.jupyter.widget-view+json" in bundle
+        finally:
+            panel.close()
