@@ -28,6 +28,8 @@ LAYERS: list[tuple[str, ...]] = [
     ("wire",),
     ("runtime",),
     ("peer",),
+    ("events",),
+    ("addrman",),
     ("node",),
     ("client",),
     ("process",),

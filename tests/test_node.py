@@ -243,7 +243,7 @@ def test_the_facade_from_a_callback_raises_instead_of_deadlocking(make_node):
 def test_an_addr_full_of_dead_addresses_is_dialled_a_few_at_a_time(make_node):
     a = make_node("A", limits=Limits(max_outbound=2))
     in_flight = []  # dials in progress, seen at each failed dial (on the network thread)
-    a.subscribe(lambda e: in_flight.append(len(a._dialling)) if e.kind == "connect failed" else None)
+    a.subscribe(lambda e: in_flight.append(len(a.addrman.dialling)) if e.kind == "connect failed" else None)
     dead = tuple(("127.0.0.1", port) for port in range(1, 41))  # nothing listens on these here
     with socket.create_connection(a.address) as mallory:
         for message in (wire.Version("mallory", 1, 0, 0), wire.Verack(), wire.Addr(dead)):

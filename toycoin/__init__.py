@@ -14,6 +14,8 @@ imports only modules above it in this list (tests/test_architecture.py checks):
     wire             message framing and the messages nodes exchange
     runtime          one asyncio loop in a background thread, behind a synchronous API
     peer             one TCP connection: bytes, frames, limits
+    events           what a node records (events) and reports (snapshots)
+    addrman          the addresses a node knows, and the loops that keep it connected
     node             a full node: listens, handshakes, keeps a ledger, serves wallets
     client           a wallet that talks to a node over TCP
     process          a node as its own operating-system process

@@ -40,9 +40,10 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from toycoin import params
+from toycoin.addrman import Address, format_address
 from toycoin.errors import NodeError, ValidationError
+from toycoin.events import Event
 from toycoin.keys import PrivateKey
-from toycoin.node import Address, Event, format_address
 from toycoin.peer import Connection, Limits
 from toycoin.runtime import Runtime, get_runtime
 from toycoin.tx import OutPoint, Tx, TxOut

@@ -14,7 +14,7 @@ and takes snapshots that the views (toycoin.diagrams, toycoin.widgets) draw.
       events(), subscribe(callback), unsubscribe(callback)   every node's events
 
     NetworkSnapshot(nodes, links, wallets)
-    NodeSnapshot (from toycoin.node): name, alive, height, tip_hex, balances, peers, is_process
+    NodeSnapshot (from toycoin.events): name, alive, height, tip_hex, balances, peers, is_process
 
 A mesh of n nodes has n(n-1)/2 connections; a star has n-1, and its centre is
 a single point of failure. Links in a snapshot are live, handshaked
@@ -29,10 +29,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from toycoin.addrman import Address
 from toycoin.client import WalletClient
 from toycoin.errors import NodeError
+from toycoin.events import Event, NodeSnapshot
 from toycoin.keys import PrivateKey
-from toycoin.node import Address, Event, Node, NodeSnapshot
+from toycoin.node import Node
 from toycoin.process import NodeProcess
 from toycoin.runtime import Runtime, get_runtime
 

@@ -11,9 +11,10 @@ through a fixed table. Messages of other types are ignored and counted.
       ping(peer), sync_with_ping(), wait_until(predicate)
       ledger, height, balance(address), submit_tx(tx)
       events, subscribe(callback), unsubscribe(callback), snapshot(names)
-    Event                   one thing that happened: connected, message in/out, block sealed...
-    NodeSnapshot            a frozen picture of a node, for diagrams and widgets
     course_genesis()        the block every node of the course starts from
+
+What a node records and reports (Event, NodeSnapshot) is in toycoin.events;
+the address book and the reconnect-with-backoff loops are in toycoin.addrman.
 
 The handshake is Bitcoin's: the side that connects sends ``version``; the
 other answers with its own ``version`` and a ``verack``; the first side
@@ -25,9 +26,7 @@ while B dialled A): the one dialled by the node with the smaller nonce stays.
 
 Peers are found through ``getaddr``/``addr`` and every address a node was told
 to connect to, or learned, is kept: when the peer goes away the node retries
-with exponential backoff for as long as it runs (jamesob/tinychain dropped a
-peer for ever after three failures; Bitcoin Core keeps addresses in its
-address manager and keeps trying).
+with exponential backoff for as long as it runs (toycoin.addrman).
 
 Payments: a wallet sends ``tx``; the node validates it against its ledger and
 seals it into a block of its own at once, or answers ``reject`` with the
@@ -43,7 +42,6 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import ipaddress
 import itertools
 import random
 import socket
@@ -53,8 +51,10 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from toycoin import params
+from toycoin.addrman import AddrMan, Address, format_address, is_ipv4, keep_connected, target_address
 from toycoin.block import Block, make_genesis
 from toycoin.errors import NodeError, ProtocolError, ValidationError
+from toycoin.events import Event, NodeSnapshot
 from toycoin.keys import PrivateKey
 from toycoin.ledger import Ledger
 from toycoin.peer import Connection, Limits
@@ -65,45 +65,15 @@ from toycoin.wire import (
 )
 
 T = TypeVar("T")
-Address = tuple[str, int]
+
+# Re-exported: views and callers found these here before they got modules of their own.
+__all__ = ["Address", "Event", "Node", "NodeSnapshot", "course_genesis", "format_address"]
 
 
 def course_genesis() -> Block:
     """The genesis block of the course: 100 coins to Alice, at a fixed time."""
     alice = PrivateKey.from_seed(params.GENESIS_SEED).address
     return make_genesis(alice, params.GENESIS_AMOUNT, params.GENESIS_TIMESTAMP)
-
-
-def format_address(address: Address) -> str:
-    return f"{address[0]}:{address[1]}"
-
-
-@dataclass(frozen=True)
-class Event:
-    """Something a node saw happen. ``seq`` orders events across all nodes of a runtime."""
-
-    seq: int
-    kind: str  # started, stopped, killed, opened, connected, disconnected, send, receive, ...
-    node: str
-    peer: str | None
-    detail: str
-
-    def __str__(self) -> str:
-        peer = f" {self.peer}" if self.peer else ""
-        return f"{self.node} {self.kind}{peer}: {self.detail}"
-
-
-@dataclass(frozen=True)
-class NodeSnapshot:
-    """What a node looks like right now; diagrams and widgets draw from this."""
-
-    name: str
-    alive: bool
-    height: int  # -1 when unknown (a process that is down)
-    tip_hex: str
-    balances: tuple[tuple[str, int], ...]  # (label, coins), sorted by label
-    peers: tuple[str, ...]  # names of live handshaked full-node peers, sorted
-    is_process: bool = False
 
 
 @dataclass
@@ -157,10 +127,7 @@ class Node:
         self._subscribers: list[Callable[[Event], None]] = []
         self._server: asyncio.Server | None = None
         self._peers: dict[Connection, PeerState] = {}
-        self._wanted: dict[Address, str] = {}  # address -> "asked" or "learned"
-        self._labels: dict[Address, str] = {}  # names of dialled nodes, for events
-        self._myself: set[Address] = set()  # addresses that turned out to be this node
-        self._dialling: set[Address] = set()  # learned addresses being dialled right now
+        self.addrman = AddrMan()  # whom to stay connected to (toycoin.addrman)
         self._tasks: set[asyncio.Task] = set()  # reconnect loops and connection handlers
         self._changed: asyncio.Event | None = None  # pulsed when a connection opens or closes
         self._handlers: dict[type[Message], Callable[[Connection, Any], None]] = {
@@ -222,17 +189,17 @@ class Node:
         or if the address turns out to be this node. Without ``wait``, the node
         keeps dialling in the background, with backoff, until it succeeds.
         """
-        address, label = _target_address(target)
+        address, label = target_address(target)
         if wait and not self.is_running:
             raise NodeError(f"node {self.name} is not running: start it before connecting")
         self.runtime.call(self._want, address, "asked", label)
         if wait:
             self.runtime.wait_until(
-                lambda: self._handshaked_with(address) or address in self._myself,
+                lambda: self._handshaked_with(address) or address in self.addrman.myself,
                 timeout,
                 f"{self.name} is connected to {label}",
             )
-            if address in self._myself:
+            if address in self.addrman.myself:
                 raise NodeError(f"{format_address(address)} is {self.name} itself: it got its own nonce back")
             # Our verack went out before this ping: the pong proves the peer has handled it,
             # so both ends count the connection when this returns.
@@ -240,7 +207,7 @@ class Node:
 
     def disconnect(self, target: Any) -> None:
         """Forget a peer: close connections to it and stop reconnecting."""
-        address, _ = _target_address(target)
+        address, _ = target_address(target)
         self.runtime.call(self._forget, address)
 
     @property
@@ -341,8 +308,8 @@ class Node:
             raise NodeError(_listen_error(self.host, self._port, error)) from None
         self._port = self._server.sockets[0].getsockname()[1]
         self._record("started", None, f"listening on {format_address(self.address)}")
-        for address in self._wanted:
-            self._spawn(self._keep_connected(address))
+        for address in self.addrman.wanted:
+            self._spawn(keep_connected(self, address))
         self._spawn(self._keepalive())
 
     async def _stop(self, abrupt: bool) -> None:
@@ -395,7 +362,7 @@ class Node:
                      target: Address | None) -> bool:
         """Run one connection until it ends; return whether its handshake completed."""
         peer = writer.get_extra_info("peername")
-        label = self._labels.get(target, format_address(target)) if target else format_address(peer)
+        label = self.addrman.label(target) if target else format_address(peer)
         conn = Connection(reader, writer, inbound=target is None, label=label,
                           dispatch=self._dispatch, log=self._record, limits=self.limits)
         self._peers[conn] = PeerState(target=target, listen_address=target)
@@ -452,21 +419,14 @@ class Node:
         """An open connection to the node listening at ``address``, handshaked or not."""
         return any(s.listen_address == address and c.is_open for c, s in self._peers.items())
 
-    # --- keeping connected -----------------------------------------------------------
+    # --- keeping connected (toycoin.addrman runs the dialling loops) --------------------
 
     def _want(self, address: Address, how: str, label: str | None = None) -> None:
-        if label:
-            self._labels[address] = label
-        if address in self._wanted:
-            if how == "asked":
-                self._wanted[address] = how
-            return
-        self._wanted[address] = how
-        if self._server is not None:
-            self._spawn(self._keep_connected(address))
+        if self.addrman.want(address, how, label) and self._server is not None:
+            self._spawn(keep_connected(self, address))
 
     def _forget(self, address: Address) -> None:
-        self._wanted.pop(address, None)
+        self.addrman.forget(address)
         for conn, state in list(self._peers.items()):
             if state.listen_address == address:
                 conn.close("disconnected on request")
@@ -475,46 +435,20 @@ class Node:
     def _may_dial(self, address: Address) -> bool:
         if self._linked(address) or len(self._peers) >= self.limits.max_connections:
             return False
-        if self._wanted.get(address) == "learned":
+        if self.addrman.is_learned(address):
             if not self.discover:
                 return False
-            # Dials in progress count too: a peer's addr message full of dead addresses
-            # must not make the node dial a thousand of them at once.
-            outbound = sum(1 for c in self._live_peers() if not c.inbound) + len(self._dialling)
+            # Dials in progress count too (see toycoin.addrman).
+            outbound = sum(1 for c in self._live_peers() if not c.inbound) + len(self.addrman.dialling)
             return outbound < self.limits.max_outbound
         return True
 
-    async def _keep_connected(self, address: Address) -> None:
-        """Dial ``address`` whenever no connection to it is open, backing off on failure."""
-        delay, failing = params.RECONNECT_DELAY_MIN, False
-        while address in self._wanted and self._server is not None:
-            if not self._may_dial(address):
-                assert self._changed is not None
-                await self._changed.wait()
-                continue
-            label = self._labels.get(address, format_address(address))
-            learned = self._wanted.get(address) == "learned"
-            if learned:
-                self._dialling.add(address)  # holds one of the max_outbound slots
-            try:
-                reader, writer = await asyncio.wait_for(asyncio.open_connection(*address),
-                                                        self.limits.frame_timeout)
-            except (OSError, asyncio.TimeoutError) as error:
-                if not failing:
-                    self._record("connect failed", label, f"{_reason(error)}; retrying with backoff")
-                failing, ok = True, False
-            else:
-                self._dialling.discard(address)  # from here on it counts as a live peer
-                failing, ok = False, await self._serve(reader, writer, address)
-            finally:
-                if learned:
-                    self._dialling.discard(address)
-                    self._pulse()  # the slot is free for another learned address
-            if ok:
-                delay = params.RECONNECT_DELAY_MIN
-            else:
-                await asyncio.sleep(delay)
-                delay = min(2 * delay, params.RECONNECT_DELAY_MAX)
+    async def _wait_for_change(self) -> None:
+        assert self._changed is not None
+        await self._changed.wait()
+
+    async def _open(self, address: Address) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        return await asyncio.wait_for(asyncio.open_connection(*address), self.limits.frame_timeout)
 
     async def _keepalive(self) -> None:
         """Ping quiet peers now and then, so a dead connection is noticed (PING_INTERVAL)."""
@@ -582,8 +516,7 @@ class Node:
         for other, state in self._peers.items():
             if not other.inbound and other.writer.get_extra_info("sockname")[:2] == conn.remote:
                 assert state.target is not None
-                self._myself.add(state.target)
-                self._wanted.pop(state.target, None)
+                self.addrman.mark_myself(state.target)
                 other.close("connected to itself")
         self._record("connected to itself", conn.label, "my own version nonce came back")
         conn.close("connected to itself")
@@ -629,14 +562,12 @@ class Node:
             return  # once per connection, as in Bitcoin Core
         state.answered_getaddr = True
         known = {self._peers[c].listen_address for c in self._live_peers()} - {state.listen_address}
-        shareable = sorted(a for a in known if a is not None and _is_ipv4(a[0]))  # addr holds IPv4 only
+        shareable = sorted(a for a in known if a is not None and is_ipv4(a[0]))  # addr holds IPv4 only
         conn.send(Addr(tuple(shareable[: params.MAX_ADDR_TO_SEND])))
 
     def on_addr(self, conn: Connection, message: Addr) -> None:
         for address in message.addresses:
-            if len(self._wanted) >= params.MAX_KNOWN_ADDRESSES:
-                break
-            if address != (self.host, self._port) and address not in self._myself:
+            if self.addrman.learnable(address, (self.host, self._port)):
                 self._want(address, "learned")
 
     def on_getutxos(self, conn: Connection, message: GetUtxos) -> None:
@@ -661,32 +592,6 @@ class Node:
                      f"height {self._ledger.height}, block {block.hash_hex[:12]}…, "
                      f"payment {tx.txid_hex[:12]}…")
         return block
-
-
-def _target_address(target: Any) -> tuple[Address, str]:
-    """(address, label) for a Node, a NodeProcess or a (host, port) pair."""
-    if isinstance(target, tuple):
-        host, port = target
-        if not isinstance(host, str) or not isinstance(port, int) or not 0 < port < 65536:
-            raise NodeError(f"bad address {target!r}: expected (host, port) with a port in 1..65535")
-        return (host, port), format_address((host, port))
-    return tuple(target.address), target.name  # type: ignore[return-value]
-
-
-def _is_ipv4(host: str) -> bool:
-    try:
-        ipaddress.IPv4Address(host)
-    except ValueError:
-        return False
-    return True
-
-
-def _reason(error: BaseException) -> str:
-    if isinstance(error, ConnectionRefusedError):
-        return "connection refused"
-    if isinstance(error, asyncio.TimeoutError):
-        return "timed out"
-    return getattr(error, "strerror", None) or type(error).__name__
 
 
 def _listen_error(host: str, port: int, error: OSError) -> str:

@@ -36,10 +36,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
+from toycoin.addrman import Address, format_address
 from toycoin.client import WalletClient
 from toycoin.errors import NodeError
+from toycoin.events import NodeSnapshot
 from toycoin.keys import PrivateKey
-from toycoin.node import Address, Node, NodeSnapshot, check_name, format_address
+from toycoin.node import Node, check_name
 from toycoin.runtime import Runtime
 
 READY_PREFIX = "listening"
