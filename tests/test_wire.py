@@ -6,6 +6,7 @@ from toycoin import params, wire
 from toycoin.encoding import compact_size
 from toycoin.errors import ParseError, ProtocolError
 from toycoin.keys import PrivateKey
+from toycoin.merkle import make_proof
 from toycoin.node import course_genesis
 from toycoin.tx import OutPoint
 from toycoin.wallet import Wallet
@@ -33,6 +34,12 @@ def examples():
         wire.Utxos(ALICE.address, 3, bytes(range(32)), ((tx.inputs[0].outpoint, tx.outputs[0]),)),
         wire.TxMessage(tx),
         wire.Reject(tx.txid, "input 0 spends an output that does not exist"),
+        # headers and proofs (chapter 06)
+        wire.GetHeaders((course_genesis().hash, bytes(range(32)))),
+        wire.Headers((course_genesis().header,) * 3),
+        wire.GetProof(tx.txid),
+        wire.Proof(course_genesis().hash, 0, make_proof([tx.txid, bytes(32)], 0), tx),
+        wire.NoProof(tx.txid),
     ]
 
 

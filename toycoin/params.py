@@ -89,3 +89,17 @@ GENESIS_TIMESTAMP = 1231006505
 # Seconds a node's default clock adds to the tip's timestamp for each block it
 # seals, so notebook outputs are the same on every run [nPowTargetSpacing].
 BLOCK_INTERVAL = 600
+
+# --- headers and light clients (chapter 06) ----------------------------------
+# Most headers in one headers message; a full batch means "ask again for more"
+# [MAX_HEADERS_RESULTS].
+MAX_HEADERS_RESULTS = 2000
+# Most hashes in a getheaders block locator [MAX_LOCATOR_SZ].
+MAX_LOCATOR_SZ = 101
+# Most sibling hashes in a Merkle proof. A block's transaction count is a
+# 4-byte number, so no tree is deeper than 32 levels (toycoin's own limit;
+# Bitcoin's merkleblock is bounded by the block size instead).
+MAX_MERKLE_DEPTH = 32
+# Full nodes a light client keeps connections to once it knows them, so that
+# one of them dying leaves it another to ask (BitcoinJ and Electrum keep several).
+SPV_CONNECTIONS = 2

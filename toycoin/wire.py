@@ -20,6 +20,9 @@ In this module:
     GetAddr, Addr            peer discovery: (host, port) of known nodes
     GetUtxos, Utxos          a wallet asks which coins an address has
     TxMessage, Reject        a wallet sends a payment; the node says why it refused one
+    GetHeaders, Headers      the header chain after a block locator (Bitcoin's, for light
+                             clients and headers-first sync)
+    GetProof, Proof, NoProof a light client asks for a Merkle proof that a transaction is in a block
 
 Every message is a frozen dataclass with ``serialize()``, ``parse()`` and a
 short repr (``version(name='A', height=0)``, ``addr(2 addresses)``) so a
@@ -33,6 +36,9 @@ https://en.bitcoin.it/wiki/Protocol_documentation):
   user agent; addr carries IPv4 (host, port) pairs without times or services.
 - getutxos/utxos ask by address (Bitcoin's BIP64 asked by outpoint and is gone;
   real light wallets use other schemes), and reject follows the retired BIP61.
+- headers carries bare 80-byte headers (Bitcoin adds a transaction count of
+  zero after each); getproof/proof/noproof are toycoin's own, shaped like an
+  Electrum server's get_merkle answer rather than BIP37's merkleblock.
 """
 
 from __future__ import annotations
@@ -43,9 +49,12 @@ from types import MappingProxyType
 from typing import ClassVar, TypeVar
 
 from toycoin import params
+from toycoin.block import HEADER_SIZE as BLOCK_HEADER_SIZE
+from toycoin.block import BlockHeader
 from toycoin.encoding import ByteReader, compact_size, sha256d, var_bytes
 from toycoin.errors import ParseError, ProtocolError
 from toycoin.keys import PUBKEY_HASH_SIZE, address_to_pubkey_hash, make_address
+from toycoin.merkle import MerkleProof
 from toycoin.tx import OUTPOINT_SIZE, TXOUT_SIZE, OutPoint, Tx, TxOut
 
 HEADER_SIZE = 24
@@ -374,9 +383,135 @@ class Reject(Message):
         return f"reject({_short_hex(self.txid)}, {self.reason!r})"
 
 
+# --- headers and Merkle proofs (light clients, chapter 06) ---------------------------
+
+
+@dataclass(frozen=True, repr=False)
+class GetHeaders(Message):
+    """Send me the headers that follow the first hash of ``locator`` that you have.
+
+    The locator lists hashes of the asker's chain, newest first, thinning out
+    towards genesis (toycoin.headers.HeaderChain.locator), so the two sides
+    find where their chains fork in one round trip. ``stop_hash`` of zeros
+    means "as many as you may send" (MAX_HEADERS_RESULTS).
+    """
+
+    command: ClassVar[bytes] = b"getheaders"
+    locator: tuple[bytes, ...]
+    stop_hash: bytes = bytes(32)
+
+    def serialize(self) -> bytes:
+        return (params.PROTOCOL_VERSION.to_bytes(4, "little") + compact_size(len(self.locator))
+                + b"".join(self.locator) + self.stop_hash)
+
+    @classmethod
+    def read_from(cls, reader: ByteReader) -> GetHeaders:
+        reader.read_int(4)  # the asker's protocol version, as in Bitcoin; unused
+        count = reader.read_count(32)
+        if count > params.MAX_LOCATOR_SZ:
+            raise ParseError(f"getheaders with a locator of {count} hashes (at most {params.MAX_LOCATOR_SZ})")
+        locator = tuple(reader.read(32) for _ in range(count))
+        return cls(locator, reader.read(32))
+
+    def __repr__(self) -> str:
+        first = _short_hex(self.locator[0]) if self.locator else "nothing"
+        return f"getheaders(locator of {len(self.locator)}, newest {first})"
+
+
+@dataclass(frozen=True, repr=False)
+class Headers(Message):
+    """Block headers, 80 bytes each, in chain order (Bitcoin's headers message)."""
+
+    command: ClassVar[bytes] = b"headers"
+    headers: tuple[BlockHeader, ...]
+
+    def serialize(self) -> bytes:
+        return compact_size(len(self.headers)) + b"".join(h.serialize() for h in self.headers)
+
+    @classmethod
+    def read_from(cls, reader: ByteReader) -> Headers:
+        count = reader.read_count(BLOCK_HEADER_SIZE)
+        if count > params.MAX_HEADERS_RESULTS:
+            raise ParseError(f"headers with {count} headers (at most {params.MAX_HEADERS_RESULTS})")
+        return cls(tuple(BlockHeader.read_from(reader) for _ in range(count)))
+
+    def __repr__(self) -> str:
+        n = len(self.headers)
+        return f"headers({n} header{'' if n == 1 else 's'})"
+
+
+@dataclass(frozen=True, repr=False)
+class GetProof(Message):
+    """A light client asks: in which block is this transaction, and prove it."""
+
+    command: ClassVar[bytes] = b"getproof"
+    txid: bytes
+
+    def serialize(self) -> bytes:
+        return self.txid
+
+    @classmethod
+    def read_from(cls, reader: ByteReader) -> GetProof:
+        return cls(reader.read(32))
+
+    def __repr__(self) -> str:
+        return f"getproof({_short_hex(self.txid)})"
+
+
+@dataclass(frozen=True, repr=False)
+class Proof(Message):
+    """The answer: the block (by hash and height), the Merkle path to its root, the transaction.
+
+    The light client checks it against the header it already has for
+    ``block_hash``; the node's word alone proves nothing.
+    """
+
+    command: ClassVar[bytes] = b"proof"
+    block_hash: bytes
+    height: int
+    proof: MerkleProof
+    tx: Tx
+
+    def serialize(self) -> bytes:
+        return (self.block_hash + self.height.to_bytes(4, "little")
+                + self.proof.serialize() + self.tx.serialize())
+
+    @classmethod
+    def read_from(cls, reader: ByteReader) -> Proof:
+        block_hash, height = reader.read(32), reader.read_int(4)
+        proof = MerkleProof.read_from(reader)
+        if len(proof.branch) > params.MAX_MERKLE_DEPTH:
+            raise ParseError(f"a Merkle branch of {len(proof.branch)} hashes is longer than "
+                             f"any block could need ({params.MAX_MERKLE_DEPTH})")
+        return cls(block_hash, height, proof, Tx.read_from(reader))
+
+    def __repr__(self) -> str:
+        return (f"proof({_short_hex(self.tx.txid)} in block {_short_hex(self.block_hash)} "
+                f"at height {self.height}, {len(self.proof.branch)} hashes)")
+
+
+@dataclass(frozen=True, repr=False)
+class NoProof(Message):
+    """No block of mine holds that transaction (toycoin's own; like Bitcoin's notfound)."""
+
+    command: ClassVar[bytes] = b"noproof"
+    txid: bytes
+
+    def serialize(self) -> bytes:
+        return self.txid
+
+    @classmethod
+    def read_from(cls, reader: ByteReader) -> NoProof:
+        return cls(reader.read(32))
+
+    def __repr__(self) -> str:
+        return f"noproof({_short_hex(self.txid)})"
+
+
 MESSAGES = MappingProxyType(
     {
         message.command: message
-        for message in (Version, Verack, Ping, Pong, GetAddr, Addr, GetUtxos, Utxos, TxMessage, Reject)
+        for message in (Version, Verack, Ping, Pong, GetAddr, Addr, GetUtxos, Utxos, TxMessage, Reject,
+                        GetHeaders, Headers, GetProof, Proof, NoProof)
     }
 )
