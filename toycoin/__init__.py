@@ -9,7 +9,9 @@ imports only modules above it in this list (tests/test_architecture.py checks):
     tx               outpoints, inputs, outputs, transactions, signature digests
     merkle           Merkle roots and proofs of inclusion
     block            the 80-byte block header and blocks
+    headers          a chain of headers only, the best one by work; block locators
     ledger           the UTXO set: validation with reasons, apply and undo blocks
+    txindex          which block holds a transaction, and the Merkle proof of it
     wallet           an offline wallet that builds and signs payments
     wire             message framing and the messages nodes exchange
     runtime          one asyncio loop in a background thread, behind a synchronous API
@@ -20,6 +22,8 @@ imports only modules above it in this list (tests/test_architecture.py checks):
     client           a wallet that talks to a node over TCP
     process          a node as its own operating-system process
     network          many nodes at once, and snapshots of them for pictures
+    spv              a light wallet: headers only, Merkle proofs, failover between nodes
+    liar             a full node that forges proofs, to watch a light wallet catch it
 
     envcheck         what the course needs on this machine, and how to get it
     diagrams         graphviz pictures (views: the core never imports them)

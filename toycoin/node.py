@@ -9,7 +9,7 @@ through a fixed table. Messages of other types are ignored and counted.
       start, stop, kill, restart, is_running, address
       connect(other), disconnect(other), peers, connection_count, discover
       ping(peer), sync_with_ping(), wait_until(predicate)
-      ledger, height, balance(address), submit_tx(tx)
+      ledger, height, balance(address), submit_tx(tx), accept_block(block)
       events, subscribe(callback), unsubscribe(callback), snapshot(names)
     course_genesis()        the block every node of the course starts from
 
@@ -33,6 +33,10 @@ seals it into a block of its own at once, or answers ``reject`` with the
 reason. It tells no other node (gossip comes in a later chapter), so two nodes
 soon disagree.
 
+Light clients (toycoin.spv) ask for headers (``getheaders``, answered from
+the ledger's chain) and for Merkle proofs (``getproof``, answered through a
+transaction index, toycoin.txindex).
+
 Simplifications compared with Bitcoin: no mempool, no relay, no proof of work;
 one nonce per node run; addresses are IPv4 only; the node's clock is a
 parameter (by default each block is stamped 600 seconds after the tip).
@@ -55,14 +59,17 @@ from toycoin.addrman import AddrMan, Address, format_address, is_ipv4, keep_conn
 from toycoin.block import Block, make_genesis
 from toycoin.errors import NodeError, ProtocolError, ValidationError
 from toycoin.events import Event, NodeSnapshot
+from toycoin.headers import headers_after
 from toycoin.keys import PrivateKey
 from toycoin.ledger import Ledger
 from toycoin.peer import Connection, Limits
 from toycoin.runtime import Runtime, get_runtime
 from toycoin.tx import Tx
+from toycoin.txindex import TxIndex
 from toycoin.wire import (
     Addr, GetAddr, GetUtxos, Message, Ping, Pong, Reject, TxMessage, Utxos, Verack, Version,
 )
+from toycoin.wire import GetHeaders, GetProof, Headers, NoProof, Proof
 
 T = TypeVar("T")
 
@@ -116,6 +123,7 @@ class Node:
         self.limits = limits or Limits()
         self.miner_address = miner_address or PrivateKey.from_seed(f"miner {name}").address
         self._ledger = Ledger(genesis or course_genesis())
+        self._txindex = TxIndex(self._ledger)  # answers light clients' getproof
         self._clock = clock
         self._rng = rng or random.Random()
         # Dial addresses learned from addr messages? False is Bitcoin Core's -connect:
@@ -139,6 +147,8 @@ class Node:
             Addr: self.on_addr,
             GetUtxos: self.on_getutxos,
             TxMessage: self.on_tx,
+            GetHeaders: self.on_getheaders,
+            GetProof: self.on_getproof,
         }
 
     def __repr__(self) -> str:
@@ -246,6 +256,18 @@ class Node:
     def submit_tx(self, tx: Tx) -> Block:
         """Validate a payment and seal it into a block, as if a wallet had sent it."""
         return self._read(lambda: self._accept_payment(tx))
+
+    def accept_block(self, block: Block) -> None:
+        """Apply a block sealed elsewhere on top of this node's tip; ValidationError if it breaks a rule.
+
+        An explicit way to give several nodes the same chain (chapter 06); the
+        ledger checks the block exactly as it checks its own.
+        """
+        self._read(lambda: self._accept_block(block))
+
+    def _accept_block(self, block: Block) -> None:
+        self._ledger.apply_block(block)
+        self._record("block accepted", None, f"height {self._ledger.height}, block {block.hash_hex[:12]}…")
 
     @property
     def events(self) -> list[Event]:
@@ -579,6 +601,20 @@ class Node:
             self._accept_payment(message.tx)
         except ValidationError as error:
             conn.send(Reject(message.tx.txid, str(error)))
+
+    # --- light clients: headers and Merkle proofs (chapter 06) -----------------------
+
+    def on_getheaders(self, conn: Connection, message: GetHeaders) -> None:
+        chain = [block.header for block in self._ledger.blocks]
+        conn.send(Headers(tuple(headers_after(chain, message.locator, message.stop_hash))))
+
+    def on_getproof(self, conn: Connection, message: GetProof) -> None:
+        found = self._txindex.prove(message.txid)
+        if found is None:
+            conn.send(NoProof(message.txid))
+            return
+        block, height, proof, tx = found
+        conn.send(Proof(block.hash, height, proof, tx))
 
     def _accept_payment(self, tx: Tx) -> Block:
         try:
