@@ -38,7 +38,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("network",),
     ("__main__",),
     # later issues
-    ("mempool", "sync", "store", "spv", "liar"),
+    ("mempool", "sync", "store", "peergroup", "spv", "liar"),
     # views and course helpers: never imported by anything above
     ("envcheck", "exercises", "diagrams", "widgets"),
 ]

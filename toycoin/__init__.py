@@ -22,6 +22,7 @@ imports only modules above it in this list (tests/test_architecture.py checks):
     client           a wallet that talks to a node over TCP
     process          a node as its own operating-system process
     network          many nodes at once, and snapshots of them for pictures
+    peergroup        a client's connections to several full nodes, and failover between them
     spv              a light wallet: headers only, Merkle proofs, failover between nodes
     liar             a full node that forges proofs, to watch a light wallet catch it
 
