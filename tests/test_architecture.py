@@ -32,13 +32,15 @@ LAYERS: list[tuple[str, ...]] = [
     ("peer",),
     ("events",),
     ("addrman",),
+    ("mempool", "store"),
+    ("relay", "sync"),
     ("node",),
     ("client",),
     ("process",),
     ("network",),
     ("__main__",),
     # later issues
-    ("mempool", "sync", "store", "peergroup", "spv", "liar"),
+    ("peergroup", "spv", "liar"),
     # views and course helpers: never imported by anything above
     ("envcheck", "exercises", "diagrams", "widgets"),
 ]

@@ -40,6 +40,12 @@ def examples():
         wire.GetProof(tx.txid),
         wire.Proof(course_genesis().hash, 0, make_proof([tx.txid, bytes(32)], 0), tx),
         wire.NoProof(tx.txid),
+        # relay and block download (chapter 07)
+        wire.Inv((wire.InvItem(wire.MSG_TX, tx.txid), wire.InvItem(wire.MSG_BLOCK, course_genesis().hash))),
+        wire.GetData((wire.InvItem(wire.MSG_TX, tx.txid),)),
+        wire.NotFound((wire.InvItem(wire.MSG_BLOCK, bytes(32)),)),
+        wire.BlockMessage(course_genesis()),
+        wire.MempoolRequest(),
     ]
 
 
@@ -135,3 +141,26 @@ def test_reject_reasons_are_bounded_and_made_printable():
 def test_addr_refuses_port_zero():
     with pytest.raises(ParseError, match="port 0"):
         wire.Addr.parse(compact_size(1) + bytes([127, 0, 0, 1, 0, 0]))
+
+
+def test_inventory_messages_are_bounded_and_strict():
+    item = wire.InvItem(wire.MSG_TX, bytes(32)).kind.to_bytes(4, "little") + bytes(32)
+    too_many = params.MAX_INV_SZ + 1
+    with pytest.raises(ParseError, match="at most"):
+        wire.GetData.parse(compact_size(too_many) + item * too_many)
+    with pytest.raises(ParseError, match="does not fit"):
+        wire.Inv.parse(compact_size(10**9) + item)
+    with pytest.raises(ParseError, match="unknown inventory type 7"):
+        wire.Inv.parse(compact_size(1) + (7).to_bytes(4, "little") + bytes(32))
+    with pytest.raises(ValueError, match="at most"):
+        wire.Inv((wire.InvItem(wire.MSG_TX, bytes(32)),) * too_many)
+
+
+def test_inventory_reprs_name_the_items_in_display_order():
+    txid = bytes(range(32))
+    items = tuple(wire.InvItem(wire.MSG_TX, txid) for _ in range(3))
+    assert repr(wire.Inv(items)) == f"inv(tx {txid[::-1].hex()[:12]}…, tx {txid[::-1].hex()[:12]}…, +1 more)"
+    assert repr(wire.GetData(())) == "getdata()"
+    assert repr(wire.BlockMessage(course_genesis())).startswith("block(") and "1 tx)" in repr(
+        wire.BlockMessage(course_genesis()))
+    assert repr(wire.MempoolRequest()) == "mempool()"

@@ -18,6 +18,10 @@ imports only modules above it in this list (tests/test_architecture.py checks):
     peer             one TCP connection: bytes, frames, limits
     events           what a node records (events) and reports (snapshots)
     addrman          the addresses a node knows, and the loops that keep it connected
+    mempool          payments accepted and not yet in a block
+    store            a node's ledger in a data directory (sqlite3), one atomic commit per block
+    relay            payments gossiped with inv/getdata/tx, each passed on once
+    sync             headers-first block download from several peers at once
     node             a full node: listens, handshakes, keeps a ledger, serves wallets
     client           a wallet that talks to a node over TCP
     process          a node as its own operating-system process

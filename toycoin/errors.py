@@ -9,6 +9,7 @@ words a learner can act on ("input 0 spends an output that does not exist").
     ├── ValidationError   a transaction, block or proof breaks a consensus rule
     ├── ProtocolError     a peer broke the wire protocol
     └── NodeError         a node or the network runtime cannot do what was asked
+        └── StoreError    a node's data directory cannot be opened or is damaged
 
 python-bitcoinlib has the same shape: a documented base class, and narrow
 subclasses that code can catch.
@@ -33,3 +34,7 @@ class ProtocolError(ToycoinError):
 
 class NodeError(ToycoinError):
     """A node, or the runtime that runs nodes, cannot do what was asked."""
+
+
+class StoreError(NodeError):
+    """A node's data directory cannot be opened, or what it holds does not add up."""

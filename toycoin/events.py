@@ -6,7 +6,7 @@ out snapshots, frozen pictures of its state at one moment. Diagrams, widgets,
 tests and notebooks read these; none of them reaches into a running node.
 
     Event           one thing that happened: started, connected, message in/out, block sealed...
-    NodeSnapshot    a node right now: alive, height, tip, balances, peers
+    NodeSnapshot    a node right now: alive, height, tip, balances, peers, mempool, syncs
 
 Bitcoin Core has the same two ideas: a debug log of categorised lines
 (``-debug=net``) and RPC snapshots such as ``getpeerinfo`` and
@@ -44,3 +44,6 @@ class NodeSnapshot:
     balances: tuple[tuple[str, int], ...]  # (label, coins), sorted by label
     peers: tuple[str, ...]  # names of live handshaked full-node peers, sorted
     is_process: bool = False
+    mempool_size: int = 0  # payments accepted and not yet in a block
+    syncing_from: tuple[str, ...] = ()  # peers it is downloading blocks from right now, sorted
+    best_height: int = -1  # the highest height it knows of (its own, or a peer's while it syncs)

@@ -13,6 +13,8 @@ its coinbase pays no more than the block reward plus the fees.
       .undo_block()        take the tip block back off, using its undo data
       .seal_block(...)     build the next block around some transactions, apply it
       .balance(address), .unspent_for(address), .height, .tip, .block_at(height)
+      .height_of(block_hash), .undo_at(height)   for nodes that serve and store blocks
+      Ledger.restore(...)  a ledger from stored blocks, undo data and UTXO set (toycoin.store)
 
 Rules checked, with Bitcoin Core's names: CheckTransaction (inputs and outputs
 present, amounts within 0..MAX_MONEY and so are their sums, no input spending
@@ -93,10 +95,32 @@ class Ledger:
         self._undo: list[list[TxUndo]] = []
         self._utxos: dict[OutPoint, TxOut] = {}
         self._public_keys: dict[bytes, PublicKey] = {}
+        self._heights: dict[bytes, int] = {}  # block hash -> height, for every block of the chain
         self._check_genesis(genesis)
         self._add_outputs(genesis.txs[0])
-        self._blocks.append(genesis)
-        self._undo.append([[]])
+        self._append(genesis, [[]])
+
+    @classmethod
+    def restore(cls, blocks: list[Block], undo: list[list[TxUndo]],
+                utxos: dict[OutPoint, TxOut]) -> Ledger:
+        """A ledger as it was stored: its blocks, their undo data and the UTXO set after them.
+
+        Trusts what it is given (toycoin.store checks its own integrity); the
+        blocks must link, though, or ValidationError.
+        """
+        ledger = cls(blocks[0])
+        for block, block_undo in zip(blocks[1:], undo[1:], strict=True):
+            if block.header.prev_block_hash != ledger.tip_hash:
+                raise ValidationError(f"stored block {block.hash_hex[:12]}… does not build "
+                                      "on the one before it")
+            ledger._append(block, block_undo)
+        ledger._utxos = dict(utxos)
+        return ledger
+
+    def _append(self, block: Block, undo: list[TxUndo]) -> None:
+        self._heights[block.hash] = len(self._blocks)
+        self._blocks.append(block)
+        self._undo.append(undo)
 
     # --- reading -------------------------------------------------------------
 
@@ -122,6 +146,15 @@ class Ledger:
         if not 0 <= height <= self.height:
             raise IndexError(f"no block at height {height}; the tip is at {self.height}")
         return self._blocks[height]
+
+    def height_of(self, block_hash: bytes) -> int | None:
+        """The height of the block called ``block_hash`` in this chain, or None."""
+        return self._heights.get(block_hash)
+
+    def undo_at(self, height: int) -> list[TxUndo]:
+        """What undoing the block at ``height`` puts back: per transaction, the outputs it spent."""
+        self.block_at(height)  # the same IndexError for a height off the chain
+        return [list(spent) for spent in self._undo[height]]
 
     @property
     def utxos(self) -> dict[OutPoint, TxOut]:
@@ -238,8 +271,7 @@ class Ledger:
         except BaseException:
             self._disconnect(block.txs[:len(undo)], undo)
             raise
-        self._blocks.append(block)
-        self._undo.append(undo)
+        self._append(block, undo)
 
     def _check_coinbase_amount(self, coinbase: Tx, fees: int) -> None:
         paid = sum(out.amount for out in coinbase.outputs)
@@ -252,6 +284,7 @@ class Ledger:
         if self.height == 0:
             raise ValidationError("the genesis block cannot be undone")
         block, undo = self._blocks.pop(), self._undo.pop()
+        del self._heights[block.hash]
         self._disconnect(block.txs, undo)
         return block
 

@@ -51,6 +51,7 @@ import random
 import socket
 from collections import deque
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -62,14 +63,19 @@ from toycoin.events import Event, NodeSnapshot
 from toycoin.headers import headers_after
 from toycoin.keys import PrivateKey
 from toycoin.ledger import Ledger
+from toycoin.mempool import Mempool
 from toycoin.peer import Connection, Limits
+from toycoin.relay import Relay
 from toycoin.runtime import Runtime, get_runtime
+from toycoin.store import Store
+from toycoin.sync import BlockSync
 from toycoin.tx import Tx
 from toycoin.txindex import TxIndex
 from toycoin.wire import (
     Addr, GetAddr, GetUtxos, Message, Ping, Pong, Reject, TxMessage, Utxos, Verack, Version,
 )
 from toycoin.wire import GetHeaders, GetProof, Headers, NoProof, Proof
+from toycoin.wire import MSG_BLOCK, MSG_TX, BlockMessage, GetData, Inv, InvItem, MempoolRequest, NotFound
 
 T = TypeVar("T")
 
@@ -116,13 +122,24 @@ class Node:
         miner_address: str | None = None,
         rng: random.Random | None = None,
         discover: bool = True,
+        sync: bool = False,
+        data_dir: str | Path | None = None,
     ) -> None:
         self.name = check_name(name)
         self.host, self._port = host, port
         self.runtime = get_runtime(runtime)
         self.limits = limits or Limits()
         self.miner_address = miner_address or PrivateKey.from_seed(f"miner {name}").address
-        self._ledger = Ledger(genesis or course_genesis())
+        genesis = genesis or course_genesis()
+        # With a data directory the ledger is the store's, and every block goes to disk too.
+        self._store = Store.open(data_dir, genesis) if data_dir is not None else None
+        self._ledger = self._store.load() if self._store else Ledger(genesis)
+        # sync=False is chapters 03-05: each node seals its own payments and tells nobody.
+        # sync=True (chapter 07): payments wait in the mempool and gossip; blocks sync.
+        self.sync = sync
+        self.mempool = Mempool()
+        self._relay = Relay(self)
+        self._sync = BlockSync(self)
         self._txindex = TxIndex(self._ledger)  # answers light clients' getproof
         self._clock = clock
         self._rng = rng or random.Random()
@@ -150,6 +167,16 @@ class Node:
             GetHeaders: self.on_getheaders,
             GetProof: self.on_getproof,
         }
+        if sync:
+            self._handlers.update({
+                GetHeaders: self._sync.on_getheaders,  # answers as on_getheaders, and notes what the peer has
+                Headers: self._sync.on_headers,
+                BlockMessage: self._sync.on_block,
+                Inv: self._relay.on_inv,
+                GetData: self.on_getdata,
+                NotFound: self.on_notfound,
+                MempoolRequest: self._relay.on_mempool,
+            })
 
     def __repr__(self) -> str:
         state = "running" if self.is_running else "stopped"
@@ -253,9 +280,24 @@ class Node:
     def balance(self, address: str) -> int:
         return self._read(lambda: self._ledger.balance(address))
 
-    def submit_tx(self, tx: Tx) -> Block:
-        """Validate a payment and seal it into a block, as if a wallet had sent it."""
+    def submit_tx(self, tx: Tx) -> Block | None:
+        """Take a payment as if a wallet had sent it; ValidationError with the reason if refused.
+
+        Without sync the node seals it into a block at once and returns the
+        block; with sync it enters the mempool and gossips (returns None).
+        """
+        if self.sync:
+            self._read(lambda: self._relay.accept(tx, None, None))
+            return None
         return self._read(lambda: self._accept_payment(tx))
+
+    def seal(self) -> Block:
+        """Seal every payment of the mempool into the next block, apply it and announce it."""
+        return self._read(self._seal)
+
+    def sync_status(self) -> tuple[int, int]:
+        """(height, best height known from peers): equal once caught up."""
+        return self._read(lambda: (self._ledger.height, self._sync.best_height))
 
     def accept_block(self, block: Block) -> None:
         """Apply a block sealed elsewhere on top of this node's tip; ValidationError if it breaks a rule.
@@ -295,8 +337,10 @@ class Node:
     def _snapshot(self, names: dict[str, str]) -> NodeSnapshot:
         balances = tuple(sorted((label, self._ledger.balance(a)) for a, label in names.items()))
         peers = tuple(sorted({self._label(c) for c in self._live_peers()}))
+        syncing = tuple(sorted({self._label(c) for c in self._sync.syncing_from()}))
         return NodeSnapshot(self.name, self.is_running, self._ledger.height,
-                            self._ledger.tip.hash_hex, balances, peers)
+                            self._ledger.tip.hash_hex, balances, peers, False, len(self.mempool),
+                            syncing, self._sync.best_height)
 
     # --- events ----------------------------------------------------------------------
 
@@ -333,6 +377,8 @@ class Node:
         for address in self.addrman.wanted:
             self._spawn(keep_connected(self, address))
         self._spawn(self._keepalive())
+        if self.sync:
+            self._spawn(self._sync_timer())
 
     async def _stop(self, abrupt: bool) -> None:
         server, self._server = self._server, None
@@ -399,6 +445,9 @@ class Node:
                 if not future.done():
                     future.set_exception(NodeError(f"{label} disconnected before answering a ping"))
             self._record("disconnected", label, conn.close_reason or "node stopped")
+            if self.sync:
+                self._relay.on_disconnect(conn)
+                self._sync.on_disconnect(conn)
             self._pulse()
         return conn.handshaked
 
@@ -569,6 +618,8 @@ class Node:
         self._pulse()
         if not conn.inbound and state.version.is_full_node:
             conn.send(GetAddr())  # like Bitcoin Core, ask outbound peers whom they know
+        if self.sync and state.version.is_full_node:
+            self._sync.on_connected(conn)  # getheaders: does the peer know blocks we lack?
 
     def on_ping(self, conn: Connection, message: Ping) -> None:
         conn.send(Pong(message.nonce))
@@ -597,6 +648,9 @@ class Node:
         conn.send(Utxos(message.address, self._ledger.height, self._ledger.tip_hash, tuple(coins)))
 
     def on_tx(self, conn: Connection, message: TxMessage) -> None:
+        if self.sync:
+            self._relay.on_tx(conn, message, self._label(conn))
+            return
         try:
             self._accept_payment(message.tx)
         except ValidationError as error:
@@ -624,10 +678,60 @@ class Node:
             raise
         timestamp = self._clock() if self._clock else self._ledger.tip.timestamp + params.BLOCK_INTERVAL
         block = self._ledger.seal_block([tx], self.miner_address, timestamp)
+        self._save(block)
         self._record("block sealed", None,
                      f"height {self._ledger.height}, block {block.hash_hex[:12]}…, "
                      f"payment {tx.txid_hex[:12]}…")
         return block
+
+    # --- relay and ledger sync (chapter 07: toycoin.relay, toycoin.sync) -------------
+
+    def on_getdata(self, conn: Connection, message: GetData) -> None:
+        txids = [item.hash for item in message.items if item.kind == MSG_TX]
+        blocks = [item.hash for item in message.items if item.kind != MSG_TX]
+        items = [InvItem(MSG_TX, h) for h in self._relay.on_getdata_txs(conn, txids)]
+        items += [InvItem(MSG_BLOCK, h) for h in self._sync.serve_blocks(conn, blocks)]
+        if items:
+            conn.send(NotFound(tuple(items)))
+
+    def on_notfound(self, conn: Connection, message: NotFound) -> None:
+        self._relay.on_notfound_txs(conn, [i.hash for i in message.items if i.kind == MSG_TX])
+        self._sync.on_notfound_blocks(conn, [i.hash for i in message.items if i.kind != MSG_TX])
+
+    def _seal(self) -> Block:
+        timestamp = self._clock() if self._clock else self._ledger.tip.timestamp + params.BLOCK_INTERVAL
+        txs = self.mempool.txs()
+        block = self._ledger.seal_block(txs, self.miner_address, timestamp)
+        self._after_block(block)
+        n = len(txs)
+        self._record("block sealed", None, f"height {self._ledger.height}, block {block.hash_hex[:12]}…, "
+                     f"{n} payment{'' if n == 1 else 's'}")
+        return block
+
+    def _connect_block(self, block: Block, peer: str | None) -> None:
+        """Validate and apply a block from a peer (toycoin.sync calls this, in chain order)."""
+        self._ledger.apply_block(block)
+        self._after_block(block)
+        self._record("block applied", peer, f"height {self._ledger.height} of {self._sync.best_height}, "
+                     f"block {block.hash_hex[:12]}…")
+
+    def _after_block(self, block: Block) -> None:
+        self._save(block)
+        self.mempool.remove_for_block(block)
+        self._relay.on_new_tip()
+        self._sync.announce(block.header)
+
+    def _save(self, block: Block) -> None:
+        if self._store is not None:
+            self._store.append(block, self._ledger.undo_at(self._ledger.height))
+
+    async def _sync_timer(self) -> None:
+        """Now and then, drop peers that sit on blocks or transactions they were asked for."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(min(self.limits.block_timeout, self.limits.tx_request_timeout) / 4)
+            self._sync.check_timeouts(loop.time())
+            self._relay.check_timeouts(loop.time())
 
 
 def _listen_error(host: str, port: int, error: OSError) -> str:

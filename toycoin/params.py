@@ -103,3 +103,29 @@ MAX_MERKLE_DEPTH = 32
 # Full nodes a light client keeps connections to once it knows them, so that
 # one of them dying leaves it another to ask (BitcoinJ and Electrum keep several).
 SPV_CONNECTIONS = 2
+
+# --- relay and ledger sync (chapter 07) ----------------------------------------
+# Most transactions a node's mempool holds; a full pool refuses newcomers
+# (Bitcoin Core bounds it by memory instead, 300 MB, and evicts the lowest fee
+# rates [DEFAULT_MAX_MEMPOOL_SIZE_MB]).
+MAX_MEMPOOL_TXS = 5000
+# Most items in one inv, getdata or notfound message [MAX_INV_SZ, which is 50,000].
+MAX_INV_SZ = 1000
+# Most items a node remembers, per peer, as already known to that peer, so it
+# does not announce them again [INVENTORY_MAX_RECENT_RELAY, roughly].
+MAX_KNOWN_INVENTORY = 5000
+# Rejected transactions a node remembers so it does not ask for them again;
+# forgotten whenever the tip changes, since a block can make them valid [m_recent_rejects].
+MAX_RECENT_REJECTS = 1000
+# Seconds to wait for a transaction after asking a peer for it before another
+# peer that announced it may be asked [GETDATA_TX_INTERVAL is 60].
+TX_REQUEST_TIMEOUT = 2.0
+# Blocks a node asks one peer for at a time, so a download is spread over
+# several peers [MAX_BLOCKS_IN_TRANSIT_PER_PEER].
+MAX_BLOCKS_IN_TRANSIT_PER_PEER = 16
+# How far ahead of its tip a node downloads blocks [BLOCK_DOWNLOAD_WINDOW].
+BLOCK_DOWNLOAD_WINDOW = 1024
+# Seconds a peer has to deliver a block it was asked for, before the node
+# disconnects it and asks another peer (Bitcoin Core's stalling detection,
+# [BLOCK_STALLING_TIMEOUT_DEFAULT], is 2 s; its block download timeout is longer).
+BLOCK_DOWNLOAD_TIMEOUT = 5.0

@@ -51,6 +51,8 @@ class Limits:
     max_outbound: int = params.MAX_OUTBOUND_CONNECTIONS
     max_ignored: int = params.MAX_IGNORED_MESSAGES
     max_send_buffer: int = params.MAX_SEND_BUFFER
+    block_timeout: float = params.BLOCK_DOWNLOAD_TIMEOUT  # to deliver a block asked for
+    tx_request_timeout: float = params.TX_REQUEST_TIMEOUT  # before asking another peer for a tx
 
     def __post_init__(self) -> None:
         if self.ping_interval >= self.idle_timeout:

@@ -23,6 +23,9 @@ In this module:
     GetHeaders, Headers      the header chain after a block locator (Bitcoin's, for light
                              clients and headers-first sync)
     GetProof, Proof, NoProof a light client asks for a Merkle proof that a transaction is in a block
+    Inv, GetData, NotFound   "I have these", "send me those", "I don't have that" (InvItem each)
+    BlockMessage             one whole block, sent only when asked for with getdata
+    MempoolRequest           "announce your mempool to me" (BIP35), for a node that just caught up
 
 Every message is a frozen dataclass with ``serialize()``, ``parse()`` and a
 short repr (``version(name='A', height=0)``, ``addr(2 addresses)``) so a
@@ -39,6 +42,8 @@ https://en.bitcoin.it/wiki/Protocol_documentation):
 - headers carries bare 80-byte headers (Bitcoin adds a transaction count of
   zero after each); getproof/proof/noproof are toycoin's own, shaped like an
   Electrum server's get_merkle answer rather than BIP37's merkleblock.
+- inventory items are a transaction or a block (Bitcoin has witness and
+  filtered variants too); new blocks are announced with headers (BIP130).
 """
 
 from __future__ import annotations
@@ -50,7 +55,7 @@ from typing import ClassVar, TypeVar
 
 from toycoin import params
 from toycoin.block import HEADER_SIZE as BLOCK_HEADER_SIZE
-from toycoin.block import BlockHeader
+from toycoin.block import Block, BlockHeader
 from toycoin.encoding import ByteReader, compact_size, sha256d, var_bytes
 from toycoin.errors import ParseError, ProtocolError
 from toycoin.keys import PUBKEY_HASH_SIZE, address_to_pubkey_hash, make_address
@@ -508,10 +513,110 @@ class NoProof(Message):
         return f"noproof({_short_hex(self.txid)})"
 
 
+# --- relay and block download (chapter 07) ----------------------------------------
+
+MSG_TX = 1  # inventory types, Bitcoin's numbers [GetDataMsg]
+MSG_BLOCK = 2
+INV_ITEM_SIZE = 36
+
+
+@dataclass(frozen=True, repr=False)
+class InvItem:
+    """One thing a node can have: a transaction or a block, by its hash."""
+
+    kind: int
+    hash: bytes
+
+    def __post_init__(self) -> None:
+        if self.kind not in (MSG_TX, MSG_BLOCK) or len(self.hash) != 32:
+            raise ValueError("an inventory item is MSG_TX or MSG_BLOCK and a 32-byte hash")
+
+    def __repr__(self) -> str:
+        return f"{'tx' if self.kind == MSG_TX else 'block'} {_short_hex(self.hash)}"
+
+
+@dataclass(frozen=True, repr=False)
+class Inv(Message):
+    """I have these: peers ask for what they lack with getdata (Bitcoin's inv)."""
+
+    command: ClassVar[bytes] = b"inv"
+    items: tuple[InvItem, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.items) > params.MAX_INV_SZ:
+            raise ValueError(f"an {self.command.decode()} message holds at most {params.MAX_INV_SZ} items")
+
+    def serialize(self) -> bytes:
+        body = b"".join(item.kind.to_bytes(4, "little") + item.hash for item in self.items)
+        return compact_size(len(self.items)) + body
+
+    @classmethod
+    def read_from(cls, reader: ByteReader) -> Inv:
+        count = reader.read_count(INV_ITEM_SIZE)
+        if count > params.MAX_INV_SZ:
+            raise ParseError(f"{cls.command.decode()} with {count} items (at most {params.MAX_INV_SZ})")
+        items = []
+        for _ in range(count):
+            kind, digest = reader.read_int(4), reader.read(32)
+            if kind not in (MSG_TX, MSG_BLOCK):
+                raise ParseError(f"unknown inventory type {kind}")
+            items.append(InvItem(kind, digest))
+        return cls(tuple(items))
+
+    def __repr__(self) -> str:
+        shown = ", ".join(repr(item) for item in self.items[:2])
+        more = f", +{len(self.items) - 2} more" if len(self.items) > 2 else ""
+        return f"{self.command.decode()}({shown}{more})"
+
+
+@dataclass(frozen=True, repr=False)
+class GetData(Inv):
+    """Send me these (each answered with tx or block, or listed in notfound)."""
+
+    command: ClassVar[bytes] = b"getdata"
+
+
+@dataclass(frozen=True, repr=False)
+class NotFound(Inv):
+    """I do not have these (any more): ask someone else."""
+
+    command: ClassVar[bytes] = b"notfound"
+
+
+@dataclass(frozen=True, repr=False)
+class BlockMessage(Message):
+    """A whole block, as ``Block.serialize()`` bytes (Bitcoin's "block" message)."""
+
+    command: ClassVar[bytes] = b"block"
+    block: Block
+
+    def serialize(self) -> bytes:
+        return self.block.serialize()
+
+    @classmethod
+    def read_from(cls, reader: ByteReader) -> BlockMessage:
+        return cls(Block.read_from(reader))
+
+    def __repr__(self) -> str:
+        n = len(self.block.txs)
+        return f"block({_short_hex(self.block.hash)}, {n} tx{'' if n == 1 else 's'})"
+
+
+@dataclass(frozen=True, repr=False)
+class MempoolRequest(Message):
+    """Announce your mempool to me (BIP35's mempool message): answered with inv."""
+
+    command: ClassVar[bytes] = b"mempool"
+
+    def __repr__(self) -> str:
+        return "mempool()"
+
+
 MESSAGES = MappingProxyType(
     {
         message.command: message
         for message in (Version, Verack, Ping, Pong, GetAddr, Addr, GetUtxos, Utxos, TxMessage, Reject,
-                        GetHeaders, Headers, GetProof, Proof, NoProof)
+                        GetHeaders, Headers, GetProof, Proof, NoProof,
+                        Inv, GetData, NotFound, BlockMessage, MempoolRequest)
     }
 )

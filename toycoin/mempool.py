@@ -1,0 +1,96 @@
+"""Mempool: payments a node has accepted and that no block holds yet.
+
+When Alice pays Bob through a node that does not seal the block itself, the
+payment has to wait somewhere: in the node's memory pool. Every node keeps
+one; gossip (toycoin.relay) fills all of them with the same payments, and
+whichever node seals the next block takes its transactions from there.
+
+    Mempool(max_size)
+      .add(tx, ledger)         the fee, or ValidationError naming the broken rule
+      .remove_for_block(block) drop what the block holds, and what now conflicts with it
+      .txs(), .get(txid), txid in pool, len(pool), .spender_of(outpoint)
+
+A transaction enters only if the ledger says it is valid now, no transaction
+already in the pool spends one of the same outputs (a conflicting spend,
+refused with the txid it conflicts with), and the pool is not full.
+
+Simplifications compared with Bitcoin: a transaction may only spend outputs
+that are already in a block (Bitcoin Core also accepts chains of unconfirmed
+transactions, up to 25 deep); no fee rate ordering, eviction or replacement
+(BIP125): a full pool refuses newcomers; the pool lives in memory only
+(Bitcoin Core saves mempool.dat on shutdown).
+
+Reference: https://developer.bitcoin.org/devguide/p2p_network.html#memory-pool
+"""
+
+from __future__ import annotations
+
+from toycoin import params
+from toycoin.block import Block
+from toycoin.errors import ValidationError
+from toycoin.ledger import Ledger
+from toycoin.tx import OutPoint, Tx
+
+
+class Mempool:
+    """Accepted, not yet sealed transactions, in the order they arrived."""
+
+    def __init__(self, max_size: int = params.MAX_MEMPOOL_TXS) -> None:
+        self.max_size = max_size
+        self._txs: dict[bytes, Tx] = {}  # txid -> tx; dicts keep arrival order
+        self._spenders: dict[OutPoint, bytes] = {}  # outpoint -> txid of the pool tx spending it
+
+    def __repr__(self) -> str:
+        return f"Mempool({len(self)} transaction{'' if len(self) == 1 else 's'})"
+
+    def __len__(self) -> int:
+        return len(self._txs)
+
+    def __contains__(self, txid: object) -> bool:
+        return txid in self._txs
+
+    def get(self, txid: bytes) -> Tx | None:
+        return self._txs.get(txid)
+
+    def txs(self) -> list[Tx]:
+        """The pool's transactions, oldest first (the order a sealer puts them in a block)."""
+        return list(self._txs.values())
+
+    def spender_of(self, outpoint: OutPoint) -> bytes | None:
+        """The txid of the pool transaction that spends ``outpoint``, if any."""
+        return self._spenders.get(outpoint)
+
+    def add(self, tx: Tx, ledger: Ledger) -> int:
+        """Accept ``tx`` and return its fee; ValidationError if it may not enter."""
+        if tx.txid in self._txs:
+            raise ValidationError("transaction is already in the mempool")
+        for i, txin in enumerate(tx.inputs):
+            other = self._spenders.get(txin.outpoint)
+            if other is not None:
+                raise ValidationError(f"input {i} spends an output that mempool transaction "
+                                      f"{other[::-1].hex()[:12]}… already spends (a conflicting spend)")
+        fee = ledger.validate_tx(tx)
+        if len(self._txs) >= self.max_size:
+            raise ValidationError(f"the mempool is full ({self.max_size} transactions)")
+        self._txs[tx.txid] = tx
+        self._spenders.update((txin.outpoint, tx.txid) for txin in tx.inputs)
+        return fee
+
+    def remove(self, txid: bytes) -> Tx | None:
+        tx = self._txs.pop(txid, None)
+        if tx is not None:
+            for txin in tx.inputs:
+                self._spenders.pop(txin.outpoint, None)
+        return tx
+
+    def remove_for_block(self, block: Block) -> list[Tx]:
+        """Drop the block's transactions and the pool's spends that now conflict; return all dropped."""
+        dropped = []
+        for tx in block.txs:
+            if self.remove(tx.txid) is not None:
+                dropped.append(tx)
+            for txin in tx.inputs:
+                conflict = self._spenders.get(txin.outpoint)
+                if conflict is not None and (removed := self.remove(conflict)) is not None:
+                    dropped.append(removed)
+        return dropped

@@ -1,0 +1,185 @@
+"""Relay: payments spread to every node by gossip, each node passing each one on once.
+
+When a node accepts a payment into its mempool it does not push the whole
+transaction to its peers. It announces it (``inv``: "I have tx 3f2a…"); a
+peer that lacks it asks for it (``getdata``) and gets the ``tx``; once that
+peer accepts it, it announces it to its own peers in turn. Announcements are
+small, and a node never sends a transaction to a peer that told it about it
+or that it already told, so a payment crosses each connection at most once
+and gossip stops by itself: no loops, no storms.
+
+    Relay(node)                       one per node; the node calls its handlers
+      .accept(tx, source)             into the mempool and announced, or ValidationError
+      .on_inv, .on_getdata_txs, .on_tx, .on_notfound_txs, .on_mempool
+      .check_timeouts(now)            a peer that announced a tx and never sent it
+      .on_new_tip(), .on_disconnect(conn)
+
+A node asks one peer at a time for a transaction it lacks, and remembers who
+else announced it, so a peer that announces and never delivers only delays
+it (TX_REQUEST_TIMEOUT), and a transaction arrives once per node. A rejected
+transaction is answered with ``reject`` and its reason, never relayed, and
+not asked for again until the tip changes.
+
+Bitcoin Core does the same in net_processing (``TxRequestTracker`` for who
+announced what, ``m_tx_inventory_known_filter`` for what a peer knows);
+simplifications: announcements go out at once rather than in random batches
+(which hide where a payment entered the network), and there are no
+transaction orphans: a transaction whose inputs a node has not seen yet is
+rejected, and the node asks for peers' mempools once it has caught up
+(toycoin.sync).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from typing import Protocol
+
+from toycoin import params
+from toycoin.errors import ValidationError
+from toycoin.ledger import Ledger
+from toycoin.mempool import Mempool
+from toycoin.peer import Connection, Limits
+from toycoin.tx import Tx
+from toycoin.wire import MSG_TX, GetData, Inv, InvItem, MempoolRequest, Reject, TxMessage
+
+
+class RelayHost(Protocol):
+    """What Relay needs from its node (toycoin.node.Node)."""
+
+    ledger: Ledger
+    mempool: Mempool
+    limits: Limits
+
+    def _live_peers(self) -> list[Connection]: ...
+
+    def _record(self, kind: str, peer: str | None, detail: str) -> None: ...
+
+
+def _chunks(items: list[InvItem]) -> list[tuple[InvItem, ...]]:
+    return [tuple(items[i:i + params.MAX_INV_SZ]) for i in range(0, len(items), params.MAX_INV_SZ)]
+
+
+class Relay:
+    """Transaction gossip for one node (state inside that node only)."""
+
+    def __init__(self, node: RelayHost) -> None:
+        self.node = node
+        self._known: dict[Connection, set[bytes]] = {}  # per peer: txids it has or we told it
+        self._requested: dict[bytes, tuple[Connection, float]] = {}  # txid -> (asked peer, deadline)
+        self._announcers: dict[bytes, list[Connection]] = {}  # txid -> other peers that have it
+        self._rejects: OrderedDict[bytes, None] = OrderedDict()  # recently rejected txids
+
+    def _knows(self, conn: Connection, txid: bytes) -> None:
+        known = self._known.setdefault(conn, set())
+        if len(known) >= params.MAX_KNOWN_INVENTORY:
+            known.clear()  # forgetting only costs a redundant announcement later
+        known.add(txid)
+
+    # --- accepting and announcing ------------------------------------------------------
+
+    def accept(self, tx: Tx, source: Connection | None, label: str | None) -> int:
+        """Put ``tx`` in the mempool and announce it to every peer that lacks it; return its fee."""
+        try:
+            fee = self.node.mempool.add(tx, self.node.ledger)
+        except ValidationError as error:
+            self._rejects[tx.txid] = None
+            if len(self._rejects) > params.MAX_RECENT_REJECTS:
+                self._rejects.popitem(last=False)
+            self.node._record("tx rejected", label, f"{tx.txid_hex[:12]}…: {error}")
+            raise
+        self.node._record("tx accepted", label, f"{tx.txid_hex[:12]}… into the mempool "
+                          f"({len(self.node.mempool)} waiting)")
+        for conn in self.node._live_peers():
+            if conn is not source and tx.txid not in self._known.get(conn, ()):
+                self._knows(conn, tx.txid)
+                conn.send(Inv((InvItem(MSG_TX, tx.txid),)))
+        return fee
+
+    def on_tx(self, conn: Connection, message: TxMessage, label: str) -> None:
+        tx = message.tx
+        self._requested.pop(tx.txid, None)
+        self._announcers.pop(tx.txid, None)
+        self._knows(conn, tx.txid)
+        if tx.txid in self.node.mempool:
+            return  # a wallet sending twice, or an unasked duplicate: nothing new
+        try:
+            self.accept(tx, conn, label)
+        except ValidationError as error:
+            conn.send(Reject(tx.txid, str(error)))
+
+    # --- asking for what we lack ---------------------------------------------------------
+
+    def on_inv(self, conn: Connection, message: Inv) -> None:
+        now, wanted = asyncio.get_running_loop().time(), []
+        for item in message.items:
+            if item.kind != MSG_TX:
+                continue  # blocks are announced with headers (toycoin.sync)
+            txid = item.hash
+            self._knows(conn, txid)
+            if txid in self.node.mempool or txid in self._rejects:
+                continue
+            if txid in self._requested:
+                announcers = self._announcers.setdefault(txid, [])
+                if conn not in announcers and len(announcers) < params.MAX_BLOCKS_IN_TRANSIT_PER_PEER:
+                    announcers.append(conn)  # a spare, should the asked peer not deliver
+                continue
+            self._requested[txid] = (conn, now + self.node.limits.tx_request_timeout)
+            wanted.append(InvItem(MSG_TX, txid))
+        for items in _chunks(wanted):
+            conn.send(GetData(items))
+
+    def on_getdata_txs(self, conn: Connection, txids: list[bytes]) -> list[bytes]:
+        """Send each transaction of our mempool; return the txids we do not have."""
+        missing = []
+        for txid in txids:
+            tx = self.node.mempool.get(txid)
+            if tx is None:
+                missing.append(txid)
+            else:
+                self._knows(conn, txid)
+                conn.send(TxMessage(tx))
+        return missing
+
+    def on_notfound_txs(self, conn: Connection, txids: list[bytes]) -> None:
+        for txid in txids:
+            asked = self._requested.get(txid)
+            if asked and asked[0] is conn:
+                self._ask_next(txid)
+
+    def on_mempool(self, conn: Connection, message: MempoolRequest) -> None:
+        """Announce our whole mempool to a peer that has just caught up (BIP35)."""
+        items = [InvItem(MSG_TX, tx.txid) for tx in self.node.mempool.txs()]
+        for txid in (item.hash for item in items):
+            self._knows(conn, txid)
+        for chunk in _chunks(items):
+            conn.send(Inv(chunk))
+
+    def _ask_next(self, txid: bytes) -> None:
+        """The asked peer did not deliver: ask the next one that announced the tx, if any."""
+        del self._requested[txid]
+        spares = [c for c in self._announcers.pop(txid, []) if c.is_open]
+        if spares:
+            conn, rest = spares[0], spares[1:]
+            deadline = asyncio.get_running_loop().time() + self.node.limits.tx_request_timeout
+            self._requested[txid] = (conn, deadline)
+            if rest:
+                self._announcers[txid] = rest
+            conn.send(GetData((InvItem(MSG_TX, txid),)))
+
+    # --- time, tips and peers that go ------------------------------------------------------
+
+    def check_timeouts(self, now: float) -> None:
+        for txid, (_, deadline) in list(self._requested.items()):
+            if deadline < now:
+                self._ask_next(txid)
+
+    def on_new_tip(self) -> None:
+        """A new block may make a rejected transaction valid (its inputs now exist)."""
+        self._rejects.clear()
+
+    def on_disconnect(self, conn: Connection) -> None:
+        self._known.pop(conn, None)
+        for txid, (asked, _) in list(self._requested.items()):
+            if asked is conn:
+                self._ask_next(txid)
