@@ -31,7 +31,7 @@ from toycoin.wire import GetHeaders, GetProof, Headers, Proof
 
 FORGERIES = {
     "sibling": "one byte of the first sibling hash altered",
-    "flipped": "left and right swapped at the bottom of the tree (index with its last bit flipped)",
+    "flipped": "left and right swapped at the lowest level where the hash has a real sibling",
     "index-out-of-range": "an index past the last transaction of the block",
     "index-negative": "index -1 (on the wire, 0xffffffff)",
     "short-hash": "a sibling hash of 31 bytes instead of 32",
@@ -88,7 +88,7 @@ def forge(forgery: str, block_hash: bytes, height: int, proof: MerkleProof, tx: 
     if forgery == "sibling" and branch:
         branch[0] = bytes([branch[0][0] ^ 1]) + branch[0][1:]
     elif forgery == "flipped":
-        proof = replace(proof, index=proof.index ^ 1)
+        proof = replace(proof, index=proof.index ^ (1 << _first_real_sibling(proof)))
     elif forgery == "index-out-of-range":
         proof = replace(proof, index=proof.tx_count)
     elif forgery == "index-negative":
@@ -104,3 +104,13 @@ def forge(forgery: str, block_hash: bytes, height: int, proof: MerkleProof, tx: 
         proof = make_proof([*txids, txids[-1]], len(txids))
         branch = list(proof.branch)
     return block_hash, height, replace(proof, branch=tuple(branch)), tx
+
+
+def _first_real_sibling(proof: MerkleProof) -> int:
+    """The lowest level where the proven hash is not the odd last one, paired with itself."""
+    position, width = proof.index, proof.tx_count
+    for level in range(len(proof.branch)):
+        if not (position == width - 1 and width % 2):
+            return level
+        position, width = position // 2, (width + 1) // 2
+    return 0
