@@ -5,7 +5,7 @@ node in a process of its own dies the way a server does: ``kill -9`` and its
 sockets are gone, its memory with them. This module starts such nodes and
 runs them:
 
-    python -m toycoin node --name A --port 0 --peer 127.0.0.1:8333
+    python -m toycoin node --name A --port 0 --peer 127.0.0.1:8333 [--sync] [--data-dir DIR]
 
 prints one line on stdout once it listens, ``listening 127.0.0.1 43121``,
 then runs until SIGTERM or Ctrl-C (a clean stop), or SIGKILL (no goodbye).
@@ -17,9 +17,12 @@ A bad address or a port in use is one line on stderr and exit code 2.
       .start(), .stop(), .kill(), .restart(), .address, .pid, .is_running, .returncode
       .snapshot(names, peer_names)    asked over the wire, like a wallet would
 
-Simplifications: the process keeps its ledger in memory only, so a restarted
-process starts again from the genesis block (durable storage is a later
-chapter), and it cannot be told to connect elsewhere once started: other
+With ``--data-dir DIR`` the node keeps its ledger in DIR (toycoin.store), so a
+process killed with SIGKILL and started again resumes from its last block and
+syncs only what it missed; without it the ledger lives in memory and a
+restarted process starts again from the genesis block.
+
+Simplifications: it cannot be told to connect elsewhere once started: other
 nodes connect to it, or it is given its peers with --peer.
 """
 
@@ -74,6 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
     node.add_argument("--port", type=int, default=0, help="port to listen on (default: 0, any free port)")
     node.add_argument("--peer", type=parse_address, action="append", default=[], metavar="HOST:PORT",
                       help="a node to connect to and keep connected to (repeatable)")
+    node.add_argument("--sync", action="store_true",
+                      help="gossip payments and sync blocks with peers (chapter 07); off: chapters 03-05")
+    node.add_argument("--data-dir", metavar="DIR", default=None,
+                      help="keep the ledger in DIR (sqlite3) and resume from it on restart; implies --sync")
     node.add_argument("--stop-on-eof", action="store_true",
                       help="also stop cleanly when stdin closes (used by NodeProcess)")
     return parser
@@ -88,10 +95,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as error:
         print(f"toycoin node: error: {error}", file=sys.stderr)
         return 2
-    return run_node(args.name, args.host, args.port, args.peer, args.stop_on_eof)
+    return run_node(args.name, args.host, args.port, args.peer, args.stop_on_eof,
+                    sync=args.sync or args.data_dir is not None, data_dir=args.data_dir)
 
 
-def run_node(name: str, host: str, port: int, peers: Sequence[Address], stop_on_eof: bool = False) -> int:
+def run_node(name: str, host: str, port: int, peers: Sequence[Address], stop_on_eof: bool = False,
+             sync: bool = False, data_dir: str | None = None) -> int:
     """Run one node in this process until a signal (or stdin's end) says stop."""
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -99,8 +108,8 @@ def run_node(name: str, host: str, port: int, peers: Sequence[Address], stop_on_
     if stop_on_eof:
         threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
     runtime = Runtime(f"toycoin-node-{name}")
-    node = Node(name, host=host, port=port, runtime=runtime)
     try:
+        node = Node(name, host=host, port=port, runtime=runtime, sync=sync, data_dir=data_dir)
         node.start()
     except NodeError as error:
         print(f"toycoin node: error: {error}", file=sys.stderr)
@@ -121,11 +130,14 @@ class NodeProcess:
 
     def __init__(self, name: str = "node", host: str = "127.0.0.1", port: int = 0,
                  peers: Sequence[Address] = (), startup_timeout: float = 15.0,
-                 runtime: Runtime | None = None) -> None:
+                 runtime: Runtime | None = None, sync: bool = False,
+                 data_dir: str | Path | None = None) -> None:
         self.name = check_name(name)
         self.host, self._port = host, port
         self.peers_to_dial = list(peers)
         self.startup_timeout = startup_timeout
+        self.sync = sync or data_dir is not None
+        self.data_dir = data_dir
         self.runtime = runtime  # for snapshot(), which asks the node over TCP
         self._proc: subprocess.Popen | None = None
 
@@ -137,6 +149,10 @@ class NodeProcess:
                    "--port", str(self._port), "--stop-on-eof"]
         for peer in self.peers_to_dial:
             command += ["--peer", format_address(peer)]
+        if self.sync:
+            command.append("--sync")
+        if self.data_dir is not None:
+            command += ["--data-dir", str(self.data_dir)]
         return command
 
     def start(self) -> None:
