@@ -218,3 +218,33 @@ def test_the_fixed_address_wallet_is_stuck_and_says_so_until_its_node_returns(cl
     a.start()
     wallet.wait_until(lambda: wallet.node == "A", 5, "the wallet is back on A")
     assert wallet.balance() == 84
+
+
+def test_a_network_shows_the_light_wallet_on_the_node_it_asks_and_its_move():
+    from toycoin.diagrams import network_diagram
+    from toycoin.network import Network
+    from toycoin.widgets import status_text
+
+    with Network(["A", "B"], limits=FAST) as net:
+        net.start_all()
+        net.connect("B", "A")
+        for name in ("A", "B"):
+            for block in BLOCKS:
+                net[name].accept_block(block)
+        seen = []
+        net.subscribe(seen.append)
+        wallet = net.attach(LightClient(ALICE, [net["A"].address], name="alice", limits=FAST, timeout=2.0))
+        wallet.start()
+        wallet.balance()
+        wallet.wait_until(lambda: wallet.nodes == ("A", "B"), 5, "the wallet has two nodes")
+        snapshot = net.snapshot()
+        assert snapshot.light_wallets == (wallet.snapshot(),)
+        assert "light wallet alice asks A (also connected to B): 3 headers, proven 84" in \
+            network_diagram(snapshot).description
+        assert "alice (light wallet): asks A, 3 headers, proven 84" in status_text(snapshot)
+        net["A"].stop()
+        wallet.wait_until(lambda: wallet.node == "B", 5, "the wallet moved to B")
+        assert "light wallet alice asks B" in network_diagram(net.snapshot()).description
+        assert any(e.node == "alice" and e.kind == "switched" for e in seen)
+        assert any(e.node == "alice" for e in net.events())
+    assert not wallet.is_running

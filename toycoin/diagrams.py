@@ -9,7 +9,8 @@ What is in here:
     Picture            a graph that renders itself, or explains why it cannot
     key_flow           seed -> private key -> public key -> address, and signing
     tx_graph           transactions as boxes, outputs as slots, spends as arrows
-    network_diagram    a NetworkSnapshot: nodes up or down, links, heights, balances
+    network_diagram    a NetworkSnapshot: nodes up or down, links, heights, balances,
+                       and light wallets with the node each one asks
     sequence_diagram   messages between participants, top to bottom (the handshake)
     message_sequence   the same, drawn from the events nodes recorded
     merkle_diagram     a Merkle tree, with the path of one proof highlighted
@@ -153,7 +154,9 @@ def network_diagram(snapshot: Any, title: str = "", layout: str = "neato") -> Pi
 
     A node that is down is grey and dashed; a node that runs as its own
     operating-system process is drawn as a double box. Wallets are small
-    ellipses attached to the node they talk to.
+    ellipses attached to the node they talk to; light wallets (chapter 06)
+    are notes, with a thick edge to the node they ask and thin ones to the
+    other nodes they keep connections to.
     """
     graph = new_graph(directed=False, label=title, labelloc="t", layout=layout,
                       overlap="false", splines="true", pad="0.3", sep="+12", start="7")
@@ -173,7 +176,33 @@ def network_diagram(snapshot: Any, title: str = "", layout: str = "neato") -> Pi
                    style="dashed" if reachable else "dotted", color=ACCENT if reachable else "#c62828",
                    label="" if reachable else "no answer", fontcolor="#c62828")
         lines.append(f"wallet {wallet} -> {node_name}" + ("" if reachable else " (no answer)"))
+    for light in getattr(snapshot, "light_wallets", ()):
+        lines.append(_draw_light_wallet(graph, light))
     return Picture(graph, "\n".join(lines) or "(no nodes)")
+
+
+def _draw_light_wallet(graph: Any, light: Any) -> str:
+    """A light wallet (toycoin.spv.LightSnapshot): a solid edge to the node it asks,
+    thin ones to the other nodes it keeps connections to; red and dotted when stuck."""
+    proven = "not yet checked" if light.proven_balance is None else light.proven_balance
+    label = f"{light.name}'s light wallet\n{light.header_height + 1} headers\nproven: {proven}"
+    graph.node(f"light-{light.name}", label, shape="note", style="filled", fillcolor="#fff8e1",
+               fontsize="10")
+    colour = ACCENT if light.connected else "#c62828"
+    if light.node is not None:
+        graph.edge(f"light-{light.name}", f"node-{light.node}", len="1.4", penwidth="2", color=colour,
+                   style="solid" if light.connected else "dotted", fontcolor=colour,
+                   label="asks" if light.connected else "no answer")
+    for other in light.nodes:
+        if other != light.node:
+            graph.edge(f"light-{light.name}", f"node-{other}", len="1.8", style="dashed", color=DOWN)
+    if not light.connected:
+        where = f"{light.node} does not answer" if light.node else "no node yet"
+        return f"light wallet {light.name}: stuck, {where}"
+    others = [n for n in light.nodes if n != light.node]
+    also = f" (also connected to {', '.join(others)})" if others else ""
+    return (f"light wallet {light.name} asks {light.node}{also}: "
+            f"{light.header_height + 1} headers, proven {proven}")
 
 
 def _node_label(node: Any) -> str:

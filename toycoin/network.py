@@ -10,10 +10,11 @@ and takes snapshots that the views (toycoin.diagrams, toycoin.widgets) draw.
       start_all(), stop_all(), close()          close() also kills processes
       connect(a, b), mesh(), star(center), wait_connected(), wait_settled()
       wallet(name, node)                        a WalletClient for PrivateKey.from_seed(name)
+      attach(light_client)                      show a light wallet (toycoin.spv) and follow its events
       snapshot() -> NetworkSnapshot              frozen, for diagrams and widgets
       events(), subscribe(callback), unsubscribe(callback)   every node's events
 
-    NetworkSnapshot(nodes, links, wallets)
+    NetworkSnapshot(nodes, links, wallets, light_wallets)
     NodeSnapshot (from toycoin.events): name, alive, height, tip_hex, balances, peers, is_process
 
 A mesh of n nodes has n(n-1)/2 connections; a star has n-1, and its centre is
@@ -50,6 +51,7 @@ class NetworkSnapshot:
     nodes: tuple[NodeSnapshot, ...]
     links: tuple[tuple[str, str], ...]  # live handshaked connections, (a, b) with a < b
     wallets: tuple[tuple[str, str], ...]  # (wallet name, name of the node it talks to)
+    light_wallets: tuple[Any, ...] = ()  # toycoin.spv.LightSnapshot of each attached light wallet
 
     def node(self, name: str) -> NodeSnapshot:
         return next(n for n in self.nodes if n.name == name)
@@ -68,6 +70,7 @@ class Network:
         self._wallet_nodes: dict[str, str] = {}
         self._requested: set[tuple[str, str]] = set()
         self._subscribers: list[Callable[[Event], None]] = []
+        self._light: dict[str, Any] = {}  # attached light wallets, by name
         for name in names:
             self.add_node(name)
 
@@ -127,7 +130,9 @@ class Network:
             member.stop()
 
     def close(self) -> None:
-        """Stop every in-process node and kill every process: nothing is left behind."""
+        """Stop every light wallet and in-process node, kill every process: nothing is left behind."""
+        for light_client in self._light.values():
+            light_client.stop()
         for member in self._members.values():
             if isinstance(member, NodeProcess):
                 member.kill()
@@ -214,6 +219,18 @@ class Network:
         self._labels[client.address] = name
         return client
 
+    def attach(self, light_client: Any) -> Any:
+        """Show a light wallet (a toycoin.spv.LightClient) in snapshots, attached to the node it
+        asks, and pass its events to subscribers, so a panel redraws when it moves; returns it.
+
+        Duck-typed (``name``, ``snapshot()``, ``subscribe``, ``stop()``): the network layer
+        sits below toycoin.spv and does not import it. close() stops it.
+        """
+        self._light[light_client.name] = light_client
+        for callback in self._subscribers:
+            light_client.subscribe(callback)
+        return light_client
+
     def snapshot(self) -> NetworkSnapshot:
         """Every member now: processes are asked over TCP, so call this outside callbacks."""
         addresses: dict[Address, str] = {}
@@ -229,7 +246,9 @@ class Network:
         alive = {n.name for n in nodes if n.alive}
         links = {(min(n.name, p), max(n.name, p)) for n in nodes if n.alive for p in n.peers if p in alive}
         wallets = tuple(sorted(self._wallet_nodes.items()))
-        return NetworkSnapshot(tuple(sorted(nodes, key=lambda n: n.name)), tuple(sorted(links)), wallets)
+        light = tuple(self._light[name].snapshot() for name in sorted(self._light))
+        return NetworkSnapshot(tuple(sorted(nodes, key=lambda n: n.name)), tuple(sorted(links)),
+                               wallets, light)
 
     def subscribe(self, callback: Callable[[Event], None]) -> None:
         """Call ``callback(event)`` for every event of every in-process node, now and added later.
@@ -240,6 +259,8 @@ class Network:
         for member in self._members.values():
             if isinstance(member, Node):
                 member.subscribe(callback)
+        for light_client in self._light.values():
+            light_client.subscribe(callback)
 
     def unsubscribe(self, callback: Callable[[Event], None]) -> None:
         if callback in self._subscribers:
@@ -247,8 +268,11 @@ class Network:
         for member in self._members.values():
             if isinstance(member, Node):
                 member.unsubscribe(callback)
+        for light_client in self._light.values():
+            light_client.unsubscribe(callback)
 
     def events(self) -> list[Event]:
-        """Events of every in-process node, merged in the order they happened."""
+        """Events of every in-process node and attached light wallet, in the order they happened."""
         merged = [e for m in self._members.values() if isinstance(m, Node) for e in m.events]
+        merged += [e for light_client in self._light.values() for e in light_client.events]
         return sorted(merged, key=lambda e: e.seq)

@@ -139,4 +139,9 @@ def status_text(snapshot: Any) -> str:
         parts += [f"{who} {amount}" for who, amount in node.balances]
         parts.append(f"{len(node.peers)} peer{'s' if len(node.peers) != 1 else ''}")
         lines.append(", ".join(parts))
+    for light in getattr(snapshot, "light_wallets", ()):
+        proven = "not checked yet" if light.proven_balance is None else f"proven {light.proven_balance}"
+        stuck = f"stuck: {light.node or 'no node'} does not answer"
+        where = f"asks {light.node}" if light.connected else stuck
+        lines.append(f"{light.name} (light wallet): {where}, {light.header_height + 1} headers, {proven}")
     return "\n".join(lines)
