@@ -4,7 +4,9 @@ import pytest
 
 from toycoin.encoding import sha256d
 from toycoin.errors import ParseError, ValidationError
-from toycoin.merkle import MerkleProof, compute_merkle_root, make_proof, merkle_parent, merkle_root
+from toycoin.merkle import (
+    MerkleProof, compute_merkle_root, make_proof, merkle_levels, merkle_parent, merkle_root,
+)
 
 
 def from_display(hex_text: str) -> bytes:
@@ -119,3 +121,10 @@ def test_proof_parse_rejects_truncated_bytes():
     raw = make_proof(BLOCK_100000_TXIDS, 1).serialize()
     with pytest.raises(ParseError):
         MerkleProof.parse(raw[:-1])
+
+
+def test_levels_go_from_the_leaves_to_the_root():
+    txids = fake_txids(5)
+    levels = merkle_levels(txids)
+    assert [len(level) for level in levels] == [5, 3, 2, 1]
+    assert levels[-1] == [merkle_root(txids)] and levels[0] == txids

@@ -180,7 +180,7 @@ def test_failover_when_the_node_it_asks_stops_or_dies(cluster, clients, how):
     b.connect(a)
     c.connect(a)
     wallet = light(clients, [a.address])  # knows A only, learns B and C from it
-    wallet.wait_until(lambda: len(wallet.nodes) == 2, 5, "the wallet has two nodes")
+    wallet.wait_until(lambda: wallet.nodes == ("A", "B", "C"), 5, "the wallet has three nodes")
     assert wallet.node == "A"
     getattr(a, how)()
     wallet.wait_until(lambda: wallet.node not in (None, "A"), 5, "the wallet moved on")

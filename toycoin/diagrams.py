@@ -185,7 +185,7 @@ def _draw_light_wallet(graph: Any, light: Any) -> str:
     """A light wallet (toycoin.spv.LightSnapshot): a solid edge to the node it asks,
     thin ones to the other nodes it keeps connections to; red and dotted when stuck."""
     proven = "not yet checked" if light.proven_balance is None else light.proven_balance
-    label = f"{light.name}'s light wallet\n{light.header_height + 1} headers\nproven: {proven}"
+    label = f"{light.name}\nlight wallet\n{light.header_height + 1} headers\nproven: {proven}"
     graph.node(f"light-{light.name}", label, shape="note", style="filled", fillcolor="#fff8e1",
                fontsize="10")
     colour = ACCENT if light.connected else "#c62828"

@@ -9,6 +9,7 @@ wallets (SPV, chapter 06) rely on it.
     merkle_parent        sha256d(left + right)
     compute_merkle_root  the root, and whether the list looks "mutated" (below)
     merkle_root          the root of a non-empty list of txids
+    merkle_levels        every level of the tree, leaves first (for pictures)
     MerkleProof          (index, tx_count, branch); verify(txid, merkle_root)
     make_proof           the proof for the transaction at an index
 
@@ -69,6 +70,15 @@ def compute_merkle_root(hashes: Sequence[bytes]) -> tuple[bytes, bool]:
 def merkle_root(txids: Sequence[bytes]) -> bytes:
     """The Merkle root of a block's txids (internal byte order)."""
     return compute_merkle_root(txids)[0]
+
+
+def merkle_levels(hashes: Sequence[bytes]) -> list[list[bytes]]:
+    """Every level of the tree, leaves first and the root last (odd levels not padded)."""
+    levels = [list(hashes)]
+    while len(levels[-1]) > 1:
+        level = levels[-1] + levels[-1][-1:] * (len(levels[-1]) % 2)
+        levels.append([merkle_parent(level[i], level[i + 1]) for i in range(0, len(level), 2)])
+    return levels
 
 
 def tree_depth(tx_count: int) -> int:

@@ -6,7 +6,7 @@ Node or a NodeProcess (a real OS process), connects them in common shapes,
 and takes snapshots that the views (toycoin.diagrams, toycoin.widgets) draw.
 
     Network(names, wallet_names=("alice", "bob"))
-      add_node(name), add_process(name), node(name) or [name], names, members
+      add_node(name), add(node), add_process(name), node(name) or [name], names, members
       start_all(), stop_all(), close()          close() also kills processes
       connect(a, b), mesh(), star(center), wait_connected(), wait_settled()
       wallet(name, node)                        a WalletClient for PrivateKey.from_seed(name)
@@ -88,6 +88,13 @@ class Network:
     def add_node(self, name: str, **options: Any) -> Node:
         """A new in-process node (not started)."""
         node = self._add(name, Node(name, runtime=self.runtime, **{**self.node_options, **options}))
+        for callback in self._subscribers:
+            node.subscribe(callback)
+        return node
+
+    def add(self, node: Node) -> Node:
+        """A node built elsewhere (a subclass, such as toycoin.liar.LyingNode), under its own name."""
+        self._add(node.name, node)
         for callback in self._subscribers:
             node.subscribe(callback)
         return node

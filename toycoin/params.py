@@ -101,8 +101,8 @@ MAX_LOCATOR_SZ = 101
 # Bitcoin's merkleblock is bounded by the block size instead).
 MAX_MERKLE_DEPTH = 32
 # Full nodes a light client keeps connections to once it knows them, so that
-# one of them dying leaves it another to ask (BitcoinJ and Electrum keep several).
-SPV_CONNECTIONS = 2
+# one of them dying still leaves it two to ask (BitcoinJ and Electrum keep several).
+SPV_CONNECTIONS = 3
 
 # --- relay and ledger sync (chapter 07) ----------------------------------------
 # Most transactions a node's mempool holds; a full pool refuses newcomers
