@@ -27,22 +27,6 @@ CHROMIUM_ARGS = [  # headless, also as root, on a closed network: no calls home
 ]
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Run the tests of one chapter next to each other, so that they share one Run All."""
-    browser_items = [item for item in items if item.get_closest_marker("browser")]
-    if not browser_items:
-        return
-    first = items.index(browser_items[0])
-    rest = [item for item in items if not item.get_closest_marker("browser")]
-    order = {item.nodeid: i for i, item in enumerate(browser_items)}
-
-    def chapter_then_order(item: pytest.Item) -> tuple[str, int]:
-        callspec = getattr(item, "callspec", None)
-        return (str(callspec.params.get("chapter", "")) if callspec else "", order[item.nodeid])
-
-    items[:] = rest[:first] + sorted(browser_items, key=chapter_then_order) + rest[first:]
-
-
 @pytest.fixture(scope="session")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     base = tmp_path_factory.mktemp("jupyterlab")
@@ -81,8 +65,11 @@ def browser(chromium_path: str) -> Iterator[object]:
 
 @pytest.fixture(scope="session")
 def notebooks(lab: Lab, browser) -> Iterator[Notebooks]:
+    from playwright.sync_api import expect
+
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     context.set_default_timeout(30_000)
+    expect.set_options(timeout=30_000)
     opened = Notebooks(lab, context)
     try:
         yield opened

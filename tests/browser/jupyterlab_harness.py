@@ -7,12 +7,13 @@
   test), with its own empty config, data, runtime, settings and workspace
   folders so nothing from the user's set-up leaks in. ``Lab.stop`` shuts its
   kernels and the server down.
-* ``Notebooks.run_all`` opens a notebook in a fresh page as a learner does,
-  clears its outputs, runs all cells from the menu, waits until the run is
-  over and reads what every cell shows (``NotebookRun``). The last notebook
-  stays open, so that the next test of the same chapter can use the page;
-  opening another one first closes it and shuts its kernel down.
-* ``has_node_panel`` tells which chapters show a node-failure widget panel.
+* ``Notebooks.open`` opens a notebook in a fresh page as a learner does and
+  clears its outputs (opening the next one closes it and shuts its kernel
+  down); ``NotebookRun`` runs its cells from the Run menu (all of them, or up
+  to a cell and then the rest), waits until the run is over, and reads what
+  every cell shows: its execution count and any error or stderr output.
+* ``panel_cell`` finds the cell of a chapter that shows a node-failure
+  widget panel.
 
 Everything waits on conditions in the page (Playwright's ``expect`` and
 ``wait_for_function``), never on sleeps.
@@ -41,7 +42,8 @@ LAB_SETTINGS = {  # user settings of the test server: no news, no update checks,
     "@jupyterlab/apputils-extension/notification": {"fetchNews": "false", "checkForUpdates": False},
     "@jupyterlab/notebook-extension/tracker": {"windowingMode": "none"},
 }
-PANEL_MARKERS = ("toycoin-panel", "NetworkPanel")  # in a code cell's source or stored output
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+PANEL_MARKERS = ("toycoin-panel", "NetworkPanel")  # in the stored output of a widget (see panel_cell)
 PANEL_TAG = "widget-demo"  # or a cell carrying this tag, or a "# widget-demo" comment
 
 
@@ -60,20 +62,27 @@ def chapter_notebooks() -> list[Path]:
     return sorted(CHAPTERS.glob("[0-9][0-9]_*.ipynb"))
 
 
-def has_node_panel(notebook: dict) -> bool:
-    """Does the notebook show a node-failure widget panel?"""
-    for cell in notebook["cells"]:
-        if PANEL_TAG in cell.get("metadata", {}).get("tags", []):
-            return True
-        if cell["cell_type"] == "code":
-            text = "".join(cell["source"]) + json.dumps(cell.get("outputs", []))
-            if any(marker in text for marker in PANEL_MARKERS) or f"# {PANEL_TAG}" in text:
-                return True
-    return False
+def panel_cell(notebook: dict) -> int | None:
+    """The index of the first cell that shows a node-failure widget panel, or None.
+
+    That is a code cell tagged widget-demo or with a "# widget-demo" comment,
+    or one whose stored output is a widget and names the panel (its text form
+    says "NetworkPanel", or "toycoin-panel" for a panel built by hand).
+    """
+    for index, cell in enumerate(notebook["cells"]):
+        if cell["cell_type"] != "code":
+            continue
+        source = "".join(cell["source"])
+        outputs = json.dumps(cell.get("outputs", []))
+        if PANEL_TAG in cell.get("metadata", {}).get("tags", []) or f"# {PANEL_TAG}" in source:
+            return index
+        if WIDGET_VIEW in outputs and any(marker in outputs for marker in PANEL_MARKERS):
+            return index
+    return None
 
 
 def panel_chapters() -> list[Path]:
-    return [path for path in chapter_notebooks() if has_node_panel(json.loads(path.read_text()))]
+    return [path for path in chapter_notebooks() if panel_cell(json.loads(path.read_text())) is not None]
 
 
 # --- the server --------------------------------------------------------------
@@ -209,22 +218,71 @@ READ_CELLS_JS = """() => {
     }));
 }"""
 # The run is over when every cell with code has an execution count, or as soon
-# as a cell not tagged raises-exception shows an error: Run All stops there.
+# as a cell not tagged raises-exception shows an error (Run All stops there),
+# or a dialog asks something.
 RUN_OVER_JS = "([needsRun, mayFail]) => { const cells = (" + READ_CELLS_JS + """)();
     return needsRun.every((needs, i) => !needs || cells[i].count !== null)
-        || cells.some((cell, i) => cell.problems.length > 0 && !mayFail[i]);
+        || cells.some((cell, i) => cell.problems.length > 0 && !mayFail[i])
+        || document.querySelector('.jp-Dialog') !== null;
+}"""
+# The notebook is loaded and its kernel has started and is connected: before
+# that, Run All would ask which kernel to start.
+KERNEL_READY_JS = """() => {
+    const panel = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+    const kernel = panel && panel.sessionContext && panel.sessionContext.session
+                   && panel.sessionContext.session.kernel;
+    return Boolean(panel && panel.context && panel.context.isReady && kernel
+                   && kernel.connectionStatus === 'connected' && kernel.status === 'idle');
 }"""
 
 
 @dataclass
 class NotebookRun:
-    """A notebook open in a page after Run All, and what each of its cells shows."""
+    """A notebook open in a page, its cells run from the Run menu, and what each cell shows."""
 
     path: Path  # the copy JupyterLab runs
     page: object
     cells: list[dict]  # the .ipynb's cells
+    pictures: Path  # where a failing run leaves a screenshot
     shown: list[dict] = field(default_factory=list)  # per cell: execution count, problem outputs
-    finished: bool = False  # Run All is over
+    page_errors: list[str] = field(default_factory=list)  # uncaught exceptions in the page's JavaScript
+    asked: set[int] = field(default_factory=set)  # the cells asked to run so far
+
+    def run_all(self) -> None:
+        self._run("Run All Cells", range(len(self.cells)))
+
+    def run_through(self, last: int) -> None:
+        """Run the cells from the first one to the one numbered last (counting from 0)."""
+        if last + 1 == len(self.cells):
+            return self.run_all()
+        self.select(last + 1)
+        self._run("Run All Above Selected Cell", range(last + 1))
+
+    def run_after(self, last: int) -> None:
+        """Run the cells after the one numbered last, to the end."""
+        self.select(last + 1)
+        self._run("Run Selected Cell and All Below", range(last + 1, len(self.cells)))
+
+    def select(self, index: int) -> None:
+        self.page.evaluate("i => { window.jupyterapp.shell.currentWidget.content.activeCellIndex = i; }",
+                           index)
+
+    def _run(self, menu_item: str, indexes: range) -> None:
+        from playwright.sync_api import TimeoutError
+
+        click_menu(self.page, "Run", menu_item)
+        self.asked.update(indexes)
+        needs = [needs_run(cell) and i in indexes for i, cell in enumerate(self.cells)]
+        try:
+            self.page.wait_for_function(RUN_OVER_JS, arg=[needs, [may_fail(cell) for cell in self.cells]],
+                                        timeout=RUN_TIMEOUT_MS, polling=250)
+        except TimeoutError as exc:
+            self.fail_with_picture(f"{menu_item} in {self.path.name} did not finish ({exc})")
+        dialog = self.page.locator(".jp-Dialog")
+        if dialog.count():
+            self.fail_with_picture(f"{menu_item} in {self.path.name} stopped at a dialog: "
+                                   f"{dialog.first.inner_text()}")
+        self.read()
 
     def read(self) -> None:
         self.shown = self.page.evaluate(READ_CELLS_JS)
@@ -235,9 +293,9 @@ class NotebookRun:
                 if cell["problems"] and not may_fail(self.cells[i])}
 
     def not_run(self) -> list[int]:
-        """Indexes of code cells with code that show no execution count."""
+        """Indexes of code cells asked to run, with code, that show no execution count."""
         return [i for i, (cell, shown) in enumerate(zip(self.cells, self.shown, strict=True))
-                if needs_run(cell) and shown["count"] is None]
+                if i in self.asked and needs_run(cell) and shown["count"] is None]
 
     def describe_problems(self) -> str:
         lines = []
@@ -247,6 +305,15 @@ class NotebookRun:
         if self.not_run():
             lines.append(f"cells that did not run: {self.not_run()}")
         return "\n".join(lines)
+
+    def fail_with_picture(self, message: str) -> None:
+        """Fail the test with what the page shows: execution counts, errors, a screenshot."""
+        picture = self.pictures / f"failure-{self.path.stem}-{time.monotonic_ns()}.png"
+        self.page.screenshot(path=str(picture))
+        self.read()
+        counts = [cell["count"] for cell in self.shown]
+        pytest.fail(f"{message}\nexecution counts: {counts}\n{self.describe_problems()}\n"
+                    f"page errors: {self.page_errors}\nscreenshot: {picture}")
 
 
 def needs_run(cell: dict) -> bool:
@@ -263,50 +330,33 @@ def click_menu(page, menu: str, item: str) -> None:
 
 
 class Notebooks:
-    """Opens notebooks in fresh pages, runs them all, and closes them again."""
+    """Opens notebooks in fresh pages, one at a time, and closes them again with their kernels."""
 
     def __init__(self, lab: Lab, context: object) -> None:
         self.lab = lab
         self.context = context
         self.current: NotebookRun | None = None
-        self.page_errors: list[str] = []
 
-    def run_all(self, relative: str) -> NotebookRun:
-        """Open lab.root/relative in a new page, clear its outputs, Run All, and wait."""
-        from playwright.sync_api import TimeoutError, expect
+    def open(self, relative: str) -> NotebookRun:
+        """Open lab.root/relative in a new page, wait for its kernel, and clear its outputs."""
+        from playwright.sync_api import expect
 
-        if self.current and self.current.finished and self.current.path == self.lab.root / relative:
-            return self.current
         self.close()
         path = self.lab.root / relative
         cells = json.loads(path.read_text())["cells"]
         page = self.context.new_page()
-        page.on("pageerror", lambda error: self.page_errors.append(str(error)))
+        self.current = NotebookRun(path, page, cells, self.lab.root.parent)
+        page.on("pageerror", lambda error: self.current.page_errors.append(str(error)))
         page.goto(self.lab.page_url(relative))
         expect(page.locator(CELLS)).to_have_count(len(cells), timeout=60_000)
-        idle = page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")
-        expect(idle.first).to_be_attached(timeout=60_000)  # the kernel has started
+        page.wait_for_function(KERNEL_READY_JS, timeout=60_000, polling=250)
         click_menu(page, "Edit", "Clear Outputs of All Cells")
-        click_menu(page, "Run", "Run All Cells")
-        run = NotebookRun(path, page, cells)
-        self.current = run
-        try:
-            flags = [[needs_run(cell) for cell in cells], [may_fail(cell) for cell in cells]]
-            page.wait_for_function(RUN_OVER_JS, arg=flags, timeout=RUN_TIMEOUT_MS, polling=250)
-        except TimeoutError as exc:
-            self.fail_with_picture(f"Run All of {relative} did not finish ({exc})")
-        run.read()
-        run.finished = True
-        return run
+        return self.current
 
-    def fail_with_picture(self, message: str) -> None:
-        """Fail the test with what the page shows: execution counts, errors, a screenshot."""
-        picture = self.lab.root.parent / f"failure-{time.monotonic_ns()}.png"
-        self.current.page.screenshot(path=str(picture), full_page=True)
-        self.current.read()
-        counts = [cell["count"] for cell in self.current.shown]
-        pytest.fail(f"{message}\nexecution counts: {counts}\n{self.current.describe_problems()}\n"
-                    f"page errors: {self.page_errors}\nscreenshot: {picture}")
+    def run_all(self, relative: str) -> NotebookRun:
+        run = self.open(relative)
+        run.run_all()
+        return run
 
     def close(self) -> None:
         """Close the open page and shut its kernel down."""

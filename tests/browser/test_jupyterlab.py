@@ -2,14 +2,17 @@
 
 * Every notebook in chapters/ runs with Run All and no cell shows an error
   (except the cells tagged ``raises-exception``, which are there to fail).
-* Every chapter with a node-failure widget panel: a click on a node's stop
-  button shows the node as down and changes the diagram; start brings it back.
-  A screenshot of the panel with the node down is the chapter's demo picture
-  (images/demo_<chapter>.png when TOYCOIN_UPDATE_IMAGES=1).
+* Every chapter with a node-failure widget panel: run the cells down to the
+  panel, click a node's stop button and see the node shown as down and the
+  diagram change; click start and see it come back; then run the rest of the
+  chapter, which must still show no error. (Run All alone leaves nothing to
+  click: a chapter closes its panel and network at the end.) A screenshot of
+  the panel with the node down is the chapter's demo picture:
+  images/demo_<chapter>.png when TOYCOIN_UPDATE_IMAGES=1.
 * The harness itself is tested on a small notebook it writes: a hand-built
   panel, a cell tagged raises-exception and a cell that really fails.
 
-The widget panel is found by its CSS classes (see toycoin/widgets.py):
+The panel is found by its CSS classes (see toycoin/widgets.py):
 ``toycoin-panel`` around it all, ``toycoin-toggle-<NAME>`` on each node's
 button ("stop NAME" / "start NAME"), ``toycoin-status`` with one line per node
 ("NAME: up, ..." or "NAME: down") and ``toycoin-diagram`` holding the SVG.
@@ -21,7 +24,7 @@ import re
 from pathlib import Path
 
 import pytest
-from jupyterlab_harness import Notebooks, chapter_notebooks, has_node_panel, panel_chapters
+from jupyterlab_harness import CELLS, Notebooks, chapter_notebooks, panel_cell, panel_chapters
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
 CLICK_TIMEOUT_MS = 60_000  # stopping or starting a node, then redrawing with Graphviz
@@ -41,18 +44,24 @@ def test_run_all_shows_no_error(notebooks: Notebooks, chapter: str) -> None:
                          or [pytest.param("", id="none-yet", marks=pytest.mark.skip(
                              reason="no chapter has a node-failure widget panel yet"))])
 def test_stop_and_start_a_node_from_the_panel(notebooks: Notebooks, chapter: str, screenshots: Path) -> None:
-    run = notebooks.run_all(f"chapters/{chapter}.ipynb")
-    assert not run.describe_problems(), f"{chapter} in JupyterLab:\n{run.describe_problems()}"
-    stop_and_start_first_node(run.page, screenshots / f"demo_{chapter}.png")
-    run.read()
-    assert not run.describe_problems(), f"{chapter} after the clicks:\n{run.describe_problems()}"
+    run = notebooks.open(f"chapters/{chapter}.ipynb")
+    at = panel_cell({"cells": run.cells})
+    run.run_through(at)
+    assert not run.describe_problems(), f"{chapter} down to the panel:\n{run.describe_problems()}"
+    stop_and_start_first_node(run.page.locator(CELLS).nth(at), screenshots / f"demo_{chapter}.png")
+    run.run_after(at)
+    assert not run.describe_problems(), f"{chapter} after the panel:\n{run.describe_problems()}"
 
 
-def stop_and_start_first_node(page, picture: Path) -> str:
-    """Click the first node's button in the first panel: down, diagram changed, then up again."""
+def stop_and_start_first_node(cell, picture: Path) -> str:
+    """In the first panel in this cell, stop the first node and start it again; return its name.
+
+    Stopped, the status must say "NAME: down", the button "start NAME" and the
+    diagram must differ from before; started, "NAME: up" and "stop NAME".
+    """
     from playwright.sync_api import expect
 
-    panel = page.locator(".toycoin-panel").first
+    panel = cell.locator(".toycoin-panel").first
     expect(panel).to_be_visible()
     button = panel.locator("button[class*='toycoin-toggle-']").first
     name = re.search(r"toycoin-toggle-(\S+)", button.get_attribute("class")).group(1)
@@ -65,7 +74,7 @@ def stop_and_start_first_node(page, picture: Path) -> str:
 
     button.click()
     expect(status).to_contain_text(re.compile(rf"^{re.escape(name)}: down$", re.M), timeout=CLICK_TIMEOUT_MS)
-    page.wait_for_function(
+    cell.page.wait_for_function(
         "([panel, before]) => { const svg = panel.querySelector('.toycoin-diagram svg');"
         " return svg !== null && svg.outerHTML !== before; }",
         arg=[panel.element_handle(), before], timeout=CLICK_TIMEOUT_MS)
@@ -107,15 +116,24 @@ w.VBox([w.HBox([button]), status, diagram]).add_class("toycoin-panel")
 """
 
 
-def code_cell(number: int, source: str, tags: tuple[str, ...] = ()) -> dict:
+def code_cell(number: int, source: str, tags: tuple[str, ...] = (), outputs: tuple[dict, ...] = ()) -> dict:
     metadata = {"tags": list(tags)} if tags else {}
     return {"cell_type": "code", "id": f"cell-{number}", "execution_count": None, "metadata": metadata,
-            "outputs": [], "source": source}
+            "outputs": list(outputs), "source": source}
+
+
+# What a run stores for the panel cell: a widget view and the widget's text form.
+STORED_PANEL = {
+    "output_type": "execute_result", "execution_count": 1, "metadata": {},
+    "data": {"application/vnd.jupyter.widget-view+json": {"model_id": "0" * 32, "version_major": 2,
+                                                           "version_minor": 0},
+             "text/plain": "VBox(children=(...), _dom_classes=('toycoin-panel',))"},
+}
 
 
 def write_harness_notebook(path: Path) -> None:
     cells = [
-        code_cell(0, HAND_BUILT_PANEL),
+        code_cell(0, HAND_BUILT_PANEL, outputs=(STORED_PANEL,)),
         code_cell(1, 'raise ValueError("this cell is meant to fail")', tags=("raises-exception",)),
         code_cell(2, 'print("Run All goes on after a cell tagged raises-exception")'),
         code_cell(3, "1 / 0"),
@@ -127,12 +145,13 @@ def write_harness_notebook(path: Path) -> None:
 
 
 def test_the_harness_finds_errors_and_drives_a_panel(notebooks: Notebooks, tmp_path: Path) -> None:
-    write_harness_notebook(notebooks.lab.root / "harness" / "panel.ipynb")
+    notebook = notebooks.lab.root / "harness" / "panel.ipynb"
+    write_harness_notebook(notebook)
+    assert panel_cell(json.loads(notebook.read_text())) == 0
     run = notebooks.run_all("harness/panel.ipynb")
     assert "ValueError: this cell is meant to fail" in "".join(run.shown[1]["problems"])
     unexpected = run.unexpected_problems()
     assert list(unexpected) == [3] and "ZeroDivisionError" in "".join(unexpected[3]), unexpected
     assert run.not_run() == [4]
-    assert has_node_panel(json.loads(run.path.read_text()))
-    assert stop_and_start_first_node(run.page, tmp_path / "demo_harness.png") == "alpha"
-    assert (tmp_path / "demo_harness.png").read_bytes().startswith(b"\x89PNG")
+    assert stop_and_start_first_node(run.page.locator(CELLS).first, tmp_path / "demo.png") == "alpha"
+    assert (tmp_path / "demo.png").read_bytes().startswith(b"\x89PNG")
