@@ -276,7 +276,7 @@ class PeerGroup:
         self._current = live[0][1] if live else None
         if self._current is not None:
             name = live[0][0]
-            detail = f"{lost} is gone; now asking {name}" if lost else f"asking {name}"
+            detail = f"{lost} is gone; now asking {name}" if lost else "the first full node to answer"
             self.last_node = name
             self._record("switched" if lost else "asking", name, detail)
         elif lost:
