@@ -10,7 +10,8 @@ What is in here:
     key_flow           seed -> private key -> public key -> address, and signing
     tx_graph           transactions as boxes, outputs as slots, spends as arrows
     network_diagram    a NetworkSnapshot: nodes up or down, links, heights, balances,
-                       and light wallets with the node each one asks
+                       and light wallets with the node each one asks; mempools,
+                       and an arrow on each link a node is syncing blocks over
     sequence_diagram   messages between participants, top to bottom (the handshake)
     message_sequence   the same, drawn from the events nodes recorded
     merkle_diagram     a Merkle tree, with the path of one proof highlighted
@@ -164,9 +165,16 @@ def network_diagram(snapshot: Any, title: str = "", layout: str = "neato") -> Pi
     for node in snapshot.nodes:
         graph.node(f"node-{node.name}", _node_label(node), **_node_style(node))
         lines.append(_node_text(node))
+    syncing = {(n.name, peer) for n in snapshot.nodes for peer in getattr(n, "syncing_from", ())}
     for a, b in snapshot.links:
-        graph.edge(f"node-{a}", f"node-{b}", color=UP, penwidth="2", len="2.2")
-        lines.append(f"link {a} -- {b}")
+        if (a, b) in syncing or (b, a) in syncing:  # blocks flow from the peer to the node behind
+            source, sink = (b, a) if (a, b) in syncing else (a, b)
+            graph.edge(f"node-{source}", f"node-{sink}", color=ACCENT, penwidth="3", len="2.2",
+                       dir="forward", label="blocks", fontcolor=ACCENT)
+            lines.append(f"link {a} -- {b}: {sink} syncs from {source}")
+        else:
+            graph.edge(f"node-{a}", f"node-{b}", color=UP, penwidth="2", len="2.2")
+            lines.append(f"link {a} -- {b}")
     alive = {node.name for node in snapshot.nodes if node.alive}
     for wallet, node_name in snapshot.wallets:
         graph.node(f"wallet-{wallet}", f"{wallet}'s wallet", shape="ellipse",
@@ -210,7 +218,17 @@ def _node_label(node: Any) -> str:
         return f"{node.name}\ndown"
     height = "height ?" if node.height < 0 else f"height {node.height}"
     balances = "\n".join(f"{who}: {amount}" for who, amount in node.balances)
-    return "\n".join(part for part in (node.name, height, balances) if part)
+    return "\n".join(part for part in (node.name, height, _sync_text(node), balances) if part)
+
+
+def _sync_text(node: Any) -> str:
+    """'syncing to 120, mempool 2': only for nodes that sync (chapter 07 on), else ''."""
+    parts = []
+    if getattr(node, "best_height", -1) > node.height >= 0:
+        parts.append(f"syncing to {node.best_height}")
+    if getattr(node, "mempool_size", 0):
+        parts.append(f"mempool {node.mempool_size}")
+    return ", ".join(parts)
 
 
 def _node_style(node: Any) -> dict[str, str]:
@@ -226,7 +244,8 @@ def _node_text(node: Any) -> str:
         return f"node {node.name}: down"
     balances = ", ".join(f"{who} {amount}" for who, amount in node.balances)
     height = "?" if node.height < 0 else node.height
-    return f"node {node.name}: up, height {height}" + (f", {balances}" if balances else "")
+    extra = ", ".join(part for part in (_sync_text(node), balances) if part)
+    return f"node {node.name}: up, height {height}" + (f", {extra}" if extra else "")
 
 
 def sequence_diagram(participants: Sequence[str],

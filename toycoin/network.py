@@ -9,6 +9,7 @@ and takes snapshots that the views (toycoin.diagrams, toycoin.widgets) draw.
       add_node(name), add(node), add_process(name), node(name) or [name], names, members
       start_all(), stop_all(), close()          close() also kills processes
       connect(a, b), mesh(), star(center), wait_connected(), wait_settled()
+      seal_together(*names)                     several sealers at once (nodes with sync=True)
       wallet(name, node)                        a WalletClient for PrivateKey.from_seed(name)
       attach(light_client)                      show a light wallet (toycoin.spv) and follow its events
       snapshot() -> NetworkSnapshot              frozen, for diagrams and widgets
@@ -31,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from toycoin.addrman import Address
+from toycoin.block import Block
 from toycoin.client import WalletClient
 from toycoin.errors import NodeError
 from toycoin.events import Event, NodeSnapshot
@@ -211,6 +213,15 @@ class Network:
         """Whether ``name`` counts ``peer`` among its peers (a process is not asked)."""
         member = self._members[name]
         return isinstance(member, NodeProcess) or peer in member.peers
+
+    def seal_together(self, *names: str) -> list[Block]:
+        """Make each named node seal a block in the same instant (chapter 07's cliffhanger).
+
+        All seal in one step of the network thread, so none has heard of the
+        others' blocks yet: two sealers at once, and two ledgers that disagree.
+        """
+        nodes = [self[name] for name in names]
+        return self.runtime.call(lambda: [node.seal() for node in nodes])
 
     # --- wallets and pictures --------------------------------------------------------
 

@@ -7,7 +7,9 @@
   same port with the same ledger;
 * a status line per node ("A: up, height 1, alice 90" or "A: down");
 * the network diagram, redrawn whenever a node records an event (a peer
-  connects, a connection drops, a block is sealed), not only when a cell runs.
+  connects, a connection drops, a block is sealed), not only when a cell runs;
+* a progress bar while a node catches up on a long sync (chapter 07), fed
+  from the nodes' "sync started", "block applied" and "synced" events.
 
 Nodes call back on the network thread; the panel never draws there (drawing
 runs Graphviz, a separate program). A small redraw thread of the panel's own
@@ -15,7 +17,7 @@ collects bursts of events and redraws once per burst.
 
 CSS classes make the panel easy to find in the page, for the browser tests:
 ``toycoin-panel`` (the whole panel), ``toycoin-toggle-<name>`` (a node's
-button), ``toycoin-status`` and ``toycoin-diagram``.
+button), ``toycoin-status``, ``toycoin-diagram`` and ``toycoin-sync-progress``.
 
 This is a view: the core never imports it.
 """
@@ -32,6 +34,8 @@ from toycoin.diagrams import DotNotFoundError, network_diagram
 from toycoin.errors import NodeError
 
 REDRAW_SETTLE = 0.05  # seconds to let a burst of events settle before one redraw
+LONG_SYNC = 20  # blocks behind from which a sync shows a progress bar
+SYNC_EVENTS = ("sync started", "block applied", "synced")
 
 
 class NetworkPanel:
@@ -44,12 +48,16 @@ class NetworkPanel:
         self.log = w.Output(layout={"max_height": "8em", "overflow": "auto"})
         self.status = w.HTML().add_class("toycoin-status")
         self.diagram = w.HTML().add_class("toycoin-diagram")
+        self.progress = w.IntProgress(value=0, min=0, max=1, description="sync",
+                                      layout={"visibility": "hidden"}).add_class("toycoin-sync-progress")
         self.buttons = {name: self._make_button(name) for name in self._names()}
         controls = w.HBox(list(self.buttons.values()))
-        self.widget = w.VBox([controls, self.status, self.diagram, self.log]).add_class("toycoin-panel")
+        self.widget = w.VBox([controls, self.progress, self.status, self.diagram,
+                              self.log]).add_class("toycoin-panel")
         self._lock = threading.Lock()
         self._dirty = threading.Event()
         self._closed = False
+        self._sync_from = 0  # the height a node's current sync started from
         self.refresh()
         network.subscribe(self._on_event)
         threading.Thread(target=self._redraw_loop, name="toycoin-panel", daemon=True).start()
@@ -102,8 +110,27 @@ class NetworkPanel:
         if self.on_change:
             self.on_change()
 
-    def _on_event(self, _event: Any) -> None:
-        self._dirty.set()  # called on the network thread: only flag, never draw here
+    def _on_event(self, event: Any) -> None:
+        # Called on the network thread: only set values and flag, never draw here.
+        if event.kind in SYNC_EVENTS:
+            self._show_sync(event)
+        self._dirty.set()
+
+    def _show_sync(self, event: Any) -> None:
+        """Move the progress bar: ``sync_status`` reads the node directly on this thread."""
+        node = self.network.node(event.node)
+        height, best = node.sync_status()
+        if event.kind == "sync started":
+            self._sync_from = height
+        start = self._sync_from
+        if best - start < LONG_SYNC:
+            return
+        step = max(1, (best - start) // 50)  # about 50 updates per sync, not one per block
+        if event.kind != "block applied" or height == best or (height - start) % step == 0:
+            self.progress.description = f"{event.node} sync"
+            self.progress.max = best - start
+            self.progress.value = height - start
+            self.progress.layout.visibility = "visible"
 
     def _redraw_loop(self) -> None:
         while not self._closed:
@@ -138,6 +165,10 @@ def status_text(snapshot: Any) -> str:
         parts = [f"{node.name}: up", "height ?" if node.height < 0 else f"height {node.height}"]
         parts += [f"{who} {amount}" for who, amount in node.balances]
         parts.append(f"{len(node.peers)} peer{'s' if len(node.peers) != 1 else ''}")
+        if getattr(node, "mempool_size", 0):
+            parts.append(f"mempool {node.mempool_size}")
+        if getattr(node, "syncing_from", ()):
+            parts.append(f"syncing from {', '.join(node.syncing_from)}")
         lines.append(", ".join(parts))
     for light in getattr(snapshot, "light_wallets", ()):
         proven = "not checked yet" if light.proven_balance is None else f"proven {light.proven_balance}"
