@@ -41,6 +41,9 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
 @pytest.fixture(scope="session")
 def chromium_path() -> str:
     found = load_course().find_chromium()
+    chosen = os.environ.get("TOYCOIN_CHROMIUM")
+    if chosen and not found:
+        pytest.skip(f"TOYCOIN_CHROMIUM is set to {chosen}, which is not a file")
     if not found:
         pytest.skip("no Chromium found: `python3 course.py test` installs it (or says how), "
                     "or set TOYCOIN_CHROMIUM to a Chromium or Chrome program")
@@ -64,7 +67,7 @@ def browser(chromium_path: str) -> Iterator[object]:
 
 
 @pytest.fixture(scope="session")
-def notebooks(lab: Lab, browser) -> Iterator[Notebooks]:
+def notebooks(browser, lab: Lab) -> Iterator[Notebooks]:  # no server started without a browser
     from playwright.sync_api import expect
 
     context = browser.new_context(viewport={"width": 1280, "height": 900})

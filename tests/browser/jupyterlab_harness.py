@@ -151,7 +151,8 @@ def _isolated_env(home: Path) -> dict[str, str]:
         settings = dirs["JUPYTERLAB_SETTINGS_DIR"] / f"{plugin}.jupyterlab-settings"
         settings.parent.mkdir(parents=True, exist_ok=True)
         settings.write_text(json.dumps(values))
-    return {**os.environ, **{name: str(path) for name, path in dirs.items()}}
+    # PYTHONNOUSERSITE: no kernels, extensions or packages from the user's ~/.local either
+    return {**os.environ, **{name: str(path) for name, path in dirs.items()}, "PYTHONNOUSERSITE": "1"}
 
 
 def _wait_until_up(lab: Lab) -> None:
@@ -303,8 +304,15 @@ class NotebookRun:
             lines.append(f"cell {index} shows an error or stderr output:")
             lines += [f"    {text[:800]}" for text in texts]
         if self.not_run():
-            lines.append(f"cells that did not run: {self.not_run()}")
+            lines.append(f"cells without an execution count (they did not run, or were still waiting "
+                         f"when an error appeared): {self.not_run()}")
         return "\n".join(lines)
+
+    def check(self, when: str) -> None:
+        """Fail the test, saying which cells show what, if any cell shows an unexpected error."""
+        problems = self.describe_problems()
+        if problems:
+            pytest.fail(f"{self.path.name} {when}:\n{problems}", pytrace=False)
 
     def fail_with_picture(self, message: str) -> None:
         """Fail the test with what the page shows: execution counts, errors, a screenshot."""

@@ -37,7 +37,7 @@ def chapter_params(paths: list[Path]) -> list:
 @pytest.mark.parametrize("chapter", chapter_params(chapter_notebooks()))
 def test_run_all_shows_no_error(notebooks: Notebooks, chapter: str) -> None:
     run = notebooks.run_all(f"chapters/{chapter}.ipynb")
-    assert not run.describe_problems(), f"{chapter} in JupyterLab:\n{run.describe_problems()}"
+    run.check("after Run All")
 
 
 @pytest.mark.parametrize("chapter", chapter_params(panel_chapters())
@@ -47,10 +47,10 @@ def test_stop_and_start_a_node_from_the_panel(notebooks: Notebooks, chapter: str
     run = notebooks.open(f"chapters/{chapter}.ipynb")
     at = panel_cell({"cells": run.cells})
     run.run_through(at)
-    assert not run.describe_problems(), f"{chapter} down to the panel:\n{run.describe_problems()}"
+    run.check("run down to the panel")
     stop_and_start_first_node(run.page.locator(CELLS).nth(at), screenshots / f"demo_{chapter}.png")
     run.run_after(at)
-    assert not run.describe_problems(), f"{chapter} after the panel:\n{run.describe_problems()}"
+    run.check("run to the end after the clicks")
 
 
 def stop_and_start_first_node(cell, picture: Path) -> str:
