@@ -108,15 +108,28 @@ def test_two_sealers_at_once_leave_two_ledgers_that_disagree(net):
     a, b, c = net["A"], net["B"], net["C"]
     grow(a, 2)
     net.runtime.wait_until(synced(net, "ABC", 2), 20, "everyone at height 2")
-    b.disconnect(a)
-    a.disconnect(b)
     b.miner_address = PrivateKey.from_seed("another miner").address
-    a_block, b_block = a.seal(), b.seal()  # both seal height 3, neither has heard of the other
+    a_block, b_block = net.seal_together("A", "B")  # both seal height 3, neither has heard of the other
     assert a_block.hash != b_block.hash
-    a.connect(b)
-    for node in (a, b, c):
-        node.sync_with_ping()
-    a.sync_with_ping()
+
+    def heard(node):
+        return any(e.kind == "block not applied" for e in node.events)
+
+    net.runtime.wait_until(lambda: heard(a) and heard(b) and c.height == 3, 10, "the blocks crossed")
     assert (a.height, b.height) == (3, 3) and a.ledger.tip_hash != b.ledger.tip_hash
+    assert c.ledger.tip_hash in (a_block.hash, b_block.hash)
     refused = [e.detail for e in a.events if e.kind == "block not applied"]
-    assert refused and "does not build on my tip" in refused[0]
+    assert f"block {b_block.hash_hex[:12]}… does not build on my tip" in refused[0]
+
+
+def test_blocks_are_relayed_hop_by_hop_to_a_node_that_only_knows_a_follower():
+    with Network(["A", "B"], wallet_names=(), sync=True, miner_address=MINER.address) as line:
+        line.start_all()
+        line.connect("B", "A")
+        c = line.add_node("C", discover=False)  # C -- B -- A, and C never dials A
+        c.start()
+        c.connect(line["B"])
+        grow(line["A"], 3)
+        c.wait_until(lambda: c.height == 3, what="C got every block through B")
+        assert c.peers == ("B",)
+        assert {e.peer for e in c.events if e.kind == "block applied"} == {"B"}

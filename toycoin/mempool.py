@@ -68,7 +68,7 @@ class Mempool:
             other = self._spenders.get(txin.outpoint)
             if other is not None:
                 raise ValidationError(f"input {i} spends an output that mempool transaction "
-                                      f"{other[::-1].hex()[:12]}… already spends (a conflicting spend)")
+                                      f"{other[::-1].hex()[:16]} already spends (a conflicting spend)")
         fee = ledger.validate_tx(tx)
         if len(self._txs) >= self.max_size:
             raise ValidationError(f"the mempool is full ({self.max_size} transactions)")

@@ -251,12 +251,13 @@ class Network:
 
     def snapshot(self) -> NetworkSnapshot:
         """Every member now: processes are asked over TCP, so call this outside callbacks."""
+        members = list(self._members.items())  # a view's thread may draw while a cell adds a node
         addresses: dict[Address, str] = {}
-        for name, member in self._members.items():
+        for name, member in members:
             if member.is_running:
                 addresses[member.address] = name
         nodes = []
-        for member in self._members.values():
+        for _, member in members:
             if isinstance(member, NodeProcess):
                 nodes.append(member.snapshot(self._labels, addresses))
             else:

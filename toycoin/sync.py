@@ -164,8 +164,8 @@ class BlockSync:
         end = self.pending[-1].hash if self.pending else self.ledger.tip_hash
         if first.prev_block_hash == end:
             if not self.pending:
-                self.node._record("sync started", label, f"behind by {len(headers)}+ blocks; "
-                                  f"downloading from every peer that has them")
+                self.node._record("sync started", label, f"{len(headers)} new headers after my tip; "
+                                  "fetching their blocks from every peer that has them")
             for header in headers:
                 self._pending_heights[header.hash] = self.ledger.height + len(self.pending) + 1
                 self.pending.append(header)
@@ -175,10 +175,11 @@ class BlockSync:
             self._forks.update(h.hash for h in headers)
         elif self._is_ours(first.prev_block_hash):
             self._forks.update(h.hash for h in headers)
+            mine = self.pending[-1] if self.pending else self.ledger.tip
             self.node._record("block not applied", label,
                               f"block {first.hash_hex[:12]}… does not build on my tip "
-                              f"(height {self.ledger.height}, block {self.ledger.tip.hash_hex[:12]}…): "
-                              f"two ledgers now disagree")
+                              f"(block {mine.hash_hex[:12]}… at height {self.best_height}): "
+                              "two ledgers now disagree")
         else:  # an announcement whose parent we lack: ask for the headers in between
             conn.send(GetHeaders(block_locator(self.ledger)))
 
@@ -245,15 +246,17 @@ class BlockSync:
     def _apply_ready(self) -> None:
         """Apply downloaded blocks in chain order, each validated first."""
         while self.pending and self.pending[0].hash in self._downloaded:
-            block, sender = self._downloaded.pop(self.pending[0].hash)
+            header = self.pending.pop(0)  # first, so the node sees its new tip as caught up or not
+            block, sender = self._downloaded.pop(header.hash)
             try:
                 self.node._connect_block(block, self.node._label(sender))
             except ValidationError as error:
+                self.pending.insert(0, header)
                 self._queue.appendleft(block.hash)  # the header may be honest: ask someone else
                 sender.close(f"sent an invalid block {block.hash_hex[:12]}…: {error}")
                 self._best[sender] = -1
                 return
-            del self._pending_heights[self.pending.pop(0).hash]
+            del self._pending_heights[header.hash]
             if not self.pending:
                 self.node._record("synced", None, f"caught up at height {self.ledger.height}")
                 for conn in self._best:
