@@ -31,7 +31,8 @@ def test_a_conflicting_spend_is_refused_with_the_txid_it_conflicts_with():
     ledger, pool = Ledger(course_genesis()), Mempool()
     first, second = pay(ledger, BOB, 10), pay(ledger, CAROL, 10)  # the same coin, twice
     pool.add(first, ledger)
-    with pytest.raises(ValidationError, match=f"mempool transaction {first.txid_hex[:16]} already spends.*conflicting"):
+    reason = f"mempool transaction {first.txid_hex[:16]} already spends.*conflicting"
+    with pytest.raises(ValidationError, match=reason):
         pool.add(second, ledger)
     with pytest.raises(ValidationError, match="already in the mempool"):
         pool.add(first, ledger)

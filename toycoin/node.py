@@ -28,16 +28,25 @@ Peers are found through ``getaddr``/``addr`` and every address a node was told
 to connect to, or learned, is kept: when the peer goes away the node retries
 with exponential backoff for as long as it runs (toycoin.addrman).
 
-Payments: a wallet sends ``tx``; the node validates it against its ledger and
-seals it into a block of its own at once, or answers ``reject`` with the
-reason. It tells no other node (gossip comes in a later chapter), so two nodes
-soon disagree.
+Payments, in two modes. With ``sync=False`` (chapters 03-05) a wallet's
+``tx`` is validated and sealed into a block of this node at once, or answered
+with ``reject`` and the reason; the node tells no other node, so two nodes
+soon disagree. With ``sync=True`` (chapter 07) a payment enters the mempool
+and gossips (toycoin.relay), ``seal()`` puts the mempool into the next block,
+and blocks travel headers first to every node, which catches up from
+several peers at once when it was down (toycoin.sync). With ``data_dir``
+every block is also written to disk, atomically, and a restarted node
+resumes from there (toycoin.store).
+
+    Node(..., sync=True, data_dir=None)
+      seal(), mempool, sync_status(), submit_tx(tx) (into the mempool)
 
 Light clients (toycoin.spv) ask for headers (``getheaders``, answered from
 the ledger's chain) and for Merkle proofs (``getproof``, answered through a
 transaction index, toycoin.txindex).
 
-Simplifications compared with Bitcoin: no mempool, no relay, no proof of work;
+Simplifications compared with Bitcoin: no proof of work, and no choice between
+branches (a block that does not build on the tip is recorded, not applied);
 one nonce per node run; addresses are IPv4 only; the node's clock is a
 parameter (by default each block is stamped 600 seconds after the tip).
 """
