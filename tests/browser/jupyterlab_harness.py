@@ -23,6 +23,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import secrets
 import socket
 import subprocess
@@ -333,8 +334,13 @@ def may_fail(cell: dict) -> bool:
 
 
 def click_menu(page, menu: str, item: str) -> None:
-    page.locator(".lm-MenuBar-itemLabel", has_text=menu).first.click()
-    page.locator(".lm-Menu-item:visible", has_text=item).first.click()
+    """Click an item of a menu of the menu bar, both named by their exact labels."""
+    page.locator(".lm-MenuBar-item").filter(has=exact_label(page, ".lm-MenuBar-itemLabel", menu)).click()
+    page.locator(".lm-Menu-item:visible").filter(has=exact_label(page, ".lm-Menu-itemLabel", item)).click()
+
+
+def exact_label(page, selector: str, label: str):
+    return page.locator(selector, has_text=re.compile(rf"^{re.escape(label)}$"))
 
 
 class Notebooks:

@@ -54,7 +54,7 @@ def test_stop_and_start_a_node_from_the_panel(notebooks: Notebooks, chapter: str
 
 
 def stop_and_start_first_node(cell, picture: Path) -> str:
-    """In the first panel in this cell, stop the first node and start it again; return its name.
+    """In the first panel in this cell, stop the first running node and start it again; return its name.
 
     Stopped, the status must say "NAME: down", the button "start NAME" and the
     diagram must differ from before; started, "NAME: up" and "stop NAME".
@@ -63,8 +63,9 @@ def stop_and_start_first_node(cell, picture: Path) -> str:
 
     panel = cell.locator(".toycoin-panel").first
     expect(panel).to_be_visible()
-    button = panel.locator("button[class*='toycoin-toggle-']").first
-    name = re.search(r"toycoin-toggle-(\S+)", button.get_attribute("class")).group(1)
+    running = panel.locator("button[class*='toycoin-toggle-']", has_text=re.compile(r"^stop ")).first
+    name = re.search(r"toycoin-toggle-(\S+)", running.get_attribute("class")).group(1)
+    button = panel.locator(f"button[class~='toycoin-toggle-{name}']")  # whatever its text says
     status = panel.locator(".toycoin-status")
     diagram = panel.locator(".toycoin-diagram svg")
     expect(button).to_have_text(f"stop {name}")
