@@ -192,6 +192,20 @@ def test_test_command_hands_chromium_to_the_tests(course, monkeypatch):
     assert args[:3] == ("-m", "pytest", "tests") and env == {"TOYCOIN_CHROMIUM": "/opt/chromium"}
 
 
+def test_test_command_on_a_fresh_machine_as_root(course, fresh_machine, monkeypatch):
+    """The whole `course.py test`, with the venv and pip steps stubbed: both programs get installed."""
+    add_fake_apt_get(fresh_machine)
+    be_root(course, monkeypatch, True)
+    calls = []
+    monkeypatch.setattr(course, "make_venv", lambda: None)
+    monkeypatch.setattr(course, "install_packages", lambda: None)
+    monkeypatch.setattr(course, "run_in_venv", lambda *args, env=None: calls.append(env) or 0)
+    monkeypatch.setattr(sys, "argv", ["course.py", "test"])
+    assert course.main() == 0
+    assert [call[-1] for call in apt_calls(fresh_machine) if call[0] == "install"] == ["graphviz", "chromium"]
+    assert calls == [{"TOYCOIN_CHROMIUM": str(fresh_machine / "chromium")}]
+
+
 def test_lab_command_never_needs_chromium(course, monkeypatch):
     def no_chromium() -> str:
         raise AssertionError("lab asked for Chromium")
