@@ -16,6 +16,7 @@ from pathlib import Path
 from toycoin.diagrams import Picture, network_diagram
 from toycoin.keys import PrivateKey
 from toycoin.network import Network
+from toycoin.spv import LightClient
 
 HERE = Path(__file__).resolve().parent
 
@@ -50,10 +51,55 @@ def three_nodes_one_killed() -> Picture:
         return network_diagram(net.snapshot(), title="05: C's process was killed; A and B carry on")
 
 
+def light_wallet_fails_over() -> Picture:
+    with Network(["A", "B", "C"], sync=True, wallet_names=("alice",)) as net:
+        net.start_all()
+        net.mesh()
+        net.wallet("alice", "B").pay(PrivateKey.from_seed("bob").address, 10)
+        net.runtime.wait_until(lambda: len(net["A"].mempool) == 1, 10, "A has the payment")
+        net["A"].seal()
+        net.runtime.wait_until(lambda: all(net[n].height == 1 for n in net.names), 10, "synced")
+        alice = PrivateKey.from_seed("alice")
+        first = net.attach(LightClient(alice, [net["A"].address], name="alice v1", discover=False))
+        second = net.attach(LightClient(alice, [net["A"].address], name="alice v2"))
+        first.start()
+        second.start()
+        second.wait_until(lambda: second.nodes == ("A", "B", "C"), what="v2 knows all three")
+        first.balance(), second.balance()  # each checks its coins' proofs against its headers
+        net["A"].stop()
+        second.wait_until(lambda: second.node == "B", what="v2 moved to B")
+        first.wait_until(lambda: not first.snapshot().connected, what="v1 noticed")
+        net.wait_settled()
+        return network_diagram(net.snapshot(), title="06: A is down: v1 is stuck, v2 moved to B")
+
+
+def new_node_syncing() -> Picture:
+    with Network(["A", "B", "C"], sync=True) as net:
+        net.start_all()
+        net.mesh()
+        for _ in range(30):
+            net["A"].seal()
+        net.runtime.wait_until(lambda: all(net[n].height == 30 for n in net.names), 20, "synced")
+        moment: list = []
+
+        def first_block(event: object) -> None:
+            if getattr(event, "kind", "") == "block applied" and not moment:
+                moment.append(net.snapshot())  # on the network thread: in-process nodes only
+
+        d = net.add_node("D", discover=False)
+        d.subscribe(first_block)
+        d.start()
+        d.connect(net["C"])
+        d.wait_until(lambda: d.height == 30, timeout=30, what="D caught up")
+        return network_diagram(moment[0], title="07: a new node, one block into its sync")
+
+
 PICTURES: dict[str, Callable[[], Picture]] = {
     "network_03_one_node.png": one_node_down,
     "network_04_two_nodes.png": two_nodes_disagree,
     "network_05_three_nodes.png": three_nodes_one_killed,
+    "network_06_spv_light_client.png": light_wallet_fails_over,
+    "network_07_ledger_sync.png": new_node_syncing,
 }
 
 
