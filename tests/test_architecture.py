@@ -27,6 +27,8 @@ LAYERS: list[tuple[str, ...]] = [
     ("txindex",),
     ("wallet",),
     # the network (issue 3)
+    ("payload",),
+    ("messages", "inventory"),
     ("wire",),
     ("runtime",),
     ("peer",),

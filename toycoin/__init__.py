@@ -13,7 +13,10 @@ imports only modules above it in this list (tests/test_architecture.py checks):
     ledger           the UTXO set: validation with reasons, apply and undo blocks
     txindex          which block holds a transaction, and the Merkle proof of it
     wallet           an offline wallet that builds and signs payments
-    wire             message framing and the messages nodes exchange
+    payload          what every message shares: the Message base class, text and list fields
+    messages         handshake, addresses, a wallet's questions and payments (version ... reject)
+    inventory        headers, Merkle proofs, inv/getdata/notfound, blocks, mempool requests
+    wire             the 24-byte frame, its checksum, and the registry of messages
     runtime          one asyncio loop in a background thread, behind a synchronous API
     peer             one TCP connection: bytes, frames, limits
     events           what a node records (events) and reports (snapshots)
