@@ -7,8 +7,10 @@ enough to check a Merkle proof that a payment is in a block.
 
     HeaderChain           every header received that links to one already known
       .add(headers)       check and store headers in order; ValidationError if one does not link
-      .height, .tip, .header_at(height), .height_of(block_hash), .size_bytes
-      .locator()          hashes to put in getheaders: newest first, thinning out to genesis
+      .height, .tip, .header_at(height), .hash_at(height), .height_of(block_hash), .size_bytes
+      .locator()          its block locator, to put in getheaders
+    block_locator(chain)  hashes of a chain (headers or a ledger), newest first, thinning out
+                          to genesis: how a node tells a peer where its chain is
     headers_after(...)    what a full node answers to getheaders: the headers after
                           the first locator hash it has (Bitcoin Core: FindForkInGlobalIndex)
     block_work(bits)      the work a header with this target represents (GetBlockProof)
@@ -29,6 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from toycoin import params
 from toycoin.block import HEADER_SIZE, BlockHeader
@@ -129,20 +132,38 @@ class HeaderChain:
         fork_height = self._entries[block_hash].height
         self._best[fork_height + 1:] = reversed(branch)
 
-    def locator(self) -> list[bytes]:
-        """Best-chain hashes, newest first: ten in a row, then doubling steps, then genesis.
+    def hash_at(self, height: int) -> bytes:
+        """The hash of the best chain's header at ``height``."""
+        return self._best[height]
 
-        Bitcoin Core's CChain::GetLocator: about log2(height) hashes, enough for
-        the other side to find the last block both chains share.
-        """
-        hashes, height, step = [], self.height, 1
-        while height > 0:
-            hashes.append(self._best[height])
-            if len(hashes) >= 10:
-                step *= 2
-            height -= step
-        hashes.append(self.genesis_hash)
-        return hashes
+    def locator(self) -> list[bytes]:
+        """The block locator of the best chain (see block_locator), to put in getheaders."""
+        return list(block_locator(self))
+
+
+class Chain(Protocol):
+    """A chain by height: a HeaderChain, or a node's toycoin.ledger.Ledger."""
+
+    @property
+    def height(self) -> int: ...
+
+    def hash_at(self, height: int) -> bytes: ...
+
+
+def block_locator(chain: Chain) -> tuple[bytes, ...]:
+    """The chain's hashes, newest first: ten in a row, then doubling steps, then genesis.
+
+    About log2(height) hashes, enough for the other side to find the last
+    block both chains share (Bitcoin Core: CChain::GetLocator).
+    """
+    hashes, height, step = [], chain.height, 1
+    while height > 0:
+        hashes.append(chain.hash_at(height))
+        if len(hashes) >= 10:
+            step *= 2
+        height -= step
+    hashes.append(chain.hash_at(0))
+    return tuple(hashes[: params.MAX_LOCATOR_SZ])
 
 
 def headers_after(chain: Sequence[BlockHeader], locator: Sequence[bytes],

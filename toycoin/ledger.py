@@ -13,7 +13,7 @@ its coinbase pays no more than the block reward plus the fees.
       .undo_block()        take the tip block back off, using its undo data
       .seal_block(...)     build the next block around some transactions, apply it
       .balance(address), .unspent_for(address), .height, .tip, .block_at(height)
-      .height_of(block_hash), .undo_at(height)   for nodes that serve and store blocks
+      .hash_at(height), .height_of(block_hash), .undo_at(height)   for nodes that serve and store blocks
       Ledger.restore(...)  a ledger from stored blocks, undo data and UTXO set (toycoin.store)
 
 Rules checked, with Bitcoin Core's names: CheckTransaction (inputs and outputs
@@ -146,6 +146,9 @@ class Ledger:
         if not 0 <= height <= self.height:
             raise IndexError(f"no block at height {height}; the tip is at {self.height}")
         return self._blocks[height]
+
+    def hash_at(self, height: int) -> bytes:
+        return self.block_at(height).hash
 
     def height_of(self, block_hash: bytes) -> int | None:
         """The height of the block called ``block_hash`` in this chain, or None."""

@@ -15,7 +15,7 @@ each one, in chain order, only after the ledger validated it.
       .check_timeouts(now)                a peer that sits on a block is dropped
       .on_disconnect(conn)                its blocks are asked from someone else
       .syncing_from(), .best_height, .caught_up
-    block_locator(ledger)                 hashes of the chain, dense near the tip, then sparse
+    block_locator(ledger)                 (from toycoin.headers) what getheaders carries
 
 What it refuses to be stalled or fooled by: a peer that announces blocks and
 never delivers them is disconnected after BLOCK_DOWNLOAD_TIMEOUT and the
@@ -43,25 +43,10 @@ from typing import Protocol
 from toycoin import params
 from toycoin.block import Block, BlockHeader
 from toycoin.errors import ProtocolError, ValidationError
+from toycoin.headers import block_locator
 from toycoin.ledger import Ledger
 from toycoin.peer import Connection, Limits
 from toycoin.wire import MSG_BLOCK, BlockMessage, GetData, GetHeaders, Headers, InvItem, MempoolRequest
-
-
-def block_locator(ledger: Ledger) -> tuple[bytes, ...]:
-    """Our chain's hashes, newest first: ten in a row, then doubling steps, then genesis.
-
-    About log2(height) hashes let a peer find the last block we share
-    (Bitcoin Core: CChain::GetLocator).
-    """
-    hashes, height, step = [], ledger.height, 1
-    while height > 0:
-        hashes.append(ledger.block_at(height).hash)
-        if len(hashes) >= 10:
-            step *= 2
-        height -= step
-    hashes.append(ledger.block_at(0).hash)
-    return tuple(hashes[: params.MAX_LOCATOR_SZ])
 
 
 class SyncHost(Protocol):
