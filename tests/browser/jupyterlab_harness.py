@@ -295,9 +295,9 @@ class NotebookRun:
                 if cell["problems"] and not may_fail(self.cells[i])}
 
     def not_run(self) -> list[int]:
-        """Indexes of code cells asked to run, with code, that show no execution count."""
+        """Indexes of code cells asked to run, with code, that show no execution count and no error."""
         return [i for i, (cell, shown) in enumerate(zip(self.cells, self.shown, strict=True))
-                if i in self.asked and needs_run(cell) and shown["count"] is None]
+                if i in self.asked and needs_run(cell) and shown["count"] is None and not shown["problems"]]
 
     def describe_problems(self) -> str:
         lines = []
