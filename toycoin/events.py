@@ -7,6 +7,8 @@ tests and notebooks read these; none of them reaches into a running node.
 
     Event           one thing that happened: started, connected, message in/out, block sealed...
     NodeSnapshot    a node right now: alive, height, tip, balances, peers, mempool, syncs
+    Recorder        base of whatever records events on a runtime (toycoin.node.Node,
+                    toycoin.peergroup.PeerGroup): events, subscribe, unsubscribe, wait_until
 
 Bitcoin Core has the same two ideas: a debug log of categorised lines
 (``-debug=net``) and RPC snapshots such as ``getpeerinfo`` and
@@ -15,7 +17,15 @@ Bitcoin Core has the same two ideas: a debug log of categorised lines
 
 from __future__ import annotations
 
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
+
+from toycoin import params
+from toycoin.runtime import Runtime
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -47,3 +57,49 @@ class NodeSnapshot:
     mempool_size: int = 0  # payments accepted and not yet in a block
     syncing_from: tuple[str, ...] = ()  # peers it is downloading blocks from right now, sorted
     best_height: int = -1  # the highest height it knows of (its own, or a peer's while it syncs)
+
+
+class Recorder:
+    """Keeps the latest events of one node or client, and calls subscribers with each new one."""
+
+    def __init__(self, name: str, runtime: Runtime) -> None:
+        self.name, self.runtime = name, runtime
+        self._events: deque[Event] = deque(maxlen=params.MAX_EVENTS)
+        self._subscribers: list[Callable[[Event], None]] = []
+
+    def _read(self, fn: Callable[[], T]) -> T:
+        """Read state on the loop thread; directly when already there (subscriber callbacks)."""
+        return fn() if self.runtime.in_loop_thread() else self.runtime.call(fn)
+
+    @property
+    def events(self) -> list[Event]:
+        """The most recent events (at most params.MAX_EVENTS), oldest first."""
+        return self._read(lambda: list(self._events))
+
+    def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
+        """Call ``callback(event)`` on the network thread for every new event.
+
+        The callback must be quick and may only read state (or set widget
+        values). Returns a function that unsubscribes.
+        """
+        self._subscribers.append(callback)
+        return lambda: self.unsubscribe(callback)
+
+    def unsubscribe(self, callback: Callable[[Event], None]) -> None:
+        """Stop calling ``callback`` (no error if it was not subscribed)."""
+        if callback in self._subscribers:
+            self._subscribers.remove(callback)
+
+    def wait_until(self, predicate: Callable[[], bool], timeout: float = 10.0, what: str = "") -> None:
+        self.runtime.wait_until(predicate, timeout, what or f"a condition holds on {self.name}")
+
+    def _record(self, kind: str, peer: str | None, detail: str) -> None:
+        event = Event(self.runtime.next_seq(), kind, self.name, peer, detail)
+        self._events.append(event)
+        for callback in list(self._subscribers):
+            try:
+                callback(event)
+            except Exception as error:  # a broken view must not break the node
+                self._events.append(Event(self.runtime.next_seq(), "subscriber error", self.name,
+                                          None, f"{type(error).__name__}: {error}"))
+        self.runtime.notify()

@@ -31,14 +31,13 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import Any, TypeVar
 
 from toycoin import params
 from toycoin.addrman import AddrMan, Address, dial_error, format_address, keep_connected, target_address
 from toycoin.errors import NodeError, ValidationError
-from toycoin.events import Event
+from toycoin.events import Recorder
 from toycoin.peer import Connection, Limits
 from toycoin.runtime import Runtime, get_runtime
 from toycoin.wire import Addr, GetAddr, Message, Ping, Pong, Verack, Version
@@ -56,7 +55,7 @@ class Link:
         self.lock = asyncio.Lock()  # one question at a time, so answers come back in order
 
 
-class PeerGroup:
+class PeerGroup(Recorder):
     """Connections to full nodes for a client; every method but the hooks is thread-safe."""
 
     answer_types: tuple[type[Message], ...] = ()  # messages that answer the client's questions
@@ -65,8 +64,8 @@ class PeerGroup:
                  connections: int = params.SPV_CONNECTIONS, runtime: Runtime | None = None,
                  limits: Limits | None = None, timeout: float = 5.0,
                  rng: random.Random | None = None) -> None:
-        self.name, self.discover, self.connections = name, discover, connections
-        self.runtime = get_runtime(runtime)
+        super().__init__(name, get_runtime(runtime))
+        self.discover, self.connections = discover, connections
         self.limits, self.timeout = limits or Limits(), timeout
         self.addrman = AddrMan()
         self._given = [target_address(a) for a in addresses]
@@ -79,16 +78,11 @@ class PeerGroup:
         self._running = False
         self._tasks: set[asyncio.Task] = set()
         self._changed: asyncio.Event | None = None
-        self._events: deque[Event] = deque(maxlen=params.MAX_EVENTS)
-        self._subscribers: list[Callable[[Event], None]] = []
 
     # --- synchronous API -------------------------------------------------------------
 
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:
         return self.runtime.run(coro, 4 * self.timeout)
-
-    def _read(self, fn: Callable[[], T]) -> T:
-        return fn() if self.runtime.in_loop_thread() else self.runtime.call(fn)
 
     def stop(self) -> None:
         """Close every connection and stop redialling."""
@@ -118,38 +112,9 @@ class PeerGroup:
         """Nodes caught lying: name -> what they did."""
         return self._read(lambda: {self.addrman.label(a): why for a, why in sorted(self._banned.items())})
 
-    @property
-    def events(self) -> list[Event]:
-        return self._read(lambda: list(self._events))
-
-    def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
-        """Call ``callback(event)`` on the network thread for each new event (read state only)."""
-        self._subscribers.append(callback)
-        return lambda: self.unsubscribe(callback)
-
-    def unsubscribe(self, callback: Callable[[Event], None]) -> None:
-        if callback in self._subscribers:
-            self._subscribers.remove(callback)
-
-    def wait_until(self, predicate: Callable[[], bool], timeout: float = 10.0, what: str = "") -> None:
-        self.runtime.wait_until(predicate, timeout, what or f"a condition holds on {self.name}")
-
     def _live_names(self) -> tuple[str, ...]:
         return tuple(sorted(link.name for conn, link in self._links.items()
                             if conn.handshaked and conn.is_open))
-
-    # --- events ----------------------------------------------------------------------
-
-    def _record(self, kind: str, peer: str | None, detail: str) -> None:
-        event = Event(self.runtime.next_seq(), kind, self.name, peer, detail)
-        self._events.append(event)
-        for callback in list(self._subscribers):
-            try:
-                callback(event)
-            except Exception as error:  # a broken view must not break the client
-                self._events.append(Event(self.runtime.next_seq(), "subscriber error", self.name,
-                                          None, f"{type(error).__name__}: {error}"))
-        self.runtime.notify()
 
     def _pulse(self) -> None:
         if self._changed is not None:
