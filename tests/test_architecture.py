@@ -34,6 +34,8 @@ LAYERS: list[tuple[str, ...]] = [
     ("peer",),
     ("events",),
     ("addrman",),
+    ("connman",),
+    ("peerman",),
     ("mempool", "store"),
     ("relay", "sync"),
     ("node",),

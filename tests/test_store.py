@@ -96,3 +96,24 @@ def test_a_node_with_a_data_directory_resumes_and_syncs_only_what_it_missed(tmp_
     finally:
         source.kill()
         again.kill()
+
+
+@pytest.mark.parametrize("sync", [False, True])
+def test_a_block_handed_to_a_node_reaches_its_store_and_leaves_its_mempool(tmp_path, sync):
+    # accept_block takes the path of a synced block, so the store never falls behind the ledger.
+    elsewhere = Ledger(course_genesis())
+    tx = Wallet(ALICE).make_payment(elsewhere.unspent_for(ALICE.address), BOB, 10)
+    node = Node("keeper", sync=sync, data_dir=tmp_path)
+    if sync:
+        node.submit_tx(tx)
+        assert node.runtime.call(lambda: len(node.mempool)) == 1
+    for block in (elsewhere.seal_block([tx], BOB, 1), elsewhere.seal_block([], BOB, 2)):
+        node.accept_block(block)
+    assert node.height == 2 and node.runtime.call(lambda: len(node.mempool)) == 0
+    store = Store.open(tmp_path, course_genesis())  # a second reader of the same directory
+    try:
+        assert (store.height, store.tip_hash) == (2, elsewhere.tip_hash)
+        assert store.utxos() == elsewhere.utxos == node.ledger.utxos
+    finally:
+        store.close()
+    assert Node("keeper", data_dir=tmp_path).ledger.utxos == elsewhere.utxos

@@ -21,11 +21,13 @@ imports only modules above it in this list (tests/test_architecture.py checks):
     peer             one TCP connection: bytes, frames, limits
     events           what a node records (events) and reports (snapshots)
     addrman          the addresses a node knows, and the loops that keep it connected
+    connman          a node's connections: listening, dialling, the cap, stop, kill and restart
+    peerman          what a node says to any peer: message routing, handshake, pings, addresses
     mempool          payments accepted and not yet in a block
     store            a node's ledger in a data directory (sqlite3), one atomic commit per block
     relay            payments gossiped with inv/getdata/tx, each passed on once
     sync             headers-first block download from several peers at once
-    node             a full node: listens, handshakes, keeps a ledger, serves wallets
+    node             a full node: a ledger behind connman and peerman; serves wallets
     client           a wallet that talks to a node over TCP
     process          a node as its own operating-system process
     network          many nodes at once, and snapshots of them for pictures
