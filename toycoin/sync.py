@@ -226,7 +226,11 @@ class BlockSync:
         del self._in_flight[block.hash]
         self._downloaded[block.hash] = (block, conn)
         self._apply_ready()
-        self._schedule()
+        # Ask this peer for more once half its requests are answered: one getdata
+        # then carries several blocks, instead of one getdata per block.
+        in_flight = sum(1 for c, _ in self._in_flight.values() if c is conn)
+        if in_flight <= params.MAX_BLOCKS_IN_TRANSIT_PER_PEER // 2:
+            self._schedule()
 
     def _apply_ready(self) -> None:
         """Apply downloaded blocks in chain order, each validated first."""

@@ -96,13 +96,16 @@ class TxOut:
 
     amount: int
     address: str
-    pubkey_hash: bytes = field(init=False, repr=False, compare=False)
+    # Given only by read_from, which made the address from these very bytes;
+    # everyone else leaves it out and it is decoded from the address.
+    pubkey_hash: bytes = field(default=b"", repr=False, compare=False, kw_only=True)
 
     def __post_init__(self) -> None:
         if not -AMOUNT_LIMIT <= self.amount < AMOUNT_LIMIT:
             raise ValueError("an amount must fit in a signed 8-byte integer")
-        # Decoded once, here: a mistyped address fails now, with a ParseError.
-        object.__setattr__(self, "pubkey_hash", address_to_pubkey_hash(self.address))
+        if not self.pubkey_hash:
+            # Decoded once, here: a mistyped address fails now, with a ParseError.
+            object.__setattr__(self, "pubkey_hash", address_to_pubkey_hash(self.address))
 
     def serialize(self) -> bytes:
         return self.amount.to_bytes(8, "little", signed=True) + self.pubkey_hash
@@ -110,7 +113,8 @@ class TxOut:
     @classmethod
     def read_from(cls, reader: ByteReader) -> TxOut:
         amount = reader.read_int(8, signed=True)
-        return cls(amount, make_address(reader.read(20)))
+        key_hash = reader.read(20)
+        return cls(amount, make_address(key_hash), pubkey_hash=key_hash)
 
     @classmethod
     def parse(cls, data: bytes) -> TxOut:
