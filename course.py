@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""Set up the course and run it: the only two commands a learner needs.
+"""Set up the course and run it: two commands, and a check.
 
     python3 course.py lab     set everything up, then open the course in JupyterLab
     python3 course.py test    set everything up, then run every test and notebook
-    python3 course.py check   only say what is missing and how to fix it
+    python3 course.py check   only say what is missing and how to fix it (installs nothing)
 
 Setting up means: a virtual environment in .venv with the pinned packages of
 requirements.txt (and toycoin itself, editable), and Graphviz's `dot` program.
@@ -174,7 +174,9 @@ def run_in_venv(*args: str, env: dict[str, str] | None = None) -> int:
 
 def lab() -> int:
     say(f"opening JupyterLab at {FIRST_CHAPTER} (stop it with Ctrl+C)")
-    return run_in_venv("-m", "jupyter", "lab", FIRST_CHAPTER)
+    # JupyterLab refuses to run as root (common in containers) unless told it may.
+    as_root = ["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []
+    return run_in_venv("-m", "jupyter", "lab", *as_root, FIRST_CHAPTER)
 
 
 def test() -> int:
@@ -190,7 +192,11 @@ def test() -> int:
 
 
 def check() -> int:
-    return run_in_venv("-m", "toycoin.envcheck")
+    """The environment report, from .venv if it exists, else from this Python."""
+    if venv_python().exists():
+        return run_in_venv("-m", "toycoin.envcheck")
+    say("no .venv yet: `python3 course.py lab` creates it; this report is for this Python")
+    return subprocess.run([sys.executable, "-m", "toycoin.envcheck"], check=False, cwd=ROOT).returncode
 
 
 def main() -> int:
@@ -199,7 +205,8 @@ def main() -> int:
     parser.add_argument("command", choices=["lab", "test", "check"],
                         help="lab: open the course; test: run every test; check: environment report")
     command = parser.parse_args().command
-    set_up()
+    if command != "check":
+        set_up()
     return {"lab": lab, "test": test, "check": check}[command]()
 
 

@@ -245,3 +245,26 @@ def test_no_command_gets_the_usage():
     result = run_course()
     assert result.returncode == 2
     assert "usage: course.py" in result.stderr and "required: command" in result.stderr
+
+
+def test_lab_as_root_passes_allow_root(course, monkeypatch):
+    """JupyterLab refuses to run as root unless told it may (common in containers)."""
+    calls = []
+    monkeypatch.setattr(course, "run_in_venv", lambda *args, **kw: calls.append(args) or 0)
+    monkeypatch.setattr(course.os, "geteuid", lambda: 0, raising=False)
+    course.lab()
+    monkeypatch.setattr(course.os, "geteuid", lambda: 1000, raising=False)
+    course.lab()
+    assert calls == [("-m", "jupyter", "lab", "--allow-root", course.FIRST_CHAPTER),
+                     ("-m", "jupyter", "lab", course.FIRST_CHAPTER)]
+
+
+def test_check_installs_nothing_and_reports_without_a_venv(course, tmp_path, monkeypatch, capfd):
+    monkeypatch.setattr(course, "VENV", tmp_path / "no-venv-here")
+    monkeypatch.setattr(course, "set_up", lambda: pytest.fail("check must not set anything up"))
+    monkeypatch.setattr(sys, "argv", ["course.py", "check"])
+    code = course.main()
+    out = capfd.readouterr().out
+    assert "no .venv yet" in out
+    assert "Graphviz `dot` program" in out  # the report itself, from this Python
+    assert code in (0, 1)
