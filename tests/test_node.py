@@ -6,6 +6,7 @@ import socket
 import pytest
 
 from toycoin import wire
+from toycoin.addrman import dial_error
 from toycoin.errors import NodeError, ValidationError
 from toycoin.keys import PrivateKey
 from toycoin.node import Event, Node, course_genesis
@@ -250,3 +251,8 @@ def test_an_addr_full_of_dead_addresses_is_dialled_a_few_at_a_time(make_node):
             mallory.sendall(wire.encode_frame(message))
         a.wait_until(lambda: len(in_flight) >= 6, what="A dialled some of the dead addresses")
     assert max(in_flight) <= 2
+
+
+def test_a_host_name_that_does_not_resolve_is_said_plainly():
+    error = socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+    assert dial_error(error) == "the host name does not resolve (Name or service not known)"

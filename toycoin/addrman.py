@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import socket
 from typing import Any, Protocol
 
 from toycoin import params
@@ -66,6 +67,8 @@ def dial_error(error: BaseException) -> str:
         return "connection refused"
     if isinstance(error, asyncio.TimeoutError):
         return "timed out"
+    if isinstance(error, socket.gaierror):  # before OSError's strerror: that one says little
+        return f"the host name does not resolve ({error.strerror})"
     return getattr(error, "strerror", None) or type(error).__name__
 
 
