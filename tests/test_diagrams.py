@@ -1,4 +1,6 @@
 """Diagrams draw what the network really is, and explain themselves without `dot`."""
+import re
+
 import pytest
 
 from toycoin import diagrams
@@ -7,7 +9,7 @@ from toycoin.diagrams import (DotNotFoundError, merkle_diagram, network_diagram,
                               tx_graph)
 from toycoin.keys import PrivateKey
 from toycoin.ledger import Ledger
-from toycoin.merkle import merkle_parent
+from toycoin.merkle import merkle_levels, merkle_parent
 from toycoin.network import Network
 from toycoin.wallet import Wallet
 
@@ -55,7 +57,27 @@ def test_merkle_diagram_highlights_the_proof_path():
     picture = merkle_diagram(levels, ["tx0", "tx1", "tx2"], proof_index=2)
     # Leaf 2 is alone on its level, so its sibling is itself (Bitcoin's duplicate rule).
     assert picture.description.endswith("proof for leaf 2 carries 2 sibling hashes")
-    assert "#bbdefb" in picture.svg()
+    svg = picture.svg()
+    assert "#bbdefb" in svg and svg.count('fill="#ffe0b2"') == 2  # both siblings, the copy too
+    assert "copy of tx2" in svg
+
+
+def node_x(svg: str) -> dict[tuple[int, int], float]:
+    """(level, index) -> x of the node's first text line, from merkle_diagram's node names."""
+    pattern = r'<g id="node\d+" class="node">\s*<title>(\d+)&#45;(\d+)</title>.*?<text[^>]* x="([-\d.]+)"'
+    found = re.findall(pattern, svg, re.DOTALL)
+    return {(int(level), int(index)): float(x) for level, index, x in found}
+
+
+@pytest.mark.parametrize("leaves", [2, 3, 5, 6, 8])
+def test_merkle_diagram_keeps_every_level_in_order_left_to_right(leaves):
+    # parent(a, b) != parent(b, a): a picture with two hashes swapped shows a different tree.
+    levels = merkle_levels([bytes([i]) * 32 for i in range(leaves)])
+    x = node_x(merkle_diagram(levels, [f"tx{i}" for i in range(leaves)], proof_index=leaves - 1).svg())
+    for depth, level in enumerate(levels):
+        drawn = len(level) + (len(level) % 2 if depth < len(levels) - 1 else 0)  # odd: plus a copy
+        xs = [x[depth, i] for i in range(drawn)]
+        assert xs == sorted(xs) and len(set(xs)) == drawn, f"level {depth} is out of order: {xs}"
 
 
 @pytest.mark.timeout(60)

@@ -14,7 +14,7 @@ What is in here:
                        and an arrow on each link a node is syncing blocks over
     sequence_diagram   messages between participants, top to bottom (the handshake)
     message_sequence   the same, drawn from the events nodes recorded
-    merkle_diagram     a Merkle tree, with the path of one proof highlighted
+    merkle_diagram     a Merkle tree in leaf order, the path of one proof highlighted
 
 This is a view: the core never imports it (tests/test_architecture.py).
 Reference: https://graphviz.org/doc/info/lang.html
@@ -295,27 +295,37 @@ def message_sequence(events: Iterable[Any], participants: Sequence[str], title: 
 
 def merkle_diagram(levels: Sequence[Sequence[bytes]], labels: Sequence[str] = (),
                    proof_index: int | None = None) -> Picture:
-    """Draw a Merkle tree from its levels (leaves first, root last).
+    """Draw a Merkle tree from its levels (leaves first, root last), left to right in order.
 
     With proof_index, the leaf being proved and its path to the root are blue
-    and the sibling hashes a proof must carry are orange.
+    and the sibling hashes a proof must carry are orange. On a level with an
+    odd count, the last hash is paired with a copy of itself (Bitcoin's rule):
+    the copy is drawn dashed.
     """
     graph = new_graph(rankdir="BT", nodesep="0.25")
     graph.attr("node", shape="box", style="rounded,filled", fillcolor=MUTED, fontsize="10")
     path, siblings = _proof_marks(levels, proof_index)
     for depth, level in enumerate(levels):
+        kind = "root" if depth == len(levels) - 1 else ("tx" if depth == 0 else "hash")
+        paired = list(level) + ([level[-1]] if len(level) % 2 and kind != "root" else [])
         with graph.subgraph() as row:
             row.attr(rank="same")
-            for i, digest in enumerate(level):
-                name = "root" if depth == len(levels) - 1 else ("tx" if depth == 0 else "hash")
-                label = f"{name}\n{digest[::-1].hex()[:8]}…"
-                if depth == 0 and i < len(labels):
-                    label = f"{labels[i]}\n{label}"
+            for i, digest in enumerate(paired):
+                original = min(i, len(level) - 1)  # the copy is named after the hash it copies
+                name = labels[original] if depth == 0 and original < len(labels) else ""
+                label = f"{name}\n{kind}" if name else kind
+                if i == len(level):
+                    label = f"copy of {name or kind}"
                 colour = ("#bbdefb" if (depth, i) in path else
                           "#ffe0b2" if (depth, i) in siblings else MUTED)
-                row.node(f"{depth}-{i}", label, fillcolor=colour)
-        if depth + 1 < len(levels):
-            for i in range(len(level)):
+                row.node(f"{depth}-{i}", f"{label}\n{digest[::-1].hex()[:8]}…", fillcolor=colour,
+                         style="rounded,filled" if i < len(level) else "rounded,filled,dashed")
+            # Graphviz orders a rank as it likes; parent(a, b) != parent(b, a), so chain
+            # each rank left to right with invisible edges.
+            for i in range(1, len(paired)):
+                row.edge(f"{depth}-{i - 1}", f"{depth}-{i}", style="invis")
+        if kind != "root":
+            for i in range(len(paired)):
                 graph.edge(f"{depth}-{i}", f"{depth + 1}-{i // 2}", arrowhead="none")
     text = " / ".join(f"level {d}: {len(level)} hashes" for d, level in enumerate(levels))
     if proof_index is not None:
@@ -325,14 +335,15 @@ def merkle_diagram(levels: Sequence[Sequence[bytes]], labels: Sequence[str] = ()
 
 def _proof_marks(levels: Sequence[Sequence[bytes]],
                  index: int | None) -> tuple[set[tuple[int, int]], set[tuple[int, int]]]:
+    """(level, position) of the proved path, and of the siblings its proof carries."""
     if index is None:
         return set(), set()
     path, siblings = set(), set()
-    for depth, level in enumerate(levels):
+    for depth in range(len(levels)):
         path.add((depth, index))
         if depth + 1 < len(levels):
-            sibling = index ^ 1
-            # On an odd level the last hash is paired with itself (Bitcoin's rule).
-            siblings.add((depth, sibling if sibling < len(level) else index))
+            # On an odd level the last hash is paired with a copy of itself (Bitcoin's
+            # rule); merkle_diagram draws the copy at position len(level), which is index ^ 1.
+            siblings.add((depth, index ^ 1))
         index //= 2
     return path, siblings
