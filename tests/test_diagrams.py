@@ -5,8 +5,8 @@ import pytest
 
 from toycoin import diagrams
 from toycoin.block import make_genesis
-from toycoin.diagrams import (DotNotFoundError, merkle_diagram, network_diagram, sequence_diagram,
-                              tx_graph)
+from toycoin.diagrams import (DotNotFoundError, chain_diagram, merkle_diagram, network_diagram,
+                              sequence_diagram, tx_graph)
 from toycoin.keys import PrivateKey
 from toycoin.ledger import Ledger
 from toycoin.merkle import merkle_levels, merkle_parent
@@ -15,6 +15,7 @@ from toycoin.wallet import Wallet
 
 ALICE, BOB = PrivateKey.from_seed("alice"), PrivateKey.from_seed("bob")
 NAMES = {ALICE.address: "alice", BOB.address: "bob"}
+MINER_A, MINER_B = PrivateKey.from_seed("A's miner").address, PrivateKey.from_seed("B's miner").address
 
 
 def paid_ledger():
@@ -78,6 +79,50 @@ def test_merkle_diagram_keeps_every_level_in_order_left_to_right(leaves):
         drawn = len(level) + (len(level) % 2 if depth < len(levels) - 1 else 0)  # odd: plus a copy
         xs = [x[depth, i] for i in range(drawn)]
         assert xs == sorted(xs) and len(set(xs)) == drawn, f"level {depth} is out of order: {xs}"
+
+
+def forked_ledgers():
+    """A and B share block 1, then each seals its own block 2 on it: a fork."""
+    genesis = make_genesis(ALICE.address, 100, 1231006505)
+    a, b = Ledger(genesis), Ledger(genesis)
+    b.apply_block(a.seal_block([], MINER_A, 1231007105))
+    a.seal_block([], MINER_A, 1231007705)
+    b.seal_block([], MINER_B, 1231007705)
+    return a, b
+
+
+def test_chain_diagram_draws_shared_blocks_once_and_a_fork_as_two_children():
+    a, b = forked_ledgers()
+    miners = {MINER_A: "A's miner", MINER_B: "B's miner"}
+    picture = chain_diagram({"B": b, "A": a}, names=miners)
+    genesis, shared = (a.block_at(h).hash_hex[:8] for h in (0, 1))
+    tip_a, tip_b = a.tip_hash[::-1].hex()[:8], b.tip_hash[::-1].hex()[:8]
+    assert picture.description.splitlines() == [
+        f"block 0 {genesis}… genesis: on A, B",
+        f"block 1 {shared}… sealed by A's miner: on A, B",
+        f"block 2 {tip_a}… sealed by A's miner: on A",
+        f"block 2 {tip_b}… sealed by B's miner: on B",
+        f"tip of A: height 2, block {tip_a}…",
+        f"tip of B: height 2, block {tip_b}…",
+    ]
+    svg = picture.svg()
+    assert svg.count("height 1</text>") == 1  # shared: drawn once
+    edges = re.findall(r"<title>block&#45;(\w+)&#45;&gt;block&#45;(\w+)</title>", svg)
+    parent = a.block_at(1).hash_hex
+    assert sorted(child[:8] for child, to in edges if to == parent) == sorted([tip_a, tip_b])  # the fork
+    assert "sealed by B&#39;s miner" in svg
+    tags = re.findall(r"<title>tip&#45;(\w+)&#45;&gt;block&#45;(\w+)</title>", svg)
+    assert sorted((name, tip[:8]) for name, tip in tags) == [("A", tip_a), ("B", tip_b)]
+
+
+def test_chain_diagram_goes_back_depth_blocks_and_marks_older_ones():
+    a, _ = forked_ledgers()
+    picture = chain_diagram({"A": a}, depth=1)
+    assert picture.description.splitlines() == [
+        f"block 2 {a.block_at(2).hash_hex[:8]}… sealed by {MINER_A[:8]}…: on A",
+        f"tip of A: height 2, block {a.block_at(2).hash_hex[:8]}…",
+    ]
+    assert "earlier&#45;" in picture.svg()  # an arrow to "…": the chain goes on
 
 
 @pytest.mark.timeout(60)
