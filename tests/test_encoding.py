@@ -37,7 +37,7 @@ def test_reader_refuses_to_run_past_the_end():
 
 
 def test_left_over_bytes_are_an_error():
-    with pytest.raises(ParseError, match="1 bytes left over"):
+    with pytest.raises(ParseError, match="^1 byte left over after parsing$"):
         parse_all(lambda reader: reader.read(2), b"abc")
     assert parse_all(ByteReader.read_var_bytes, var_bytes(b"abc")) == b"abc"
 
@@ -45,7 +45,8 @@ def test_left_over_bytes_are_an_error():
 def test_a_huge_count_fails_before_anything_is_allocated():
     # A compact size claiming 2**64 - 1 items, followed by 3 bytes: impossible.
     reader = ByteReader(b"\xff" + b"\xff" * 8 + b"abc")
-    with pytest.raises(ParseError, match="does not fit"):
+    with pytest.raises(ParseError, match=r"truncated: 18446744073709551615 items announced, at least 1 "
+                                         r"bytes each, but only 3 bytes are left"):
         reader.read_count(min_item_size=1)
 
 
@@ -70,3 +71,13 @@ def test_base58check_catches_a_typo():
 def test_base58_refuses_characters_outside_its_alphabet():
     with pytest.raises(ParseError, match="not a base58 character"):
         base58check_decode("0OIl")
+
+
+def test_parse_errors_count_in_english():
+    with pytest.raises(ParseError, match="^2 bytes left over after parsing$"):
+        parse_all(lambda reader: reader.read(1), b"abc")
+    one_short = "^truncated: 1 item announced, at least 2 bytes each, but only 1 byte is left$"
+    with pytest.raises(ParseError, match=one_short):
+        ByteReader(b"\x01a").read_count(min_item_size=2)
+    with pytest.raises(ParseError, match="^truncated data: wanted 1 byte, 0 left$"):
+        ByteReader(b"").read(1)

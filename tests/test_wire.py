@@ -119,7 +119,7 @@ def test_item_counts_are_bounded_before_items_are_read():
     too_many = params.MAX_ADDR_TO_SEND + 1
     with pytest.raises(ParseError, match="at most"):
         wire.Addr.parse(compact_size(too_many) + bytes([127, 0, 0, 1, 0, 1]) * too_many)
-    with pytest.raises(ParseError, match="does not fit"):
+    with pytest.raises(ParseError, match="1000000000 items announced"):
         wire.Addr.parse(compact_size(10**9) + bytes(6))  # a forged count, refused at once
 
 
@@ -148,7 +148,7 @@ def test_inventory_messages_are_bounded_and_strict():
     too_many = params.MAX_INV_SZ + 1
     with pytest.raises(ParseError, match="at most"):
         wire.GetData.parse(compact_size(too_many) + item * too_many)
-    with pytest.raises(ParseError, match="does not fit"):
+    with pytest.raises(ParseError, match="1000000000 items announced"):
         wire.Inv.parse(compact_size(10**9) + item)
     with pytest.raises(ParseError, match="unknown inventory type 7"):
         wire.Inv.parse(compact_size(1) + (7).to_bytes(4, "little") + bytes(32))

@@ -84,7 +84,7 @@ class ByteReader:
     def read(self, n: int) -> bytes:
         """The next n bytes; ParseError if fewer are left."""
         if n < 0 or n > self.remaining:
-            raise ParseError(f"truncated data: wanted {n} bytes, {self.remaining} left")
+            raise ParseError(f"truncated data: wanted {_plural(n, 'byte')}, {self.remaining} left")
         chunk = self._data[self._pos:self._pos + n]
         self._pos += n
         return chunk
@@ -112,7 +112,9 @@ class ByteReader:
         """
         count = self.read_compact_size()
         if count * min_item_size > self.remaining:
-            raise ParseError(f"count of {count} items does not fit in {self.remaining} bytes")
+            raise ParseError(f"truncated: {_plural(count, 'item')} announced, at least {min_item_size} "
+                             f"bytes each, but only {_plural(self.remaining, 'byte')} "
+                             f"{'is' if self.remaining == 1 else 'are'} left")
         return count
 
     def read_var_bytes(self) -> bytes:
@@ -122,7 +124,12 @@ class ByteReader:
     def finish(self) -> None:
         """Fail if any bytes were not read: left-over bytes are an error, not padding."""
         if self.remaining:
-            raise ParseError(f"{self.remaining} bytes left over after parsing")
+            raise ParseError(f"{_plural(self.remaining, 'byte')} left over after parsing")
+
+
+def _plural(n: int, noun: str) -> str:
+    """'1 byte', '2 bytes': error messages count in English."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def parse_all(read_from: Callable[[ByteReader], T], data: bytes) -> T:
