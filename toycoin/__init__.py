@@ -36,6 +36,7 @@ imports only modules above it in this list (tests/test_architecture.py checks):
     liar             a full node that forges proofs, to watch a light wallet catch it
 
     envcheck         what the course needs on this machine, and how to get it
+    exercises        checks of a learner's answers that say what is wrong in plain words
     diagrams         graphviz pictures (views: the core never imports them)
     widgets          ipywidgets panels that start and stop real nodes
 

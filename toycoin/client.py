@@ -3,7 +3,9 @@
 Alice's wallet knows her key, and nothing else. To learn her balance it asks a
 node which coins her address owns; to pay Bob it builds and signs a
 transaction from those coins (toycoin.wallet) and sends it to the node, which
-validates it and seals it into a block, or refuses it with a reason.
+validates it and takes it (a node of chapters 03 to 05 seals it into a block at
+once; a node made with ``sync=True`` puts it in its mempool and passes it on),
+or refuses it with a reason.
 
     WalletClient(key, node_address)
       .balance()                          coins of this wallet, as the node sees them
@@ -18,7 +20,8 @@ version/verack handshake as a node, but announcing no services (a light peer
 that serves nobody), then the request. Payment uses Bitcoin's ordering
 guarantee: a node handles one peer's messages in order, so after ``tx`` the
 wallet sends a ``ping``; a ``reject`` before the ``pong`` means refused, a
-``pong`` alone means the payment was sealed.
+``pong`` alone means accepted: sealed into a block by a node without sync, only
+in the mempool of a node with ``sync=True`` (it is in a block once one is mined).
 
 If the node is down, every call raises NodeError("cannot reach node at
 127.0.0.1:NNNNN: connection refused — is it running?"): a wallet that knows
@@ -115,7 +118,7 @@ class WalletClient:
         return self._call(work)
 
     def pay(self, to_address: str, amount: int, fee: int = 0) -> str:
-        """Pay through the node; return the txid_hex once the node sealed it."""
+        """Pay through the node; return the txid_hex once the node accepted it (see above)."""
 
         async def work(conn: Connection, inbox: asyncio.Queue) -> str:
             utxos = await self._ask_utxos(conn, inbox)

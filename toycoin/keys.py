@@ -21,9 +21,13 @@ Simplifications compared with Bitcoin:
 - Signatures are 64 bytes, r then s, each 32 bytes big-endian (the "compact"
   form), instead of DER. Every signature has one length and one layout, which
   removes DER's parsing pitfalls (Bitcoin needed BIP66 to make DER strict).
-- Like Bitcoin (BIP146's LOW_S), only the low-S form is valid: for every
-  signature (r, s) the twin (r, n - s) also verifies, which would let anyone
-  change a txid without the key. sign() produces low-S; verify() rejects high-S.
+- Only the low-S form is valid: a consensus rule here, stricter than Bitcoin.
+  For every signature (r, s) the twin (r, n - s) verifies too, so anyone could
+  change a txid without the key (malleability). In Bitcoin, low S (BIP146's
+  LOW_S) is a relay policy of Bitcoin Core: a block may still hold a high-S
+  signature, and SegWit is what finally took signatures out of the txid.
+  toycoin has no SegWit, so it closes the hole with the rule itself: one
+  signature, one txid. sign() produces low-S; verify() rejects high-S.
 - The pubkey hash is the first 20 bytes of SHA256(SHA256(pubkey)). Bitcoin uses
   HASH160 = RIPEMD160(SHA256(pubkey)), but RIPEMD160 is missing from many
   OpenSSL 3 builds of hashlib.
@@ -72,7 +76,7 @@ def address_to_pubkey_hash(address: str) -> bytes:
 
 
 def _encode_low_s(r: int, s: int, order: int) -> bytes:
-    # Of the two valid s values, s and n - s, keep the smaller one (BIP146).
+    # Of the two valid s values, s and n - s, keep the smaller one (BIP146's LOW_S).
     s = min(s, order - s)
     return r.to_bytes(32, "big") + s.to_bytes(32, "big")
 

@@ -7,7 +7,7 @@ with backoff, using the same loop as full nodes (toycoin.addrman's
 keep_connected). One of the live connections is the one the client asks;
 when it closes, the group picks another at once and records the switch.
 
-    PeerGroup(name, addresses, discover=True, connections=2)
+    PeerGroup(name, addresses, discover=True, connections=params.SPV_CONNECTIONS)
       start(), stop(), is_running, add_node(target)
       node (the one it asks now), last_node, nodes (all live), banned
       events, subscribe(callback), unsubscribe(callback), wait_until(predicate)

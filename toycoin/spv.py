@@ -29,8 +29,9 @@ proof against a header on its best chain.
 Simplifications compared with Bitcoin: the wallet asks for its coins by
 address (real SPV wallets use BIP37 Bloom filters or BIP157/158 compact block
 filters, so as not to tell the node what they own); a proof shows that a
-transaction is in a block, not that its output is still unspent, and a node
-can hide coins (never invent them); no proof-of-work check on headers yet; a
+payment is in a block, not that its output is still unspent, so a lying node
+can hide coins, or show coins that were spent since; what it cannot show is a
+payment that no block contains; no proof-of-work check on headers yet; a
 liar is banned for the rest of the wallet's run (Bitcoin Core bans for 24 hours).
 
 Reference: https://bitcoin.org/bitcoin.pdf (section 8)
