@@ -57,7 +57,8 @@ def test_merkle_diagram_highlights_the_proof_path():
     levels = [leaves, level1, [merkle_parent(*level1)]]
     picture = merkle_diagram(levels, ["tx0", "tx1", "tx2"], proof_index=2)
     # Leaf 2 is alone on its level, so its sibling is itself (Bitcoin's duplicate rule).
-    assert picture.description.endswith("proof for leaf 2 carries 2 sibling hashes")
+    assert picture.description == ("level 0: 3 hashes / level 1: 2 hashes / level 2: 1 hash; "
+                                   "proof for leaf 2 carries 2 sibling hashes")
     svg = picture.svg()
     assert "#bbdefb" in svg and svg.count('fill="#ffe0b2"') == 2  # both siblings, the copy too
     assert "copy of tx2" in svg

@@ -329,7 +329,8 @@ def merkle_diagram(levels: Sequence[Sequence[bytes]], labels: Sequence[str] = ()
         if kind != "root":
             for i in range(len(paired)):
                 graph.edge(f"{depth}-{i}", f"{depth + 1}-{i // 2}", arrowhead="none")
-    text = " / ".join(f"level {d}: {len(level)} hashes" for d, level in enumerate(levels))
+    text = " / ".join(f"level {d}: {len(level)} {'hash' if len(level) == 1 else 'hashes'}"
+                      for d, level in enumerate(levels))
     if proof_index is not None:
         text += f"; proof for leaf {proof_index} carries {len(siblings)} sibling hashes"
     return Picture(graph, text)
