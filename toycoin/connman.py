@@ -43,7 +43,7 @@ from toycoin.addrman import AddrMan, Address, format_address, keep_connected, ta
 from toycoin.errors import NodeError
 from toycoin.events import Recorder
 from toycoin.peer import Connection, Limits
-from toycoin.runtime import Runtime, get_runtime
+from toycoin.runtime import DEFAULT_TIMEOUT, Runtime, get_runtime
 from toycoin.wire import Message, Version
 
 T = TypeVar("T")
@@ -88,7 +88,7 @@ class ConnMan(Recorder):
 
     # --- synchronous API -------------------------------------------------------------
 
-    def _run(self, coro: Coroutine[Any, Any, T], timeout: float = 10.0) -> T:
+    def _run(self, coro: Coroutine[Any, Any, T], timeout: float = DEFAULT_TIMEOUT) -> T:
         return self.runtime.run(coro, timeout)
 
     def start(self) -> None:

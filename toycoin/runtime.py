@@ -38,7 +38,7 @@ from toycoin.errors import NodeError
 
 T = TypeVar("T")
 
-DEFAULT_TIMEOUT = 10.0  # seconds a synchronous call waits for the network thread
+DEFAULT_TIMEOUT = 30.0  # seconds a synchronous call waits for the network thread (slow machines too)
 RECHECK_INTERVAL = 0.02  # seconds between re-checks of a condition nothing announced
 
 
