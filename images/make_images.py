@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from toycoin.diagrams import Picture, network_diagram
+from toycoin.diagrams import network_diagram
+from toycoin.picture import Picture
 from toycoin.keys import PrivateKey
 from toycoin.network import Network
 from toycoin.spv import LightClient

@@ -46,9 +46,12 @@ LAYERS: list[tuple[str, ...]] = [
     # later issues
     ("peergroup", "spv", "liar"),
     # views and course helpers: never imported by anything above
-    ("envcheck", "exercises", "diagrams", "widgets"),
+    ("envcheck", "exercises"),
+    ("picture",),
+    ("diagrams", "blockdiagrams"),
+    ("widgets",),
 ]
-VIEWS = {"envcheck", "exercises", "diagrams", "widgets"}
+VIEWS = {"envcheck", "exercises", "picture", "diagrams", "blockdiagrams", "widgets"}
 VIEW_LIBRARIES = {"graphviz", "ipywidgets"}
 LAYER_OF = {name: level for level, layer in enumerate(LAYERS) for name in layer}
 

@@ -3,14 +3,15 @@ import re
 
 import pytest
 
-from toycoin import diagrams
+from toycoin import picture as picture_module
 from toycoin.block import make_genesis
-from toycoin.diagrams import (DotNotFoundError, chain_diagram, merkle_diagram, network_diagram,
-                              sequence_diagram, tx_graph)
+from toycoin.blockdiagrams import chain_diagram, merkle_diagram
+from toycoin.diagrams import network_diagram, sequence_diagram, tx_graph
 from toycoin.keys import PrivateKey
 from toycoin.ledger import Ledger
 from toycoin.merkle import merkle_levels, merkle_parent
 from toycoin.network import Network
+from toycoin.picture import DotNotFoundError
 from toycoin.wallet import Wallet
 
 ALICE, BOB = PrivateKey.from_seed("alice"), PrivateKey.from_seed("bob")
@@ -36,7 +37,7 @@ def test_tx_graph_marks_spent_and_unspent_outputs():
 
 
 def test_missing_dot_shows_install_help_instead_of_a_traceback(monkeypatch):
-    monkeypatch.setattr(diagrams.shutil, "which", lambda name: None)
+    monkeypatch.setattr(picture_module.shutil, "which", lambda name: None)
     picture = sequence_diagram(["A", "B"], [("A", "B", "version")])
     bundle = picture._repr_mimebundle_()
     assert set(bundle) == {"text/plain"}

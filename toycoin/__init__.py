@@ -37,7 +37,9 @@ imports only modules above it in this list (tests/test_architecture.py checks):
 
     envcheck         what the course needs on this machine, and how to get it
     exercises        checks of a learner's answers that say what is wrong in plain words
-    diagrams         graphviz pictures (views: the core never imports them)
+    picture          a graphviz graph that draws itself, or says how to install dot
+    diagrams         pictures of keys, transactions, networks and message sequences
+    blockdiagrams    pictures of Merkle trees and chains of blocks
     widgets          ipywidgets panels that start and stop real nodes
 
 Run a node from a terminal with ``python -m toycoin node --help``.

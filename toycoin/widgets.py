@@ -30,7 +30,8 @@ from typing import Any
 
 import ipywidgets as w
 
-from toycoin.diagrams import DotNotFoundError, network_diagram
+from toycoin.diagrams import network_diagram
+from toycoin.picture import DotNotFoundError
 from toycoin.errors import NodeError
 
 REDRAW_SETTLE = 0.05  # seconds to let a burst of events settle before one redraw
