@@ -5,6 +5,7 @@ import pytest
 from toycoin.client import WalletClient
 from toycoin.errors import NodeError, ValidationError
 from toycoin.keys import PrivateKey
+from toycoin.network import Network
 from toycoin.node import Node
 from toycoin.wallet import Wallet
 
@@ -84,6 +85,16 @@ def test_a_node_that_is_down_is_a_clear_error(nodes):
         alice.balance()
     a.start()
     assert alice.balance() == 100
+
+
+def test_a_wallet_of_a_network_names_its_node_when_it_is_down():
+    with Network(["server"]) as net:
+        net.start_all()
+        alice = net.wallet("alice", "server")
+        net["server"].stop()
+        refused = r"^cannot reach node server: connection refused — is it running\?$"
+        with pytest.raises(NodeError, match=refused):
+            alice.balance()
 
 
 def test_probe_reports_height_tip_balances_and_peers(nodes):

@@ -210,7 +210,7 @@ def test_the_fixed_address_wallet_is_stuck_and_says_so_until_its_node_returns(cl
     wallet = light(clients, [a.address], discover=False)
     assert wallet.balance() == 84
     a.stop()
-    with pytest.raises(NodeError, match="knows only one full node, A at 127.0.0.1:[0-9]+, and it does "
+    with pytest.raises(NodeError, match="knows only one full node, A, and it does "
                                         "not answer \\(connection refused\\)"):
         wallet.balance()
     snapshot = wallet.snapshot()

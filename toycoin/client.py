@@ -23,9 +23,10 @@ wallet sends a ``ping``; a ``reject`` before the ``pong`` means refused, a
 ``pong`` alone means accepted: sealed into a block by a node without sync, only
 in the mempool of a node with ``sync=True`` (it is in a block once one is mined).
 
-If the node is down, every call raises NodeError("cannot reach node at
-127.0.0.1:NNNNN: connection refused — is it running?"): a wallet that knows
-one node has a single point of failure (chapter 03).
+If the node is down, every call raises NodeError("cannot reach node server:
+connection refused — is it running?"; the node is named by its address when the
+wallet does not know its name): a wallet that knows one node has a single
+point of failure (chapter 03).
 
 Simplifications compared with Bitcoin: a light wallet would check headers and
 Merkle proofs (chapter 06) instead of trusting one node's answer; there is no
@@ -81,9 +82,17 @@ class WalletClient:
         self._rng = rng or random.Random()  # version nonces
         self._ping_nonces = itertools.count(1)  # counted, so printed events are reproducible
         self._events: deque[Event] = deque(maxlen=params.MAX_EVENTS)
+        # Names nodes by their address in messages ("node server" rather than a port
+        # number); a Network sets it for the wallets it makes.
+        self.node_names: Callable[[Address], str | None] = lambda address: None
 
     def __repr__(self) -> str:
         return f"WalletClient({self.name!r}, {self.address})"
+
+    def _node(self) -> str:
+        """How messages name the node: by its name when known, else by its address."""
+        name = self.node_names(self.node_address)
+        return f"node {name}" if name else f"node at {format_address(self.node_address)}"
 
     @property
     def address(self) -> str:
@@ -152,9 +161,9 @@ class WalletClient:
         try:
             reader, writer = await asyncio.wait_for(asyncio.open_connection(*self.node_address), self.timeout)
         except ConnectionRefusedError:
-            raise NodeError(f"cannot reach node at {where}: connection refused — is it running?") from None
+            raise NodeError(f"cannot reach {self._node()}: connection refused — is it running?") from None
         except (OSError, asyncio.TimeoutError) as error:
-            raise NodeError(f"cannot reach node at {where}: {error or 'timed out'}") from None
+            raise NodeError(f"cannot reach {self._node()}: {error or 'timed out'}") from None
         inbox: asyncio.Queue = asyncio.Queue()  # messages, then why the connection ended
         conn = Connection(reader, writer, inbound=False, label=where, limits=Limits(),
                           dispatch=lambda _, message: inbox.put_nowait(message), log=self._record)
@@ -179,10 +188,10 @@ class WalletClient:
             try:
                 item = await asyncio.wait_for(inbox.get(), self.timeout)
             except asyncio.TimeoutError:
-                raise NodeError(f"node at {format_address(self.node_address)} did not answer "
+                raise NodeError(f"{self._node()} did not answer "
                                 f"within {self.timeout:g}s") from None
             if isinstance(item, str):
-                raise NodeError(f"node at {format_address(self.node_address)} hung up: {item}")
+                raise NodeError(f"{self._node()} hung up: {item}")
             if isinstance(item, kinds):
                 return item
 

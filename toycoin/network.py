@@ -231,11 +231,22 @@ class Network:
         client = self._wallets.get(name)
         if client is None:
             client = WalletClient(PrivateKey.from_seed(name), address, self.runtime, name=name)
+            client.node_names = self.name_at
             self._wallets[name] = client
         client.node_address = address
         self._wallet_nodes[name] = node
         self._labels[client.address] = name
         return client
+
+    def name_at(self, address: Address) -> str | None:
+        """The name of the member listening (or last listening) at ``address``, if any."""
+        for name, member in list(self._members.items()):
+            try:
+                if member.address == address:
+                    return name
+            except NodeError:  # never started: no address yet
+                continue
+        return None
 
     def attach(self, light_client: Any) -> Any:
         """Show a light wallet (a toycoin.spv.LightClient) in snapshots, attached to the node it

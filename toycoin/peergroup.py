@@ -35,7 +35,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import Any, TypeVar
 
 from toycoin import params
-from toycoin.addrman import AddrMan, Address, dial_error, format_address, keep_connected, target_address
+from toycoin.addrman import AddrMan, Address, dial_error, keep_connected, target_address
 from toycoin.errors import NodeError, ValidationError
 from toycoin.events import Recorder
 from toycoin.peer import Connection, Limits
@@ -308,9 +308,8 @@ class PeerGroup(Recorder):
         if len(known) == 1 and not self.discover:
             address = known[0]
             why = self._down.get(address, "no answer")
-            return (f"{self.name} knows only one full node, {self.addrman.label(address)} at "
-                    f"{format_address(address)}, and it does not answer ({why}): nothing can be "
-                    "checked until that node is back")
+            return (f"{self.name} knows only one full node, {self.addrman.label(address)}, "
+                    f"and it does not answer ({why}): nothing can be checked until that node is back")
         names = ", ".join(self.addrman.label(a) for a in known)
         return f"none of the full nodes {self.name} knows answers ({names}); it keeps trying them"
 
