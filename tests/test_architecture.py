@@ -40,6 +40,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("relay", "sync"),
     ("node",),
     ("client",),
+    ("cli",),
     ("process",),
     ("network",),
     ("__main__",),

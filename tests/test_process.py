@@ -11,7 +11,8 @@ import pytest
 from toycoin.errors import NodeError
 from toycoin.events import Event
 from toycoin.network import Network
-from toycoin.process import ConnectionLog, NodeProcess
+from toycoin.cli import ConnectionLog
+from toycoin.process import NodeProcess
 
 pytestmark = pytest.mark.timeout(60)
 

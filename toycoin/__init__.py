@@ -29,7 +29,8 @@ imports only modules above it in this list (tests/test_architecture.py checks):
     sync             headers-first block download from several peers at once
     node             a full node: a ledger behind connman and peerman; serves wallets
     client           a wallet that talks to a node over TCP
-    process          a node as its own operating-system process
+    cli              python -m toycoin node: a full node as a program of its own
+    process          a node as its own operating-system process, killed for real
     network          many nodes at once, and snapshots of them for pictures
     peergroup        a client's connections to several full nodes, and failover between them
     spv              a light wallet: headers only, Merkle proofs, failover between nodes

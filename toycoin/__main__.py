@@ -1,8 +1,8 @@
-"""The command line: ``python -m toycoin node --help`` (see toycoin.process)."""
+"""The command line: ``python -m toycoin node --help`` (see toycoin.cli)."""
 
 import sys
 
-from toycoin.process import main
+from toycoin.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,0 +1,174 @@
+"""CLI: ``python -m toycoin node``, a full node as a program of its own.
+
+    python -m toycoin node --name A --port 0 --peer 127.0.0.1:8333 [--sync] [--data-dir DIR]
+
+prints one line on stdout once it listens, ``listening 127.0.0.1 43121``,
+then runs until SIGTERM or Ctrl-C (a clean stop), or SIGKILL (no goodbye).
+While it runs it writes one line on stderr for each connection made, lost
+or failed (``A: connected to B (outbound full node)``); a peer that cannot be
+reached is reported once, not at every retry. A bad argument or a port in
+use is one line on stderr and exit code 2.
+
+    main(argv)         the command line (toycoin/__main__.py calls it)
+    run_node(...)      start a node in this process and serve until told to stop
+    ConnectionLog      turns a node's connection events into those stderr lines
+
+With ``--data-dir DIR`` the node keeps its ledger in DIR (toycoin.store), so a
+process killed with SIGKILL and started again resumes from its last block and
+syncs only what it missed; without it the ledger lives in memory.
+
+Simplifications: it cannot be told to connect elsewhere once started: other
+nodes connect to it, or it is given its peers with --peer. Peers are IPv4
+addresses, never host names, because an addr message carries IPv4 only
+(Bitcoin Core also resolves names, and its addr messages carry IPv6 too).
+"""
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from collections import Counter
+from collections.abc import Callable, Sequence
+from typing import NoReturn
+
+from toycoin.addrman import Address, is_ipv4
+from toycoin.errors import NodeError
+from toycoin.events import Event
+from toycoin.node import Node, check_name
+from toycoin.runtime import Runtime
+
+READY_PREFIX = "listening"
+PROG = "python -m toycoin"
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr (and exit code 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def parse_address(text: str) -> Address:
+    """'127.0.0.1:8333' -> ('127.0.0.1', 8333); argparse shows the error text."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"bad address {text!r}: expected host:port, e.g. 127.0.0.1:8333")
+    if not is_ipv4(host):
+        raise argparse.ArgumentTypeError(f"bad address {text!r}: {host} is not an IPv4 address "
+                                         "(host names are not looked up), e.g. 127.0.0.1:8333")
+    return host, int(port)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(prog=PROG, description="toycoin from the command line.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    node = commands.add_parser("node", help="run a full node until SIGTERM or Ctrl-C",
+                               description="Run a toycoin full node. Prints 'listening HOST PORT' "
+                                           "on stdout once it accepts connections, then one line "
+                                           "on stderr for each connection made, lost or failed.")
+    node.add_argument("--name", default="node", help="name sent to peers (default: node)")
+    node.add_argument("--host", default="127.0.0.1",
+                      help="address to listen on (default: 127.0.0.1; another only for a classroom LAN)")
+    node.add_argument("--port", type=int, default=0, help="port to listen on (default: 0, any free port)")
+    node.add_argument("--peer", type=parse_address, action="append", default=[], metavar="HOST:PORT",
+                      help="a node to connect to and keep connected to (repeatable); HOST is an "
+                           "IPv4 address, not a name, as in toycoin's addr messages")
+    node.add_argument("--sync", action="store_true",
+                      help="gossip payments and sync blocks with peers (chapter 07); off: chapters 03-05")
+    node.add_argument("--data-dir", metavar="DIR", default=None,
+                      help="keep the ledger in DIR (sqlite3) and resume from it on restart; implies --sync")
+    node.add_argument("--stop-on-eof", action="store_true",
+                      help="also stop cleanly when stdin closes (used by NodeProcess)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        check_name(args.name)
+        if not 0 <= args.port < 65536:
+            raise ValueError(f"port {args.port} is not in 0..65535")
+    except ValueError as error:
+        return _fail(error)
+    return run_node(args.name, args.host, args.port, args.peer, args.stop_on_eof,
+                    sync=args.sync or args.data_dir is not None, data_dir=args.data_dir)
+
+
+def run_node(name: str, host: str, port: int, peers: Sequence[Address], stop_on_eof: bool = False,
+             sync: bool = False, data_dir: str | None = None) -> int:
+    """Run one node in this process until a signal (or stdin's end) says stop."""
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    if stop_on_eof:
+        threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
+    runtime = Runtime(f"toycoin-node-{name}")
+    try:
+        node = Node(name, host=host, port=port, runtime=runtime, sync=sync, data_dir=data_dir)
+        node.subscribe(ConnectionLog(lambda line: print(line, file=sys.stderr, flush=True)))
+        node.start()
+    except NodeError as error:
+        return _fail(error)
+    for peer in peers:
+        node.connect(peer, wait=False)
+    print(f"{READY_PREFIX} {node.address[0]} {node.address[1]}", flush=True)
+    stop.wait()
+    node.stop()
+    runtime.close()
+    return 0
+
+
+def _fail(error: Exception) -> int:
+    """The same prefix as argparse's own errors; exit code 2."""
+    print(f"{PROG} node: error: {error}", file=sys.stderr)
+    return 2
+
+
+class ConnectionLog:
+    """Turns a node's events into one readable line per connection made, lost or failed.
+
+    Subscribe it to a node (``node.subscribe(ConnectionLog(write))``); it
+    calls ``write(line)`` on the network thread. Failures are said once per
+    address, not at every retry: the node itself records one failed dial per
+    address until a dial succeeds (toycoin.addrman), and this log says once
+    that a dialled address closed the connection before any handshake, as a
+    port where some other program listens does.
+    """
+
+    def __init__(self, write: Callable[[str], None]) -> None:
+        self.write = write
+        self._connected: Counter[str] = Counter()  # handshaked connections, by peer name
+        self._dialled: set[str] = set()  # addresses this node opened a connection to
+        self._refusing: set[str] = set()  # dialled addresses that closed before the handshake
+
+    def __call__(self, event: Event) -> None:
+        line = self.line(event)
+        if line is not None:
+            self.write(line)
+
+    def line(self, event: Event) -> str | None:
+        """The line to show for ``event``, or None for one to keep quiet about."""
+        me, peer, detail = event.node, event.peer or "", event.detail
+        if event.kind == "connected":
+            self._connected[peer] += 1
+            self._refusing.discard(peer)
+            return f"{me}: connected to {peer} ({detail})"
+        if event.kind == "connect failed":
+            self._refusing.discard(peer)
+            return f"{me}: cannot connect to {peer}: {detail}"
+        if event.kind == "connected to itself":
+            return f"{me}: connected to itself ({detail}); that address will not be dialled again"
+        if event.kind == "opened" and detail == "outbound":
+            self._dialled.add(peer)
+        if event.kind != "disconnected":
+            return None
+        if self._connected[peer] > 0:
+            self._connected[peer] -= 1
+            return f"{me}: disconnected from {peer} ({detail})"
+        # A peer that sent no version keeps the address as its label (toycoin.connman).
+        if peer in self._dialled and peer not in self._refusing and detail != "node stopped":
+            self._refusing.add(peer)
+            return f"{me}: {peer} closed the connection before the handshake ({detail}); " \
+                   "is a toycoin node listening there? retrying with backoff"
+        return None
