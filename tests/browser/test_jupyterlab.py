@@ -48,13 +48,27 @@ def test_stop_and_start_a_node_from_the_panel(notebooks: Notebooks, chapter: str
     at = panel_cell({"cells": run.cells})
     run.run_through(at)
     run.check("run down to the panel")
-    stop_and_start_first_node(run.page.locator(CELLS).nth(at), screenshots / f"demo_{chapter}.png")
+    stop_and_start_first_node(run.page.locator(CELLS).nth(at), screenshots / f"demo_{chapter}.png",
+                              prefer=node_the_chapter_clicks(run.cells))
     run.run_after(at)
     run.check("run to the end after the clicks")
 
 
-def stop_and_start_first_node(cell, picture: Path) -> str:
-    """In the first panel in this cell, stop the first running node and start it again; return its name.
+def node_the_chapter_clicks(cells: list[dict]) -> str | None:
+    """The node whose button the chapter's own cells click first (``panel.buttons["C"].click()``)."""
+    for cell in cells:
+        if cell.get("cell_type") == "code":
+            found = re.search(r'panel\.buttons\["([^"]+)"\]\.click\(\)', "".join(cell.get("source", "")))
+            if found:
+                return found.group(1)
+    return None
+
+
+def stop_and_start_first_node(cell, picture: Path, prefer: str | None = None) -> str:
+    """In the first panel in this cell, stop a running node and start it again; return its name.
+
+    The node is ``prefer`` (the one the chapter's story stops) when given, else
+    the first running one.
 
     Stopped, the status must say "NAME: down", the button "start NAME" and the
     diagram must differ from before; started, "NAME: up" and "stop NAME".
@@ -63,8 +77,11 @@ def stop_and_start_first_node(cell, picture: Path) -> str:
 
     panel = cell.locator(".toycoin-panel").first
     expect(panel).to_be_visible()
-    running = panel.locator("button[class*='toycoin-toggle-']", has_text=re.compile(r"^stop ")).first
-    name = re.search(r"toycoin-toggle-(\S+)", running.get_attribute("class")).group(1)
+    if prefer is None:
+        running = panel.locator("button[class*='toycoin-toggle-']", has_text=re.compile(r"^stop ")).first
+        name = re.search(r"toycoin-toggle-(\S+)", running.get_attribute("class")).group(1)
+    else:
+        name = prefer
     button = panel.locator(f"button[class~='toycoin-toggle-{name}']")  # whatever its text says
     status = panel.locator(".toycoin-status")
     diagram = panel.locator(".toycoin-diagram svg")
