@@ -4,7 +4,7 @@ Builds a chain of N blocks, each with a payment (and every tenth with ten),
 gives it to full node A, then measures, in one run, over real TCP on 127.0.0.1:
 
     light   a LightClient syncs the N headers from A and checks one Merkle proof
-    full    a fresh full node (sync=True, chapter 07) syncs the same chain from A:
+    full    a fresh full node (with Relay and BlockSync, chapter 07) syncs the same chain from A:
             the headers first, then every block, validating each
 
 Bytes are what went over the wire for the chain: the frames of the headers
@@ -28,7 +28,11 @@ from toycoin.node import Node, course_genesis
 from toycoin.spv import LightClient
 from toycoin.txindex import TxIndex
 from toycoin.wallet import Wallet
-from toycoin.wire import BlockMessage, GetHeaders, Headers, Proof, encode_frame
+from toycoin.msg_data import BlockMessage, GetHeaders, Headers
+from toycoin.msg_wallet import Proof
+from toycoin.wire import encode_frame
+from toycoin.relay import Relay
+from toycoin.sync import BlockSync
 
 T0 = 1_300_000_000
 
@@ -63,7 +67,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=500, help="blocks in the chain (default 500)")
     args = parser.parse_args()
     ledger = build_chain(args.n)
-    source = Node("A", sync=True)
+    source = Node("A", services=[Relay, BlockSync])
     for block in ledger.blocks[1:]:
         source.accept_block(block)
     source.start()
@@ -80,7 +84,7 @@ def main() -> None:
         light_bytes = header_frames(ledger) + len(encode_frame(Proof(block.hash, height, proof, tx)))
 
         started = time.perf_counter()
-        full = Node("F", sync=True)
+        full = Node("F", services=[Relay, BlockSync])
         full.start()
         full.connect(source)
         full.wait_until(lambda: full.ledger.height == args.n, timeout=600, what="F has the whole chain")

@@ -36,6 +36,8 @@ from toycoin.node import Node  # noqa: E402
 from toycoin.process import NodeProcess  # noqa: E402
 from toycoin.store import Store  # noqa: E402
 from toycoin.wallet import Wallet  # noqa: E402
+from toycoin.relay import Relay  # noqa: E402
+from toycoin.sync import BlockSync  # noqa: E402
 
 BLOCKS = 1000
 GOSSIP_ROUNDS = 5
@@ -51,7 +53,7 @@ def local_apply_seconds(blocks: list[Block]) -> float:
 
 
 def catch_up_seconds(peers: list) -> float:
-    node = Node("newcomer", sync=True)
+    node = Node("newcomer", services=[Relay, BlockSync])
     node.start()
     started = time.perf_counter()
     for peer in peers:
@@ -78,13 +80,13 @@ def processes_with_the_chain(blocks: list[Block], count: int, root: Path) -> lis
 
 
 def bench_catch_up() -> None:
-    source = Node("source", sync=True, miner_address=MINER.address)
+    source = Node("source", services=[Relay, BlockSync], miner_address=MINER.address)
     source.start()
     grow(source, BLOCKS)
     blocks = source.ledger.blocks
     local = local_apply_seconds(blocks)
     print(f"validate and apply {BLOCKS} blocks locally: {local:.2f} s")
-    helper = Node("helper", sync=True)
+    helper = Node("helper", services=[Relay, BlockSync])
     helper.start()
     helper.connect(source)
     helper.wait_until(lambda: helper.height == BLOCKS, timeout=300, what="the helper has the chain")
@@ -105,7 +107,7 @@ def bench_catch_up() -> None:
 def gossip_seconds(size: int) -> float:
     """Median seconds from submitting a payment to one node until every mempool holds it."""
     names = [f"n{i}" for i in range(size)]
-    with Network(names, wallet_names=(), sync=True, miner_address=MINER.address) as net:
+    with Network(names, wallet_names=(), services=[Relay, BlockSync], miner_address=MINER.address) as net:
         net.start_all()
         net.mesh(timeout=120)
         origin = net[names[0]]

@@ -18,6 +18,8 @@ from toycoin.picture import Picture
 from toycoin.keys import PrivateKey
 from toycoin.network import Network
 from toycoin.spv import LightClient
+from toycoin.relay import Relay
+from toycoin.sync import BlockSync
 
 HERE = Path(__file__).resolve().parent
 
@@ -53,7 +55,7 @@ def three_nodes_one_killed() -> Picture:
 
 
 def light_wallet_fails_over() -> Picture:
-    with Network(["A", "B", "C"], sync=True, wallet_names=("alice",)) as net:
+    with Network(["A", "B", "C"], services=[Relay, BlockSync], wallet_names=("alice",)) as net:
         net.start_all()
         net.mesh()
         net.wallet("alice", "B").pay(PrivateKey.from_seed("bob").address, 10)
@@ -75,7 +77,7 @@ def light_wallet_fails_over() -> Picture:
 
 
 def new_node_syncing() -> Picture:
-    with Network(["A", "B", "C"], sync=True) as net:
+    with Network(["A", "B", "C"], services=[Relay, BlockSync]) as net:
         net.start_all()
         net.mesh()
         for _ in range(30):

@@ -8,7 +8,8 @@ PAYEES = [PrivateKey.from_seed(name).address for name in ("bob", "carol", "dave"
 
 
 def grow(node, blocks: int) -> None:
-    """Seal ``blocks`` blocks on ``node`` (started with sync=True and miner_address=MINER.address).
+    """Seal ``blocks`` blocks on ``node`` (made with services=[Relay, BlockSync]
+    and miner_address=MINER.address).
 
     From the second block on, each holds a payment of 1 coin from the miner's
     earlier rewards, so syncing them means checking signatures, as on a real chain.

@@ -18,6 +18,7 @@ LAYERS: list[tuple[str, ...]] = [
     # toycoin/__init__.py runs before any submodule, so it must import nothing heavy.
     ("__init__", "params", "errors"),
     ("encoding",),
+    ("secp",),
     ("keys",),
     ("tx",),
     ("merkle",),
@@ -26,26 +27,30 @@ LAYERS: list[tuple[str, ...]] = [
     ("ledger",),
     ("txindex",),
     ("wallet",),
-    # the network (issue 3)
-    ("payload",),
-    ("messages", "inventory"),
+    # messages and their framing
+    ("message",),
+    ("msg_control", "msg_data", "msg_wallet"),
     ("wire",),
+    # the one connection layer, for every kind of peer
     ("runtime",),
     ("peer",),
     ("events",),
     ("addrman",),
     ("connman",),
     ("peerman",),
+    # a full node and the services the chapters add to it
     ("mempool", "store"),
+    ("service",),
     ("relay", "sync"),
     ("node",),
-    ("client",),
+    # wallets on the same connection layer, and a node that lies to them
+    ("client", "peergroup"),
+    ("spv", "liar"),
+    # nodes as programs, and many nodes at once
     ("cli",),
     ("process",),
     ("network",),
     ("__main__",),
-    # later issues
-    ("peergroup", "spv", "liar"),
     # views and course helpers: never imported by anything above
     ("envcheck", "exercises"),
     ("picture",),
@@ -120,6 +125,14 @@ def test_the_checker_sees_every_import_form(tmp_path, monkeypatch):
     ours, outside = imports_of("sample")
     assert ours == {"keys", "tx", "merkle", "block", "ledger", "wallet"}
     assert outside == {"graphviz", "ipywidgets"}
+
+
+def test_no_module_touches_another_objects_private_names():
+    # Modules work together through public names: ruff's SLF001 flags obj._name where obj is not self.
+    result = subprocess.run([sys.executable, "-m", "ruff", "check", "--select", "SLF001", "--no-cache",
+                             "--output-format", "concise", str(PACKAGE)],
+                            capture_output=True, text=True, cwd=PACKAGE.parent)
+    assert result.returncode == 0, "private names used across objects:\n" + result.stdout
 
 
 def test_importing_the_core_loads_no_view_library():

@@ -18,6 +18,7 @@ they are the random moments of the kills.
 import os
 import random
 import threading
+import time
 
 import pytest
 from chains import MINER, grow
@@ -25,6 +26,8 @@ from chains import MINER, grow
 from toycoin.node import Node, course_genesis
 from toycoin.process import NodeProcess
 from toycoin.store import Store
+from toycoin.relay import Relay
+from toycoin.sync import BlockSync
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -41,29 +44,44 @@ def stored(data_dir):
         store.close()
 
 
-def caught_up_since(source, seq):
+def caught_up_since(source, seq, name="crashy"):
     """The process asked for the source's mempool after ``seq``: it has caught up (toycoin.sync)."""
-    return lambda: any(e.seq > seq and e.kind == "receive" and e.peer == "crashy" and e.detail == "mempool()"
+    return lambda: any(e.seq > seq and e.kind == "receive" and e.peer == name and e.command == "mempool"
                        for e in source.events)
+
+
+def seconds_per_block(source, tmp_path):
+    """How long a process takes to sync one block here: the kills below aim inside a sync of that speed,
+    whichever signature library verifies (toycoin.secp) and however fast the machine."""
+    probe = NodeProcess("probe", peers=[source.address], data_dir=tmp_path / "probe", runtime=source.runtime)
+    seq = source.events[-1].seq
+    probe.start()
+    started = time.monotonic()
+    try:
+        source.wait_until(caught_up_since(source, seq, "probe"), timeout=60, what="the probe caught up")
+        return (time.monotonic() - started) / source.height
+    finally:
+        probe.kill()
 
 
 def test_sigkill_at_random_moments_during_sync_never_damages_the_store(tmp_path):
     rng = random.Random(SEED)
     print(f"crash test: seed {SEED}, {KILLS} kills")
-    source = Node("source", sync=True, miner_address=MINER.address)
+    source = Node("source", services=[Relay, BlockSync], miner_address=MINER.address)
     source.start()
     crashy = NodeProcess("crashy", peers=[source.address], data_dir=tmp_path / "crashy",
                          runtime=source.runtime)
     landed = {"before its first new block": 0, "mid-sync": 0, "after catching up": 0}
     try:
         grow(source, CHAIN)
+        per_block = seconds_per_block(source, tmp_path)
         height = 0
         for _ in range(KILLS):
             grow(source, rng.randint(5, 25))
             target = source.height
             crashy.start()
             # About as long as the sync takes, so most kills land inside it.
-            threading.Event().wait(rng.uniform(0.0, 0.05 + 0.002 * (target - height)))
+            threading.Event().wait(rng.uniform(0.0, 0.01 + 1.5 * per_block * (target - height)))
             crashy.kill()
             new_height, tip, _ = stored(tmp_path / "crashy")
             assert tip == source.ledger.block_at(new_height).hash, "the store left the source's chain"

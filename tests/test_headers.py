@@ -5,7 +5,7 @@ import pytest
 from toycoin import params
 from toycoin.block import BlockHeader, make_block
 from toycoin.errors import ValidationError
-from toycoin.headers import HeaderChain, block_work, headers_after
+from toycoin.headers import HeaderChain, block_work, fork_point, headers_after
 from toycoin.keys import PrivateKey
 from toycoin.ledger import Ledger
 from toycoin.node import course_genesis
@@ -80,12 +80,17 @@ def test_locator_is_short_and_ends_at_genesis():
 
 def test_headers_after_the_fork_point_and_the_limits():
     full = [GENESIS.header, *chain_of(30)]
+    node = HeaderChain(GENESIS.header)
+    node.add(full[1:])
     light = HeaderChain(GENESIS.header)
     light.add(full[1:11])
-    assert headers_after(full, light.locator()) == full[11:]
-    assert headers_after(full, [bytes(32)]) == full[1:]  # nothing known: start after genesis
-    assert headers_after(full, [GENESIS.hash], limit=5) == full[1:6]
-    assert headers_after(full, [GENESIS.hash], stop_hash=full[3].hash) == full[1:4]
+    assert fork_point(node, light.locator()) == 10
+    assert headers_after(node, light.locator()) == full[11:]
+    assert fork_point(node, [bytes(32)]) == 0
+    assert headers_after(node, [bytes(32)]) == full[1:]  # nothing known: start after genesis
+    assert headers_after(node, [GENESIS.hash], limit=5) == full[1:6]
+    assert headers_after(node, [GENESIS.hash], stop_hash=full[3].hash) == full[1:4]
+    assert headers_after(node, [full[-1].hash]) == []  # the sender is up to date
 
 
 def test_txindex_finds_proves_and_forgets_undone_blocks():

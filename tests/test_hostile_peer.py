@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from toycoin import params, wire
+from toycoin import msg_control, msg_wallet, params, wire
 from toycoin.keys import PrivateKey
 from toycoin.node import Node
 from toycoin.peer import Limits
@@ -72,8 +72,8 @@ def assert_disconnected(sock: socket.socket, node: Node, reason: str, peer: str 
 
 
 def handshake(sock: socket.socket) -> None:
-    sock.sendall(wire.encode_frame(wire.Version("mallory", 42, 1, 0)))
-    sock.sendall(wire.encode_frame(wire.Verack()))
+    sock.sendall(wire.encode_frame(msg_control.Version("mallory", 42, 1, 0)))
+    sock.sendall(wire.encode_frame(msg_control.Verack()))
 
 
 def test_garbage_bytes(victim):
@@ -84,7 +84,8 @@ def test_garbage_bytes(victim):
 
 def test_wrong_magic(victim):
     sock = attacker(victim)
-    sock.sendall(frame(b"version", wire.Version("mallory", 1, 1, 0).serialize(), magic=b"\xf9\xbe\xb4\xd9"))
+    version = msg_control.Version("mallory", 1, 1, 0).serialize()
+    sock.sendall(frame(b"version", version, magic=b"\xf9\xbe\xb4\xd9"))
     assert_disconnected(sock, victim, "wrong magic f9beb4d9")
 
 
@@ -96,7 +97,7 @@ def test_oversize_length_is_refused_before_the_payload_is_read(victim):
 
 def test_bad_checksum_drops_the_message_but_not_the_peer(victim):
     sock = attacker(victim)
-    version = wire.Version("mallory", 42, 1, 0).serialize()
+    version = msg_control.Version("mallory", 42, 1, 0).serialize()
     sock.sendall(frame(b"version", version, checksum=b"\0\0\0\0"))
     handshake(sock)  # the dropped version did not count: this one does
     victim.wait_until(lambda: any(e.kind == "connected" and e.peer == "mallory" for e in victim.events),
@@ -107,7 +108,7 @@ def test_bad_checksum_drops_the_message_but_not_the_peer(victim):
 
 def test_truncated_frame_then_hang_up(victim):
     sock = attacker(victim)
-    sock.sendall(frame(b"version", wire.Version("mallory", 1, 1, 0).serialize())[:30])
+    sock.sendall(frame(b"version", msg_control.Version("mallory", 1, 1, 0).serialize())[:30])
     sock.shutdown(socket.SHUT_WR)
     assert_disconnected(sock, victim, "truncated frame")
 
@@ -134,10 +135,10 @@ def test_thousands_of_junk_messages(victim):
 
 def test_messages_before_the_handshake_are_ignored(victim):
     sock = attacker(victim)
-    sock.sendall(wire.encode_frame(wire.GetUtxos(ALICE.address)) * 3)
-    sock.sendall(wire.encode_frame(wire.Ping(1)))
+    sock.sendall(wire.encode_frame(msg_wallet.GetUtxos(ALICE.address)) * 3)
+    sock.sendall(wire.encode_frame(msg_control.Ping(1)))
     handshake(sock)
-    sock.sendall(wire.encode_frame(wire.Ping(2)))
+    sock.sendall(wire.encode_frame(msg_control.Ping(2)))
     # The only answers: version, verack and pong(2); no utxos, no pong(1).
     victim.wait_until(lambda: any(e.detail == "pong(nonce=2)" for e in victim.events), what="pong 2")
     sent = [e.detail for e in victim.events if e.kind == "send" and e.peer == "mallory"]
@@ -160,7 +161,7 @@ def test_a_silent_connection_misses_the_handshake_deadline(victim):
 def test_a_second_version_is_a_protocol_error(victim):
     sock = attacker(victim)
     handshake(sock)
-    sock.sendall(wire.encode_frame(wire.Version("mallory", 43, 1, 0)))
+    sock.sendall(wire.encode_frame(msg_control.Version("mallory", 43, 1, 0)))
     assert_disconnected(sock, victim, "a second version message", peer="mallory")
 
 

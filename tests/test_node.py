@@ -5,11 +5,12 @@ import socket
 
 import pytest
 
-from toycoin import wire
-from toycoin.addrman import dial_error
+from toycoin import msg_control, wire
+from toycoin.connman import dial_error
 from toycoin.errors import NodeError, ValidationError
 from toycoin.keys import PrivateKey
-from toycoin.node import Event, Node, course_genesis
+from toycoin.events import Event
+from toycoin.node import Node, course_genesis
 from toycoin.peer import Limits
 from toycoin.wallet import Wallet
 
@@ -247,7 +248,8 @@ def test_an_addr_full_of_dead_addresses_is_dialled_a_few_at_a_time(make_node):
     a.subscribe(lambda e: in_flight.append(len(a.addrman.dialling)) if e.kind == "connect failed" else None)
     dead = tuple(("127.0.0.1", port) for port in range(1, 41))  # nothing listens on these here
     with socket.create_connection(a.address) as mallory:
-        for message in (wire.Version("mallory", 1, 0, 0), wire.Verack(), wire.Addr(dead)):
+        hello = (msg_control.Version("mallory", 1, 0, 0), msg_control.Verack(), msg_control.Addr(dead))
+        for message in hello:
             mallory.sendall(wire.encode_frame(message))
         a.wait_until(lambda: len(in_flight) >= 6, what="A dialled some of the dead addresses")
     assert max(in_flight) <= 2

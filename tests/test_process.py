@@ -162,7 +162,8 @@ def test_an_unreachable_peer_is_reported_once_not_at_every_retry():
 
 
 def event(kind: str, peer: str, detail: str) -> Event:
-    return Event(0, kind, "A", peer, detail)
+    direction = {"outbound": "out", "inbound": "in"}.get(detail) if kind == "opened" else None
+    return Event(0, kind, "A", peer, detail, direction=direction)
 
 
 def test_the_connection_log_says_each_failure_once_until_it_connects():

@@ -7,7 +7,9 @@ from toycoin.keys import PrivateKey
 from toycoin.network import Network
 from toycoin.peer import Limits
 from toycoin.wallet import Wallet
-from toycoin.wire import MSG_TX, Inv, InvItem
+from toycoin.msg_data import Inv, InvItem, MSG_TX
+from toycoin.relay import Relay
+from toycoin.sync import BlockSync
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -19,7 +21,7 @@ NAMES = [f"n{i}" for i in range(10)]
 
 @pytest.fixture
 def mesh():
-    net = Network(NAMES, wallet_names=(), sync=True)
+    net = Network(NAMES, wallet_names=(), services=[Relay, BlockSync])
     net.start_all()
     net.mesh(timeout=30)
     yield net
@@ -57,7 +59,7 @@ def test_a_sealed_payment_leaves_every_mempool(mesh):
 
 
 def test_invalid_and_conflicting_payments_are_refused_with_a_reason_and_not_relayed():
-    with Network(["A", "B"], wallet_names=(), sync=True) as net:
+    with Network(["A", "B"], wallet_names=(), services=[Relay, BlockSync]) as net:
         net.start_all()
         net.mesh()
         a, b = net["A"], net["B"]
@@ -78,13 +80,13 @@ def test_invalid_and_conflicting_payments_are_refused_with_a_reason_and_not_rela
 
 def test_a_peer_that_announces_a_payment_and_never_sends_it_only_delays_it():
     limits = Limits(tx_request_timeout=0.3)
-    with Network(["A", "B", "liar"], wallet_names=(), sync=True, limits=limits) as net:
+    with Network(["A", "B", "liar"], wallet_names=(), services=[Relay, BlockSync], limits=limits) as net:
         net.start_all()
         net.mesh()
         a, b, liar = net["A"], net["B"], net["liar"]
         tx = Wallet(ALICE).make_payment(a.ledger.unspent_for(ALICE.address), BOB, 10)
-        liar._relay.on_getdata_txs = lambda conn, txids: []  # says it has the tx, never sends it
-        liar.runtime.call(lambda: [c.send(Inv((InvItem(MSG_TX, tx.txid),))) for c in liar._live_peers()])
+        liar.service(Relay).serve = lambda conn, txids: []  # says it has the tx, never sends it
+        liar.runtime.call(lambda: [c.send(Inv((InvItem(MSG_TX, tx.txid),))) for c in liar.live_connections()])
         a.sync_with_ping()
         b.sync_with_ping()  # both asked the liar, which sent nothing
         liar.submit_tx(tx)  # now the liar has it (and keeps it to itself), and so will B:

@@ -16,7 +16,7 @@ from toycoin.spv import LightClient, check_proof
 from toycoin.tx import OutPoint
 from toycoin.txindex import TxIndex
 from toycoin.wallet import Wallet
-from toycoin.wire import Proof
+from toycoin.msg_wallet import Proof
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -12,6 +12,8 @@ from toycoin.ledger import Ledger
 from toycoin.node import Node, course_genesis
 from toycoin.store import FILE_NAME, Store, parse_undo, serialize_undo
 from toycoin.wallet import Wallet
+from toycoin.relay import Relay
+from toycoin.sync import BlockSync
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -75,9 +77,9 @@ def test_garbage_instead_of_a_store_is_a_clear_error(tmp_path):
 
 
 def test_a_node_with_a_data_directory_resumes_and_syncs_only_what_it_missed(tmp_path):
-    source = Node("source", sync=True, miner_address=MINER.address)
+    source = Node("source", services=[Relay, BlockSync], miner_address=MINER.address)
     source.start()
-    follower = Node("follower", sync=True, data_dir=tmp_path)
+    follower = Node("follower", services=[Relay, BlockSync], data_dir=tmp_path)
     follower.start()
     try:
         follower.connect(source)
@@ -85,7 +87,7 @@ def test_a_node_with_a_data_directory_resumes_and_syncs_only_what_it_missed(tmp_
         follower.wait_until(lambda: follower.height == 20, what="the follower synced 20 blocks")
         follower.kill()
         grow(source, 5)
-        again = Node("follower", sync=True, data_dir=tmp_path, port=follower.address[1])
+        again = Node("follower", services=[Relay, BlockSync], data_dir=tmp_path, port=follower.address[1])
         assert again.height == 20  # from the data directory, before any peer is asked
         again.start()
         again.connect(source)
@@ -103,7 +105,7 @@ def test_a_block_handed_to_a_node_reaches_its_store_and_leaves_its_mempool(tmp_p
     # accept_block takes the path of a synced block, so the store never falls behind the ledger.
     elsewhere = Ledger(course_genesis())
     tx = Wallet(ALICE).make_payment(elsewhere.unspent_for(ALICE.address), BOB, 10)
-    node = Node("keeper", sync=sync, data_dir=tmp_path)
+    node = Node("keeper", services=[Relay, BlockSync] if sync else [], data_dir=tmp_path)
     if sync:
         node.submit_tx(tx)
         assert node.runtime.call(lambda: len(node.mempool)) == 1

@@ -10,7 +10,9 @@ from toycoin.peer import Limits
 from toycoin.sync import block_locator
 from toycoin.tx import Tx, TxOut
 from toycoin.wallet import Wallet
-from toycoin.wire import BlockMessage
+from toycoin.msg_data import BlockMessage
+from toycoin.relay import Relay
+from toycoin.sync import BlockSync
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -21,7 +23,8 @@ FAST = Limits(handshake_timeout=2.0, frame_timeout=2.0, block_timeout=0.5)
 
 @pytest.fixture
 def net():
-    network = Network(["A", "B", "C"], wallet_names=(), sync=True, miner_address=MINER.address, limits=FAST)
+    network = Network(["A", "B", "C"], wallet_names=(), services=[Relay, BlockSync],
+                      miner_address=MINER.address, limits=FAST)
     network.start_all()
     network.mesh()
     yield network
@@ -82,7 +85,7 @@ def test_a_peer_that_sends_invalid_blocks_is_dropped_and_the_sync_completes(net)
             conn.send(BlockMessage(tampered(b.ledger.block_at(b.ledger.height_of(block_hash)))))
         return []
 
-    b._sync.serve_blocks = serve_forgeries
+    b.service(BlockSync).serve = serve_forgeries
     c.start()
     c.wait_until(lambda: c.height == 80, timeout=30, what="C synced despite B")
     assert c.ledger.utxos == a.ledger.utxos
@@ -96,7 +99,7 @@ def test_a_peer_that_announces_blocks_and_never_delivers_them_does_not_stall_the
     c.stop()
     grow(a, 60)
     b.wait_until(lambda: b.height == 60, what="B has the chain")
-    b._sync.serve_blocks = lambda conn, hashes: []  # no block, no notfound: silence
+    b.service(BlockSync).serve = lambda conn, hashes: []  # no block, no notfound: silence
     c.start()
     c.wait_until(lambda: c.height == 60, timeout=30, what="C synced despite B")
     reasons = [e.detail for e in c.events if e.kind == "disconnected" and e.peer == "B"]
@@ -123,7 +126,8 @@ def test_two_sealers_at_once_leave_two_ledgers_that_disagree(net):
 
 
 def test_blocks_are_relayed_hop_by_hop_to_a_node_that_only_knows_a_follower():
-    with Network(["A", "B"], wallet_names=(), sync=True, miner_address=MINER.address) as line:
+    with Network(["A", "B"], wallet_names=(), services=[Relay, BlockSync],
+                 miner_address=MINER.address) as line:
         line.start_all()
         line.connect("B", "A")
         c = line.add_node("C", discover=False)  # C -- B -- A, and C never dials A

@@ -6,6 +6,8 @@ from toycoin.diagrams import network_diagram
 from toycoin.events import NodeSnapshot
 from toycoin.network import NetworkSnapshot
 from toycoin.widgets import status_text
+from toycoin.relay import Relay
+from toycoin.sync import BlockSync
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -39,7 +41,8 @@ def test_the_panel_shows_a_progress_bar_on_a_long_sync():
     from toycoin.network import Network
     from toycoin.widgets import NetworkPanel
 
-    with Network(["A", "B"], wallet_names=(), sync=True, miner_address=MINER.address) as net:
+    with Network(["A", "B"], wallet_names=(), services=[Relay, BlockSync],
+                 miner_address=MINER.address) as net:
         net.start_all()
         net.mesh()
         panel = NetworkPanel(net)

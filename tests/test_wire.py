@@ -2,7 +2,7 @@
 
 import pytest
 
-from toycoin import params, wire
+from toycoin import msg_control, msg_data, msg_wallet, params, wire
 from toycoin.encoding import compact_size
 from toycoin.errors import ParseError, ProtocolError
 from toycoin.keys import PrivateKey
@@ -23,29 +23,30 @@ def alice_pays_bob():
 def examples():
     tx = alice_pays_bob()
     return [
-        wire.Version("A", 2**64 - 1, 8333, 0),
-        wire.Version("alice", 7, 0, 0, services=0),
-        wire.Verack(),
-        wire.Ping(1),
-        wire.Pong(2**63),
-        wire.GetAddr(),
-        wire.Addr((("127.0.0.1", 8333), ("10.0.0.2", 1))),
-        wire.GetUtxos(ALICE.address),
-        wire.Utxos(ALICE.address, 3, bytes(range(32)), ((tx.inputs[0].outpoint, tx.outputs[0]),)),
-        wire.TxMessage(tx),
-        wire.Reject(tx.txid, "input 0 spends an output that does not exist"),
+        msg_control.Version("A", 2**64 - 1, 8333, 0),
+        msg_control.Version("alice", 7, 0, 0, services=0),
+        msg_control.Verack(),
+        msg_control.Ping(1),
+        msg_control.Pong(2**63),
+        msg_control.GetAddr(),
+        msg_control.Addr((("127.0.0.1", 8333), ("10.0.0.2", 1))),
+        msg_wallet.GetUtxos(ALICE.address),
+        msg_wallet.Utxos(ALICE.address, 3, bytes(range(32)), ((tx.inputs[0].outpoint, tx.outputs[0]),)),
+        msg_data.TxMessage(tx),
+        msg_control.Reject(tx.txid, "input 0 spends an output that does not exist"),
         # headers and proofs (chapter 06)
-        wire.GetHeaders((course_genesis().hash, bytes(range(32)))),
-        wire.Headers((course_genesis().header,) * 3),
-        wire.GetProof(tx.txid),
-        wire.Proof(course_genesis().hash, 0, make_proof([tx.txid, bytes(32)], 0), tx),
-        wire.NoProof(tx.txid),
+        msg_data.GetHeaders((course_genesis().hash, bytes(range(32)))),
+        msg_data.Headers((course_genesis().header,) * 3),
+        msg_wallet.GetProof(tx.txid),
+        msg_wallet.Proof(course_genesis().hash, 0, make_proof([tx.txid, bytes(32)], 0), tx),
+        msg_wallet.NoProof(tx.txid),
         # relay and block download (chapter 07)
-        wire.Inv((wire.InvItem(wire.MSG_TX, tx.txid), wire.InvItem(wire.MSG_BLOCK, course_genesis().hash))),
-        wire.GetData((wire.InvItem(wire.MSG_TX, tx.txid),)),
-        wire.NotFound((wire.InvItem(wire.MSG_BLOCK, bytes(32)),)),
-        wire.BlockMessage(course_genesis()),
-        wire.MempoolRequest(),
+        msg_data.Inv((msg_data.InvItem(msg_data.MSG_TX, tx.txid),
+                      msg_data.InvItem(msg_data.MSG_BLOCK, course_genesis().hash))),
+        msg_data.GetData((msg_data.InvItem(msg_data.MSG_TX, tx.txid),)),
+        msg_data.NotFound((msg_data.InvItem(msg_data.MSG_BLOCK, bytes(32)),)),
+        msg_data.BlockMessage(course_genesis()),
+        msg_data.MempoolRequest(),
     ]
 
 
@@ -56,33 +57,39 @@ def test_every_message_round_trips_through_a_frame(message):
     assert header.command == message.command
     assert header.length == len(frame) - wire.HEADER_SIZE
     assert header.checksum == wire.checksum(frame[wire.HEADER_SIZE:])
-    assert wire.decode_payload(header.command, frame[wire.HEADER_SIZE:]) == message
+    assert wire.decode_payload(header.command, frame[wire.HEADER_SIZE:], wire.NODE_MESSAGES) == message
 
 
 def test_the_registry_holds_exactly_the_message_classes():
-    assert set(wire.MESSAGES) == {type(m).command for m in examples()}
+    assert set(wire.NODE_MESSAGES) == {type(m).command for m in examples()}
     with pytest.raises(TypeError):
-        wire.MESSAGES[b"evil"] = wire.Ping  # read-only: nobody adds a command at run time
+        wire.NODE_MESSAGES[b"evil"] = msg_control.Ping  # read-only: nobody adds a command at run time
+
+
+def test_a_registry_refuses_two_classes_for_one_command():
+    with pytest.raises(ValueError, match="two message classes for the command 'ping'"):
+        wire.message_set(msg_control.Ping, msg_control.Verack, msg_control.Ping)
 
 
 def test_reprs_are_short_and_readable():
-    assert repr(wire.Version("A", 123, 4000, 0)) == "version(name='A', height=0)"
-    assert repr(wire.Version("alice", 1, 0, 0, services=0)) == "version(name='alice', height=0, wallet)"
-    assert repr(wire.Addr((("127.0.0.1", 1), ("127.0.0.1", 2)))) == "addr(2 addresses)"
-    assert repr(wire.Addr((("127.0.0.1", 1),))) == "addr(1 address)"
-    assert repr(wire.Ping(5)) == "ping(nonce=5)" and repr(wire.Pong(5)) == "pong(nonce=5)"
-    assert repr(wire.Verack()) == "verack()"
-    assert repr(wire.TxMessage(alice_pays_bob())).startswith("tx(")
+    assert repr(msg_control.Version("A", 123, 4000, 0)) == "version(name='A', height=0)"
+    wallet = msg_control.Version("alice", 1, 0, 0, services=0)
+    assert repr(wallet) == "version(name='alice', height=0, wallet)"
+    assert repr(msg_control.Addr((("127.0.0.1", 1), ("127.0.0.1", 2)))) == "addr(2 addresses)"
+    assert repr(msg_control.Addr((("127.0.0.1", 1),))) == "addr(1 address)"
+    assert repr(msg_control.Ping(5)) == "ping(nonce=5)" and repr(msg_control.Pong(5)) == "pong(nonce=5)"
+    assert repr(msg_control.Verack()) == "verack()"
+    assert repr(msg_data.TxMessage(alice_pays_bob())).startswith("tx(")
 
 
 def test_bitcoin_framing_layout():
-    frame = wire.encode_frame(wire.Verack())
+    frame = wire.encode_frame(msg_control.Verack())
     # magic, "verack" padded to 12 bytes, length 0, and sha256d("")[:4] = 5df6e0e2 (as in Bitcoin)
     assert frame == b"toyc" + b"verack\0\0\0\0\0\0" + bytes(4) + bytes.fromhex("5df6e0e2")
 
 
 def test_wrong_magic_is_a_protocol_error():
-    frame = wire.encode_frame(wire.Verack(), magic=b"\xf9\xbe\xb4\xd9")  # Bitcoin mainnet's
+    frame = wire.encode_frame(msg_control.Verack(), magic=b"\xf9\xbe\xb4\xd9")  # Bitcoin mainnet's
     with pytest.raises(ProtocolError, match="wrong magic f9beb4d9"):
         wire.FrameHeader.parse(frame)
 
@@ -101,8 +108,8 @@ def test_garbled_commands_are_refused(command):
 
 
 def test_unknown_command_decodes_to_none_and_is_never_looked_up():
-    assert wire.decode_payload(b"__class__", b"") is None
-    assert wire.decode_payload(b"getblocks", b"") is None
+    assert wire.decode_payload(b"__class__", b"", wire.NODE_MESSAGES) is None
+    assert wire.decode_payload(b"getblocks", b"", wire.NODE_MESSAGES) is None
 
 
 @pytest.mark.parametrize("message", examples(), ids=repr)
@@ -118,49 +125,50 @@ def test_truncated_and_padded_payloads_are_parse_errors(message):
 def test_item_counts_are_bounded_before_items_are_read():
     too_many = params.MAX_ADDR_TO_SEND + 1
     with pytest.raises(ParseError, match="at most"):
-        wire.Addr.parse(compact_size(too_many) + bytes([127, 0, 0, 1, 0, 1]) * too_many)
+        msg_control.Addr.parse(compact_size(too_many) + bytes([127, 0, 0, 1, 0, 1]) * too_many)
     with pytest.raises(ParseError, match="1000000000 items announced"):
-        wire.Addr.parse(compact_size(10**9) + bytes(6))  # a forged count, refused at once
+        msg_control.Addr.parse(compact_size(10**9) + bytes(6))  # a forged count, refused at once
 
 
 def test_node_names_must_be_short_printable_ascii():
-    good = wire.Version("A", 1, 1, 0).serialize()
+    good = msg_control.Version("A", 1, 1, 0).serialize()
     long_name = good[:-2] + compact_size(params.MAX_NAME_LENGTH + 1) + b"x" * (params.MAX_NAME_LENGTH + 1)
     with pytest.raises(ParseError, match="longer than"):
-        wire.Version.parse(long_name)
+        msg_control.Version.parse(long_name)
     with pytest.raises(ParseError, match="printable"):
-        wire.Version.parse(good[:-2] + b"\x01\n")
+        msg_control.Version.parse(good[:-2] + b"\x01\n")
 
 
 def test_reject_reasons_are_bounded_and_made_printable():
-    reject = wire.Reject(bytes(32), "é" + "x" * 500)
-    parsed = wire.Reject.parse(reject.serialize())
+    reject = msg_control.Reject(bytes(32), "é" + "x" * 500)
+    parsed = msg_control.Reject.parse(reject.serialize())
     assert parsed.reason.startswith("?x") and len(parsed.reason) == params.MAX_REJECT_REASON_LENGTH
 
 
 def test_addr_refuses_port_zero():
     with pytest.raises(ParseError, match="port 0"):
-        wire.Addr.parse(compact_size(1) + bytes([127, 0, 0, 1, 0, 0]))
+        msg_control.Addr.parse(compact_size(1) + bytes([127, 0, 0, 1, 0, 0]))
 
 
 def test_inventory_messages_are_bounded_and_strict():
-    item = wire.InvItem(wire.MSG_TX, bytes(32)).kind.to_bytes(4, "little") + bytes(32)
+    item = msg_data.InvItem(msg_data.MSG_TX, bytes(32)).kind.to_bytes(4, "little") + bytes(32)
     too_many = params.MAX_INV_SZ + 1
     with pytest.raises(ParseError, match="at most"):
-        wire.GetData.parse(compact_size(too_many) + item * too_many)
+        msg_data.GetData.parse(compact_size(too_many) + item * too_many)
     with pytest.raises(ParseError, match="1000000000 items announced"):
-        wire.Inv.parse(compact_size(10**9) + item)
+        msg_data.Inv.parse(compact_size(10**9) + item)
     with pytest.raises(ParseError, match="unknown inventory type 7"):
-        wire.Inv.parse(compact_size(1) + (7).to_bytes(4, "little") + bytes(32))
+        msg_data.Inv.parse(compact_size(1) + (7).to_bytes(4, "little") + bytes(32))
     with pytest.raises(ValueError, match="at most"):
-        wire.Inv((wire.InvItem(wire.MSG_TX, bytes(32)),) * too_many)
+        msg_data.Inv((msg_data.InvItem(msg_data.MSG_TX, bytes(32)),) * too_many)
 
 
 def test_inventory_reprs_name_the_items_in_display_order():
     txid = bytes(range(32))
-    items = tuple(wire.InvItem(wire.MSG_TX, txid) for _ in range(3))
-    assert repr(wire.Inv(items)) == f"inv(tx {txid[::-1].hex()[:12]}…, tx {txid[::-1].hex()[:12]}…, +1 more)"
-    assert repr(wire.GetData(())) == "getdata()"
-    assert repr(wire.BlockMessage(course_genesis())).startswith("block(") and "1 tx)" in repr(
-        wire.BlockMessage(course_genesis()))
-    assert repr(wire.MempoolRequest()) == "mempool()"
+    items = tuple(msg_data.InvItem(msg_data.MSG_TX, txid) for _ in range(3))
+    short = txid[::-1].hex()[:12]
+    assert repr(msg_data.Inv(items)) == f"inv(tx {short}…, tx {short}…, +1 more)"
+    assert repr(msg_data.GetData(())) == "getdata()"
+    assert repr(msg_data.BlockMessage(course_genesis())).startswith("block(") and "1 tx)" in repr(
+        msg_data.BlockMessage(course_genesis()))
+    assert repr(msg_data.MempoolRequest()) == "mempool()"

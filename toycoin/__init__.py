@@ -5,6 +5,7 @@ imports only modules above it in this list (tests/test_architecture.py checks):
 
     params, errors   every constant in one place; the error hierarchy
     encoding         double SHA-256, compact-size integers, base58check
+    secp             libsecp256k1 (Bitcoin Core's C library), when installed: fast signature checks
     keys             private keys from readable seeds, public keys, addresses, ECDSA
     tx               outpoints, inputs, outputs, transactions, signature digests
     merkle           Merkle roots and proofs of inclusion
@@ -13,28 +14,30 @@ imports only modules above it in this list (tests/test_architecture.py checks):
     ledger           the UTXO set: validation with reasons, apply and undo blocks
     txindex          which block holds a transaction, and the Merkle proof of it
     wallet           an offline wallet that builds and signs payments
-    payload          what every message shares: the Message base class, text and list fields
-    messages         handshake, addresses, a wallet's questions and payments (version ... reject)
-    inventory        headers, Merkle proofs, inv/getdata/notfound, blocks, mempool requests
-    wire             the 24-byte frame, its checksum, and the registry of messages
+    message          what every message shares: the Message base class, text and list fields
+    msg_control      control messages: version, verack, ping, pong, getaddr, addr, reject
+    msg_data         data messages: tx, inv, getdata, notfound, block, getheaders, headers, mempool
+    msg_wallet       a wallet's questions and their answers: getutxos, utxos, getproof, proof, noproof
+    wire             the 24-byte frame, its checksum, and registries of messages
     runtime          one asyncio loop in a background thread, behind a synchronous API
     peer             one TCP connection: bytes, frames, limits
-    events           what a node records (events) and reports (snapshots)
-    addrman          the addresses a node knows, and the loops that keep it connected
-    connman          a node's connections: listening, dialling, the cap, stop, kill and restart
-    peerman          what a node says to any peer: message routing, handshake, pings, addresses
+    events           what a peer records (events) and reports (snapshots)
+    addrman          the addresses a peer knows, why the last dial failed, who is banned
+    connman          the connection layer: listening, dialling with backoff, the cap, stop and kill
+    peerman          the connection layer: handshake, pings, addresses, on_<command> routing, ask
     mempool          payments accepted and not yet in a block
     store            a node's ledger in a data directory (sqlite3), one atomic commit per block
-    relay            payments gossiped with inv/getdata/tx, each passed on once
-    sync             headers-first block download from several peers at once
-    node             a full node: a ledger behind connman and peerman; serves wallets
-    client           a wallet that talks to a node over TCP
-    cli              python -m toycoin node: a full node as a program of its own
-    process          a node as its own operating-system process, killed for real
-    network          many nodes at once, and snapshots of them for pictures
+    service          what a service of a node may ask of it, and what the node tells it
+    relay            a service: payments gossiped with inv/getdata/tx, each passed on once
+    sync             a service: headers-first block download from several peers at once
+    node             a full node: a ledger on the connection layer, plus its services
+    client           a wallet that talks to a node over TCP, one short session a call
     peergroup        a client's connections to several full nodes, and failover between them
     spv              a light wallet: headers only, Merkle proofs, failover between nodes
     liar             a full node that forges proofs, to watch a light wallet catch it
+    cli              python -m toycoin node: a full node as a program of its own
+    process          a node as its own operating-system process, killed for real
+    network          many nodes at once, and snapshots of them for pictures
 
     envcheck         what the course needs on this machine, and how to get it
     exercises        checks of a learner's answers that say what is wrong in plain words

@@ -1,36 +1,24 @@
-"""Address manager: the nodes a node knows of, and the loop that keeps it connected to them.
+"""Address manager: the book of nodes a peer knows of, and what it knows of each.
 
 A node is told some addresses (``node.connect(other)``) and learns others from
-its peers' ``addr`` messages. It keeps every one of them, and for each runs a
-loop that dials whenever no connection to that address is open, waiting a
-little longer after each failure (exponential backoff) and never giving up
-while the node runs. So a peer that crashes and comes back is found again
-without anyone asking.
+its peers' ``addr`` messages. The book keeps every one of them; the dialling
+itself, with backoff, belongs to the connections (toycoin.connman).
 
-    Address, format_address, target_address   (host, port) pairs and their text
+    Address, format_address, target_address, is_ipv4   (host, port) pairs and their text
+    Target          what a connect() accepts: a node, a node process or a (host, port)
     AddrMan         the book: wanted addresses ("asked" or "learned"), their labels,
-                    addresses that turned out to be ourselves, dials in progress
-    Dialler         what keep_connected needs from a node (toycoin.node.Node)
-    keep_connected  dial, serve, back off, dial again, for as long as the address is wanted
-
-Dialling policy: an address the node was asked to connect to is always
-dialled; a learned one only if the node discovers (``discover=True``), and
-only while fewer than ``max_outbound`` learned connections are open or being
-dialled, so a peer's addr message full of dead addresses cannot make the node
-dial a thousand of them at once.
+                    addresses that turned out to be ourselves, dials in progress,
+                    why the last dial of each failed, and nodes banned for lying
 
 Bitcoin Core keeps addresses in ``AddrMan`` (buckets of "new" and "tried"
-addresses, defending against a peer that floods it with its own) and dials
-from ``CConnman::ThreadOpenConnections``. jamesob/tinychain dropped a peer for
-ever after three failures; toycoin, like Bitcoin Core, keeps trying.
-Simplifications: no buckets, no banning, IPv4 only.
+addresses, defending against a peer that floods it with its own) and bans
+misbehaving peers in ``BanMan``. Simplifications: no buckets, IPv4 only, and
+a ban lasts as long as the run (Bitcoin Core: 24 hours, -bantime).
 """
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
-import socket
 from typing import Any, Protocol
 
 from toycoin import params
@@ -41,6 +29,18 @@ Address = tuple[str, int]
 
 def format_address(address: Address) -> str:
     return f"{address[0]}:{address[1]}"
+
+
+class HasAddress(Protocol):
+    """A node or a node process: something with a name that listens at an address."""
+
+    name: str
+
+    @property
+    def address(self) -> Address: ...
+
+
+Target = HasAddress | Address
 
 
 def target_address(target: Any) -> tuple[Address, str]:
@@ -61,17 +61,6 @@ def is_ipv4(host: str) -> bool:
     return True
 
 
-def dial_error(error: BaseException) -> str:
-    """A failed dial in a few words."""
-    if isinstance(error, ConnectionRefusedError):
-        return "connection refused"
-    if isinstance(error, asyncio.TimeoutError):
-        return "timed out"
-    if isinstance(error, socket.gaierror):  # before OSError's strerror: that one says little
-        return f"the host name does not resolve ({error.strerror})"
-    return getattr(error, "strerror", None) or type(error).__name__
-
-
 class AddrMan:
     """The addresses one node wants connections to (state inside one node only)."""
 
@@ -81,11 +70,15 @@ class AddrMan:
         self.labels: dict[Address, str] = {}  # names of dialled nodes, for events
         self.myself: set[Address] = set()  # addresses that turned out to be this node
         self.dialling: set[Address] = set()  # learned addresses being dialled right now
+        self.down: dict[Address, str] = {}  # addresses whose last dial failed, and why
+        self.banned: dict[Address, str] = {}  # caught lying: address -> what it did
 
     def want(self, address: Address, how: str, label: str | None = None) -> bool:
-        """Remember ``address``; True if it is new (and needs a keep_connected loop)."""
+        """Remember ``address``; True if it is new (and needs a dial loop, toycoin.connman)."""
         if label:
             self.labels[address] = label
+        if address in self.banned:
+            return False
         if address in self.wanted:
             if how == "asked":
                 self.wanted[address] = how
@@ -96,6 +89,19 @@ class AddrMan:
     def forget(self, address: Address) -> None:
         self.wanted.pop(address, None)
 
+    def failed(self, address: Address, why: str) -> None:
+        """The last dial of ``address`` failed."""
+        self.down[address] = why
+
+    def reached(self, address: Address) -> None:
+        """A handshake with ``address`` completed."""
+        self.down.pop(address, None)
+
+    def ban(self, address: Address, reason: str) -> None:
+        """Never dial ``address`` again in this run."""
+        self.banned.setdefault(address, reason)
+        self.wanted.pop(address, None)
+
     def mark_myself(self, address: Address) -> None:
         """``address`` is this node: never dial it again."""
         self.myself.add(address)
@@ -103,64 +109,11 @@ class AddrMan:
 
     def learnable(self, address: Address, own: Address) -> bool:
         """Whether an address from an addr message may join the book."""
-        return len(self.wanted) < self.max_known and address != own and address not in self.myself
+        return (len(self.wanted) < self.max_known and address != own and address not in self.myself
+                and address not in self.banned)
 
     def label(self, address: Address) -> str:
         return self.labels.get(address, format_address(address))
 
     def is_learned(self, address: Address) -> bool:
         return self.wanted.get(address) == "learned"
-
-
-class Dialler(Protocol):
-    """The parts of a node that keep_connected uses."""
-
-    addrman: AddrMan
-
-    @property
-    def is_running(self) -> bool: ...
-
-    def _may_dial(self, address: Address) -> bool: ...
-
-    async def _wait_for_change(self) -> None: ...
-
-    async def _open(self, address: Address) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]: ...
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                     target: Address | None) -> bool: ...
-
-    def _record(self, kind: str, peer: str | None, detail: str) -> None: ...
-
-    def _pulse(self) -> None: ...
-
-
-async def keep_connected(node: Dialler, address: Address) -> None:
-    """Dial ``address`` whenever no connection to it is open, backing off on failure."""
-    book = node.addrman
-    delay, failing = params.RECONNECT_DELAY_MIN, False
-    while address in book.wanted and node.is_running:
-        if not node._may_dial(address):
-            await node._wait_for_change()
-            continue
-        learned = book.is_learned(address)
-        if learned:
-            book.dialling.add(address)  # holds one of the max_outbound slots
-        try:
-            reader, writer = await node._open(address)
-        except (OSError, asyncio.TimeoutError) as error:
-            if not failing:
-                node._record("connect failed", book.label(address),
-                             f"{dial_error(error)}; retrying with backoff")
-            failing, ok = True, False
-        else:
-            book.dialling.discard(address)  # from here on it counts as a live peer
-            failing, ok = False, await node._serve(reader, writer, address)
-        finally:
-            if learned:
-                book.dialling.discard(address)
-                node._pulse()  # the slot is free for another learned address
-        if ok:
-            delay = params.RECONNECT_DELAY_MIN
-        else:
-            await asyncio.sleep(delay)
-            delay = min(2 * delay, params.RECONNECT_DELAY_MAX)

@@ -35,8 +35,11 @@ from typing import NoReturn
 from toycoin.addrman import Address, is_ipv4
 from toycoin.errors import NodeError
 from toycoin.events import Event
-from toycoin.node import Node, check_name
+from toycoin.connman import check_name
+from toycoin.node import Node
+from toycoin.relay import Relay
 from toycoin.runtime import Runtime
+from toycoin.sync import BlockSync
 
 READY_PREFIX = "listening"
 PROG = "python -m toycoin"
@@ -105,7 +108,8 @@ def run_node(name: str, host: str, port: int, peers: Sequence[Address], stop_on_
         threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
     runtime = Runtime(f"toycoin-node-{name}")
     try:
-        node = Node(name, host=host, port=port, runtime=runtime, sync=sync, data_dir=data_dir)
+        services = [Relay, BlockSync] if sync else []
+        node = Node(name, host=host, port=port, runtime=runtime, services=services, data_dir=data_dir)
         node.subscribe(ConnectionLog(lambda line: print(line, file=sys.stderr, flush=True)))
         node.start()
     except NodeError as error:
@@ -159,7 +163,7 @@ class ConnectionLog:
             return f"{me}: cannot connect to {peer}: {detail}"
         if event.kind == "connected to itself":
             return f"{me}: connected to itself ({detail}); that address will not be dialled again"
-        if event.kind == "opened" and detail == "outbound":
+        if event.kind == "opened" and event.direction == "out":
             self._dialled.add(peer)
         if event.kind != "disconnected":
             return None

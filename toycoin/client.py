@@ -4,7 +4,7 @@ Alice's wallet knows her key, and nothing else. To learn her balance it asks a
 node which coins her address owns; to pay Bob it builds and signs a
 transaction from those coins (toycoin.wallet) and sends it to the node, which
 validates it and takes it (a node of chapters 03 to 05 seals it into a block at
-once; a node made with ``sync=True`` puts it in its mempool and passes it on),
+once; a node with the Relay service puts it in its mempool and passes it on),
 or refuses it with a reason.
 
     WalletClient(key, node_address)
@@ -15,13 +15,14 @@ or refuses it with a reason.
       .probe(addresses)                   height, tip, peers and balances, for snapshots
       .events                             what crossed the wire, for sequence diagrams
 
-Each call is one short session on a fresh TCP connection: the same
-version/verack handshake as a node, but announcing no services (a light peer
-that serves nobody), then the request. Payment uses Bitcoin's ordering
+Each call is one short session on a fresh TCP connection, on the same
+connection layer as a node (toycoin.peerman's ``session``): the same
+version/verack handshake, but announcing no services (a light peer that
+serves nobody), then the request. Payment uses Bitcoin's ordering
 guarantee: a node handles one peer's messages in order, so after ``tx`` the
 wallet sends a ``ping``; a ``reject`` before the ``pong`` means refused, a
 ``pong`` alone means accepted: sealed into a block by a node without sync, only
-in the mempool of a node with ``sync=True`` (it is in a block once one is mined).
+in the mempool of a node with the Relay service (it is in a block once one is mined).
 
 If the node is down, every call raises NodeError("cannot reach node server:
 connection refused — is it running?"; the node is named by its address when the
@@ -35,28 +36,27 @@ such "getutxos by address" message in Bitcoin (Electrum-style servers do that).
 
 from __future__ import annotations
 
-import asyncio
-import itertools
 import random
-from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from toycoin import params
 from toycoin.addrman import Address, format_address
-from toycoin.errors import NodeError, ValidationError
+from toycoin.errors import ValidationError
 from toycoin.events import Event
 from toycoin.keys import PrivateKey
-from toycoin.peer import Connection, Limits
-from toycoin.runtime import Runtime, get_runtime
+from toycoin.message import Message
+from toycoin.msg_control import Addr, GetAddr, Reject
+from toycoin.msg_data import TxMessage
+from toycoin.msg_wallet import GetUtxos, Utxos
+from toycoin.peer import Connection
+from toycoin.peerman import PeerMan
+from toycoin.runtime import Runtime
 from toycoin.tx import OutPoint, Tx, TxOut
 from toycoin.wallet import Wallet
-from toycoin.wire import (
-    Addr, GetAddr, GetUtxos, Message, Ping, Pong, Reject, TxMessage, Utxos, Verack, Version,
-)
 
 T = TypeVar("T")
+M = TypeVar("M", bound=Message)
 
 
 @dataclass(frozen=True)
@@ -77,11 +77,12 @@ class WalletClient:
         self.wallet = Wallet(key)
         self.node_address = node_address
         self.name = name
-        self.runtime = get_runtime(runtime)
-        self.timeout = timeout
-        self._rng = rng or random.Random()  # version nonces
-        self._ping_nonces = itertools.count(1)  # counted, so printed events are reproducible
-        self._events: deque[Event] = deque(maxlen=params.MAX_EVENTS)
+        # A peer that does not listen, announces no services and looks for nobody.
+        self.peer = PeerMan(name, listen=False, service_flags=0, learn_addresses=False, runtime=runtime,
+                            rng=rng)
+        self.peer.answers.update({Utxos, Addr, Reject})
+        self.peer.timeout = self.timeout = timeout
+        self.runtime = self.peer.runtime
         # Names nodes by their address in messages ("node server" rather than a port
         # number); a Network sets it for the wallets it makes.
         self.node_names: Callable[[Address], str | None] = lambda address: None
@@ -100,7 +101,7 @@ class WalletClient:
 
     @property
     def events(self) -> list[Event]:
-        return self.runtime.call(lambda: list(self._events))
+        return self.peer.events
 
     def unspent(self) -> list[tuple[OutPoint, TxOut]]:
         return list(self._call(self._ask_utxos).coins)
@@ -111,17 +112,13 @@ class WalletClient:
     def probe(self, addresses: list[str]) -> Probe:
         """Ask the node its height, tip, peers and the balances of ``addresses`` (for pictures)."""
 
-        async def work(conn: Connection, inbox: asyncio.Queue) -> Probe:
+        async def work(conn: Connection) -> Probe:
             balances, height, tip_hex = [], -1, ""
             for address in addresses:
-                conn.send(GetUtxos(address))
-                reply = await self._expect(inbox, (Utxos,))
-                assert isinstance(reply, Utxos)
+                reply = await self._ask(conn, GetUtxos(address), Utxos)
                 balances.append((address, reply.balance))
                 height, tip_hex = reply.height, reply.tip_hash[::-1].hex()
-            conn.send(GetAddr())
-            addr = await self._expect(inbox, (Addr,))
-            assert isinstance(addr, Addr)
+            addr = await self._ask(conn, GetAddr(), Addr)
             return Probe(height, tip_hex, tuple(balances), addr.addresses)
 
         return self._call(work)
@@ -129,79 +126,39 @@ class WalletClient:
     def pay(self, to_address: str, amount: int, fee: int = 0) -> str:
         """Pay through the node; return the txid_hex once the node accepted it (see above)."""
 
-        async def work(conn: Connection, inbox: asyncio.Queue) -> str:
-            utxos = await self._ask_utxos(conn, inbox)
+        async def work(conn: Connection) -> str:
+            utxos = await self._ask_utxos(conn)
             tx = self.wallet.make_payment(list(utxos.coins), to_address, amount, fee)
-            return await self._send(conn, inbox, tx)
+            return await self._send(conn, tx)
 
         return self._call(work)
 
     def send_tx(self, tx: Tx) -> str:
         """Send a transaction built elsewhere (Bitcoin: sendrawtransaction); return its txid_hex."""
-        return self._call(lambda conn, inbox: self._send(conn, inbox, tx))
+        return self._call(lambda conn: self._send(conn, tx))
 
-    async def _send(self, conn: Connection, inbox: asyncio.Queue, tx: Tx) -> str:
-        nonce = next(self._ping_nonces)
-        conn.send(TxMessage(tx))
-        conn.send(Ping(nonce))  # answered only after the tx was handled
-        while True:
-            reply = await self._expect(inbox, (Reject, Pong))
-            if isinstance(reply, Reject) and reply.txid == tx.txid:
-                raise ValidationError(f"node refused the payment: {reply.reason}")
-            if isinstance(reply, Pong) and reply.nonce == nonce:
-                return tx.txid_hex
+    async def _send(self, conn: Connection, tx: Tx) -> str:
+        reply = await self.peer.tell(conn, TxMessage(tx), (Reject,), self._node())
+        if isinstance(reply, Reject) and reply.txid == tx.txid:
+            raise ValidationError(f"node refused the payment: {reply.reason}")
+        return tx.txid_hex
 
     # --- one session per call ----------------------------------------------------------
 
-    def _call(self, work: Callable[[Connection, asyncio.Queue], Awaitable[T]]) -> T:
+    def _call(self, work: Callable[[Connection], Awaitable[T]]) -> T:
         return self.runtime.run(self._session(work), 3 * self.timeout)
 
-    async def _session(self, work: Callable[[Connection, asyncio.Queue], Awaitable[T]]) -> T:
-        where = format_address(self.node_address)
-        try:
-            reader, writer = await asyncio.wait_for(asyncio.open_connection(*self.node_address), self.timeout)
-        except ConnectionRefusedError:
-            raise NodeError(f"cannot reach {self._node()}: connection refused — is it running?") from None
-        except (OSError, asyncio.TimeoutError) as error:
-            raise NodeError(f"cannot reach {self._node()}: {error or 'timed out'}") from None
-        inbox: asyncio.Queue = asyncio.Queue()  # messages, then why the connection ended
-        conn = Connection(reader, writer, inbound=False, label=where, limits=Limits(),
-                          dispatch=lambda _, message: inbox.put_nowait(message), log=self._record)
-        reading = asyncio.get_running_loop().create_task(self._read(conn, inbox))
-        try:
-            conn.send(Version(self.name, self._rng.getrandbits(64), 0, 0, services=0))
-            conn.label = (await self._expect(inbox, (Version,))).name  # type: ignore[attr-defined]
-            await self._expect(inbox, (Verack,))
-            conn.send(Verack())
-            conn.handshaked = True
-            return await work(conn, inbox)
-        finally:
-            conn.close("wallet done")
-            await reading
+    async def _session(self, work: Callable[[Connection], Awaitable[T]]) -> T:
+        async with self.peer.session(self.node_address, self._node()) as conn:
+            return await work(conn)
 
-    async def _read(self, conn: Connection, inbox: asyncio.Queue) -> None:
-        inbox.put_nowait(await conn.run())  # the reason it ended, as a string
+    async def _ask(self, conn: Connection, message: Message, kind: type[M]) -> M:
+        reply = await self.peer.ask(conn, message, (kind,), self._node())
+        assert isinstance(reply, kind)
+        return reply
 
-    async def _expect(self, inbox: asyncio.Queue, kinds: tuple[type[Message], ...]) -> Message:
-        """The next message of one of ``kinds``; NodeError if the node hangs up or is silent."""
+    async def _ask_utxos(self, conn: Connection) -> Utxos:
         while True:
-            try:
-                item = await asyncio.wait_for(inbox.get(), self.timeout)
-            except asyncio.TimeoutError:
-                raise NodeError(f"{self._node()} did not answer "
-                                f"within {self.timeout:g}s") from None
-            if isinstance(item, str):
-                raise NodeError(f"{self._node()} hung up: {item}")
-            if isinstance(item, kinds):
-                return item
-
-    async def _ask_utxos(self, conn: Connection, inbox: asyncio.Queue) -> Utxos:
-        conn.send(GetUtxos(self.address))
-        while True:
-            reply = await self._expect(inbox, (Utxos,))
-            assert isinstance(reply, Utxos)
+            reply = await self._ask(conn, GetUtxos(self.address), Utxos)
             if reply.address == self.address:
                 return reply
-
-    def _record(self, kind: str, peer: str, detail: str) -> None:
-        self._events.append(Event(self.runtime.next_seq(), kind, self.name, peer, detail))

@@ -1,31 +1,43 @@
-"""Connection manager: a node's listening port, its dials, and the connections it holds.
+"""Connection manager: listening, dialling with backoff, and the connections a peer holds.
 
-The lowest part of a node (Bitcoin Core: ``CConnman`` in net.cpp). It opens
-and closes TCP connections and keeps count of them; what travels over them
-is for the layers above: toycoin.peerman (the handshake, pings, addresses)
-and toycoin.node (the ledger). Each connection is a toycoin.peer.Connection.
+The lower half of the one connection layer that every kind of peer in
+toycoin is built on: a full node, a light wallet's peer group, a wallet
+client's short sessions, and any other kind of node with a message set of its
+own (Bitcoin Core: ``CConnman`` in net.cpp). It opens and closes TCP
+connections, keeps count of them, and keeps dialling the addresses it wants;
+what travels over them is the business of toycoin.peerman (the handshake,
+pings, addresses, routing) and of the owner above it. Each connection is a
+toycoin.peer.Connection.
 
-    ConnMan                  base of toycoin.node.Node
+    ConnMan(name, host, port, listen, ...)
       start(), stop(), kill(), restart(), is_running, address
-      connect(other), disconnect(other), peers, connection_count
+      connect(target), disconnect(target), peers, connection_count
       events, subscribe(callback), wait_until(predicate)   (toycoin.events.Recorder)
-    PeerState                what the node knows about one connection
-    check_name(name)         a node name is 1 to MAX_NAME_LENGTH printable ASCII characters
+    PeerState        what the layer knows about one connection
+    check_name(name) a name is 1 to MAX_NAME_LENGTH printable ASCII characters
+    dial_error(e)    a failed dial in a few words
 
-For the layers above, on the network thread: ``_serve`` runs one connection
-from open to close, ``_live_peers()`` are the handshaked full nodes,
-``_label(conn)`` names a peer, ``_want``/``_forget`` add and drop addresses to
-stay connected to (toycoin.addrman runs the dialling loops), and these hooks
-are theirs to fill: ``_dispatch(conn, message)``, ``_version_message()``,
-``_on_started()``, ``_on_closed(conn)``, ``ping(peer)``.
+For the layers above, on the network thread: ``live_connections()`` (the
+handshaked full nodes), ``state(conn)``, ``peer_name(conn)``, ``spawn(coro)``
+``every(seconds, callback)`` and ``until(predicate, timeout)``; and the hooks they fill: ``dispatch``,
+``version_message``, ``on_started``, ``on_closed``.
 
-The connection cap: at most ``limits.max_connections`` connections, inbound
-and outbound together (a connection over the cap is reset as it arrives),
-and at most ``limits.max_outbound`` to addresses learned from peers.
+Dialling: every wanted address (toycoin.addrman keeps the book) has a loop
+that dials whenever no connection to it is open, waits a little longer after
+each failure (exponential backoff) and never gives up while the peer runs.
+An address it was asked to connect to is always dialled; a learned one only
+when it discovers (``discover=True``; False is Bitcoin Core's -connect), and
+only while fewer than ``limits.max_outbound`` outbound connections are open
+or being dialled, so an addr message full of dead addresses cannot make it
+dial a thousand at once. jamesob/tinychain dropped a peer for ever after
+three failures; toycoin, like Bitcoin Core, keeps trying.
+
+The cap: at most ``limits.max_connections`` connections, inbound and
+outbound together (one over the cap is reset as it arrives).
 
 Stopping: ``stop()`` closes each connection (FIN) and then the port;
 ``kill()`` resets each one (RST), as a crash does. Both keep the port, so
-``restart()`` listens where the node listened before.
+``restart()`` listens where the peer listened before.
 """
 
 from __future__ import annotations
@@ -39,26 +51,32 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from toycoin import params
-from toycoin.addrman import AddrMan, Address, format_address, keep_connected, target_address
+from toycoin.addrman import AddrMan, Address, Target, format_address, target_address
 from toycoin.errors import NodeError
 from toycoin.events import Recorder
+from toycoin.message import Message
+from toycoin.msg_control import Version
 from toycoin.peer import Connection, Limits
 from toycoin.runtime import DEFAULT_TIMEOUT, Runtime, get_runtime
-from toycoin.wire import Message, Version
+from toycoin.wire import NODE_MESSAGES, MessageSet
 
 T = TypeVar("T")
 
 
 @dataclass
 class PeerState:
-    """What the node knows about one connection (state inside the Node only)."""
+    """What the connection layer knows about one connection (state inside one peer only)."""
 
     target: Address | None = None  # the address we dialled (outbound only)
+    nonce: int = 0  # the nonce of the version we sent on this connection
     version: Version | None = None
     verack_received: bool = False
     listen_address: Address | None = None  # where the peer itself listens
     answered_getaddr: bool = False
     pings: dict[int, asyncio.Future] = field(default_factory=dict)
+    # Answers to our questions (toycoin.peerman.PeerMan.ask), then why the connection ended.
+    replies: asyncio.Queue = field(default_factory=asyncio.Queue)
+    asking: asyncio.Lock = field(default_factory=asyncio.Lock)  # one question at a time
 
 
 def check_name(name: str) -> str:
@@ -67,24 +85,38 @@ def check_name(name: str) -> str:
     return name
 
 
+def dial_error(error: BaseException) -> str:
+    """A failed dial in a few words."""
+    if isinstance(error, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(error, asyncio.TimeoutError):
+        return "timed out"
+    if isinstance(error, socket.gaierror):  # before OSError's strerror: that one says little
+        return f"the host name does not resolve ({error.strerror})"
+    return getattr(error, "strerror", None) or type(error).__name__
+
+
 class ConnMan(Recorder):
     """Listening, dialling and closing; public methods may be called from any thread but the network's."""
 
-    def __init__(self, name: str, host: str, port: int, runtime: Runtime | None, limits: Limits | None,
-                 rng: random.Random | None, discover: bool) -> None:
+    def __init__(self, name: str, *, host: str = "127.0.0.1", port: int = 0, listen: bool = True,
+                 runtime: Runtime | None = None, limits: Limits | None = None,
+                 rng: random.Random | None = None, discover: bool = True,
+                 messages: MessageSet = NODE_MESSAGES) -> None:
         super().__init__(check_name(name), get_runtime(runtime))
-        self.host, self._port = host, port
+        self.host, self._port, self.listen = host, port, listen
         self.limits = limits or Limits()
-        self._rng = rng or random.Random()
-        # Dial addresses learned from addr messages? False is Bitcoin Core's -connect:
-        # only the peers the node was told about (a star stays a star).
+        self.timeout = self.limits.frame_timeout  # seconds a dial, or an answer to ask(), may take
+        self.rng = rng or random.Random()
         self.discover = discover
+        self.messages = messages  # the registry its connections parse frames with
         self.nonce = 0  # drawn at each start
+        self.addrman = AddrMan()  # whom to stay connected to
+        self._running = False
         self._server: asyncio.Server | None = None
         self._peers: dict[Connection, PeerState] = {}
-        self.addrman = AddrMan()  # whom to stay connected to (toycoin.addrman)
-        self._tasks: set[asyncio.Task] = set()  # reconnect loops and connection handlers
-        self._changed: asyncio.Event | None = None  # pulsed when a connection opens or closes
+        self._tasks: set[asyncio.Task] = set()  # dial loops, connection handlers, services' timers
+        self._changed = asyncio.Event()  # pulsed when a connection opens, closes or fails to open
 
     # --- synchronous API -------------------------------------------------------------
 
@@ -92,7 +124,7 @@ class ConnMan(Recorder):
         return self.runtime.run(coro, timeout)
 
     def start(self) -> None:
-        """Listen on (host, port); port 0 picks a free one, kept for restarts."""
+        """Start: listen on (host, port) if it listens (port 0 picks a free one, kept for restarts)."""
         self._run(self._start())
 
     def stop(self) -> None:
@@ -104,13 +136,13 @@ class ConnMan(Recorder):
         self._run(self._stop(abrupt=True))
 
     def restart(self) -> None:
-        """Stop if running, then listen again on the same port with the same ledger."""
+        """Stop if running, then start again on the same port."""
         self._run(self._stop(abrupt=False))
         self._run(self._start())
 
     @property
     def is_running(self) -> bool:
-        return self._server is not None
+        return self._running
 
     @property
     def address(self) -> Address:
@@ -118,21 +150,21 @@ class ConnMan(Recorder):
             raise NodeError(f"node {self.name} has no port yet: start it first")
         return (self.host, self._port)
 
-    def connect(self, target: Any, wait: bool = True, timeout: float = 10.0) -> None:
-        """Connect to another node (a Node, a NodeProcess or a (host, port)) and keep connected.
+    def connect(self, target: Target, wait: bool = True, timeout: float = 10.0) -> None:
+        """Connect to a node (a Node, a NodeProcess or a (host, port)) and keep connected.
 
         With ``wait``, return once both ends count the connection (handshake,
         then a ping round trip); NodeError if that takes longer than ``timeout``
-        or if the address turns out to be this node. Without ``wait``, the node
-        keeps dialling in the background, with backoff, until it succeeds.
+        or if the address turns out to be this node. Without ``wait``, it keeps
+        dialling in the background, with backoff, until it succeeds.
         """
         address, label = target_address(target)
         if wait and not self.is_running:
             raise NodeError(f"node {self.name} is not running: start it before connecting")
-        self.runtime.call(self._want, address, "asked", label)
+        self.runtime.call(self.want, address, "asked", label)
         if wait:
             self.runtime.wait_until(
-                lambda: self._handshaked_with(address) or address in self.addrman.myself,
+                lambda: self._connection_to(address) is not None or address in self.addrman.myself,
                 timeout,
                 f"{self.name} is connected to {label}",
             )
@@ -140,162 +172,199 @@ class ConnMan(Recorder):
                 raise NodeError(f"{format_address(address)} is {self.name} itself: it got its own nonce back")
             # Our verack went out before this ping: the pong proves the peer has handled it,
             # so both ends count the connection when this returns.
-            self.ping(self._read(lambda: self._name_at(address)), timeout)
+            self.ping(self._read(lambda: self.peer_name(self._connection_to(address))), timeout)
 
-    def disconnect(self, target: Any) -> None:
-        """Forget a peer: close connections to it and stop reconnecting."""
+    def disconnect(self, target: Target) -> None:
+        """Forget a peer: close connections to it and stop redialling it."""
         address, _ = target_address(target)
         self.runtime.call(self._forget, address)
 
     @property
     def peers(self) -> tuple[str, ...]:
-        """Names of the full nodes this node has a live, handshaked connection with."""
-        return self._read(lambda: tuple(sorted({self._label(c) for c in self._live_peers()})))
+        """Names of the full nodes it has a live, handshaked connection with."""
+        return self._read(lambda: tuple(sorted({self.peer_name(c) for c in self.live_connections()})))
 
     @property
     def connection_count(self) -> int:
         """Live handshaked connections to full nodes (a mesh of n nodes has n-1 at each)."""
-        return self._read(lambda: len(self._live_peers()))
-
-    # --- hooks for the layers above ----------------------------------------------------
+        return self._read(lambda: len(self.live_connections()))
 
     def ping(self, peer: str, timeout: float = 10.0) -> float:
         raise NotImplementedError  # toycoin.peerman
 
-    def _dispatch(self, conn: Connection, message: Message) -> None:
+    # --- for the layers above (network thread) ---------------------------------------
+
+    def live_connections(self) -> list[Connection]:
+        """Open, handshaked connections to full nodes."""
+        return [c for c, s in self._peers.items()
+                if c.handshaked and c.is_open and s.version and s.version.is_full_node]
+
+    def connections(self) -> list[Connection]:
+        """Every connection, open or closing, handshaked or not."""
+        return list(self._peers)
+
+    def state(self, conn: Connection) -> PeerState:
+        return self._peers[conn]
+
+    def peer_name(self, conn: Connection) -> str:
+        """The name the peer gave in its version; its address before that."""
+        state = self._peers.get(conn)
+        return state.version.name if state and state.version else conn.label
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        """Run ``coro`` as a task of this peer: stop() cancels it."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def every(self, seconds: float, callback: Callable[[float], None]) -> None:
+        """Call ``callback(now)`` every ``seconds`` (loop time) until the peer stops."""
+        async def timer() -> None:
+            loop = asyncio.get_running_loop()
+            while True:
+                await asyncio.sleep(seconds)
+                callback(loop.time())
+
+        self.spawn(timer())
+
+    def pulse(self) -> None:
+        """Wake the dial loops and ``until``: connections changed."""
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    async def until(self, predicate: Callable[[], bool], timeout: float) -> bool:
+        """Wait on the network thread until ``predicate()`` holds or ``timeout`` passes; return it."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not predicate() and loop.time() < deadline:
+            try:  # woken by a pulse, and re-checked every 50 ms in case nothing pulses
+                await asyncio.wait_for(self._changed.wait(), min(0.05, deadline - loop.time()))
+            except asyncio.TimeoutError:
+                pass
+        return predicate()
+
+    def want(self, address: Address, how: str, label: str | None = None) -> None:
+        """Keep connected to ``address`` ("asked", or "learned" from a peer)."""
+        if self.addrman.want(address, how, label) and self._running:
+            self.spawn(self._keep_connected(address))
+
+    # --- hooks for the layers above ----------------------------------------------------
+
+    def dispatch(self, conn: Connection, message: Message) -> None:
         raise NotImplementedError  # toycoin.peerman
 
-    def _version_message(self) -> Version:
+    def version_message(self, nonce: int) -> Version:
         raise NotImplementedError  # toycoin.peerman
 
-    def _on_started(self) -> None:
-        """Start the node's own background tasks (on the network thread)."""
+    def on_started(self) -> None:
+        """Start background tasks (on the network thread)."""
 
-    def _on_closed(self, conn: Connection) -> None:
-        """``conn`` has just closed and left the table of peers."""
+    def on_closed(self, conn: Connection) -> None:
+        """``conn`` has just closed; ``state(conn)`` is readable until this returns."""
 
     # --- starting and stopping -------------------------------------------------------
 
-    def _pulse(self) -> None:
-        """Wake the reconnect loops: a connection opened or closed."""
-        if self._changed is not None:
-            self._changed.set()
-            self._changed = asyncio.Event()
-
     async def _start(self) -> None:
-        if self._server is not None:
+        if self._running:
             return
-        self.nonce = self._rng.getrandbits(64)
-        self._changed = asyncio.Event()
-        try:
-            self._server = await asyncio.start_server(self._on_inbound, self.host, self._port)
-        except OSError as error:
-            raise NodeError(_listen_error(self.host, self._port, error)) from None
-        self._port = self._server.sockets[0].getsockname()[1]
-        self._record("started", None, f"listening on {format_address(self.address)}")
+        self.nonce = self.rng.getrandbits(64)
+        if self.listen:
+            try:
+                self._server = await asyncio.start_server(self._on_inbound, self.host, self._port)
+            except OSError as error:
+                raise NodeError(_listen_error(self.host, self._port, error)) from None
+            self._port = self._server.sockets[0].getsockname()[1]
+            self.record("started", None, f"listening on {format_address(self.address)}")
+        self._running = True
         for address in self.addrman.wanted:
-            self._spawn(keep_connected(self, address))
-        self._on_started()
+            self.spawn(self._keep_connected(address))
+        self.on_started()
 
     async def _stop(self, abrupt: bool) -> None:
-        server, self._server = self._server, None
-        if server is None:
+        if not self._running:
             return
-        server.close()  # no new connections from here on
+        self._running = False
+        server, self._server = self._server, None
+        if server is not None:
+            server.close()  # no new connections from here on
         for conn in list(self._peers):
             if abrupt:
                 conn.abort("node killed")
             else:
-                conn.close("node stopped")
+                conn.close(f"{'node' if self.listen else 'wallet'} stopped")
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=5.0)
-        await self._until(lambda: not self._peers, 5.0)  # inbound handlers end on their own
-        # Only now: on Python 3.12+ wait_closed() waits for every connection to end.
-        try:
-            await asyncio.wait_for(server.wait_closed(), 5.0)
-        except asyncio.TimeoutError:
-            pass  # a connection that would not close; the port is released all the same
-        self._record("killed" if abrupt else "stopped", None, "connections reset" if abrupt else "clean stop")
-
-    async def _until(self, predicate: Callable[[], bool], timeout: float) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while not predicate() and loop.time() < deadline:
-            assert self._changed is not None
+        await self.until(lambda: not self._peers, 5.0)  # inbound handlers end on their own
+        if server is not None:
+            # Only now: on Python 3.12+ wait_closed() waits for every connection to end.
             try:
-                await asyncio.wait_for(self._changed.wait(), deadline - loop.time())
+                await asyncio.wait_for(server.wait_closed(), 5.0)
             except asyncio.TimeoutError:
-                pass
-
-    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+                pass  # a connection that would not close; the port is released all the same
+            self.record("killed" if abrupt else "stopped", None,
+                        "connections reset" if abrupt else "clean stop")
 
     # --- connections -----------------------------------------------------------------
 
     async def _on_inbound(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if self._server is None or len(self._peers) >= self.limits.max_connections:
             writer.transport.abort()
-            self._record("refused", None, f"too many connections ({len(self._peers)})")
+            self.record("refused", None, f"too many connections ({len(self._peers)})")
             return
-        await self._serve(reader, writer, None)
+        await self.serve(reader, writer, None)
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                     target: Address | None) -> bool:
-        """Run one connection until it ends; return whether its handshake completed."""
-        peer = writer.get_extra_info("peername")
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                    target: Address | None, nonce: int | None = None,
+                    opened: asyncio.Future[Connection] | None = None) -> bool:
+        """Run one connection until it ends; return whether its handshake completed.
+
+        An outbound connection (``target`` given) starts the handshake with a
+        version carrying ``nonce`` (the run's nonce unless given); ``opened``
+        receives the connection as soon as it exists.
+        """
+        peer = writer.get_extra_info("peername") or ("?", 0)
         label = self.addrman.label(target) if target else format_address(peer)
-        conn = Connection(reader, writer, inbound=target is None, label=label,
-                          dispatch=self._dispatch, log=self._record, limits=self.limits)
-        self._peers[conn] = PeerState(target=target, listen_address=target)
-        self._record("opened", label, "outbound" if target else "inbound")
+        conn = Connection(reader, writer, inbound=target is None, label=label, dispatch=self.dispatch,
+                          log=self.record, limits=self.limits, messages=self.messages)
+        state = PeerState(target=target, listen_address=target, nonce=self.nonce if nonce is None else nonce)
+        self._peers[conn] = state
+        if opened is not None:
+            opened.set_result(conn)
+        self.record("opened", label, "outbound" if target else "inbound", direction="out" if target else "in")
         if target:
-            conn.send(self._version_message())
+            conn.send(self.version_message(state.nonce))
         try:
             await conn.run()
         finally:  # also when stop() cancels this task
-            label, state = self._label(conn), self._peers.pop(conn)
+            label, reason = self.peer_name(conn), conn.close_reason or "node stopped"
             for future in state.pings.values():
                 if not future.done():
                     future.set_exception(NodeError(f"{label} disconnected before answering a ping"))
-            self._record("disconnected", label, conn.close_reason or "node stopped")
-            self._on_closed(conn)
-            self._pulse()
+            state.replies.put_nowait(reason)  # wakes a question waiting for an answer
+            self.record("disconnected", label, reason)
+            self.on_closed(conn)  # closed, but its state still readable
+            del self._peers[conn]
+            self.pulse()
         return conn.handshaked
 
-    def _live_peers(self) -> list[Connection]:
-        return [c for c, s in self._peers.items()
-                if c.handshaked and c.is_open and s.version and s.version.is_full_node]
-
-    def _label(self, conn: Connection) -> str:
-        state = self._peers.get(conn)
-        return state.version.name if state and state.version else conn.label
-
-    def _handshaked_with(self, address: Address) -> bool:
-        return any(self._peers[c].listen_address == address for c in self._live_peers())
-
-    def _name_at(self, address: Address) -> str:
-        return next(self._label(c) for c in self._live_peers() if self._peers[c].listen_address == address)
+    def _connection_to(self, address: Address) -> Connection | None:
+        """The live connection to the node listening at ``address``, if any."""
+        return next((c for c in self.live_connections() if self._peers[c].listen_address == address), None)
 
     def _linked(self, address: Address) -> bool:
         """An open connection to the node listening at ``address``, handshaked or not."""
         return any(s.listen_address == address and c.is_open for c, s in self._peers.items())
 
-    # --- keeping connected (toycoin.addrman runs the dialling loops) --------------------
-
-    def _want(self, address: Address, how: str, label: str | None = None) -> None:
-        if self.addrman.want(address, how, label) and self._server is not None:
-            self._spawn(keep_connected(self, address))
+    # --- keeping connected -------------------------------------------------------------
 
     def _forget(self, address: Address) -> None:
         self.addrman.forget(address)
         for conn, state in list(self._peers.items()):
             if state.listen_address == address:
                 conn.close("disconnected on request")
-        self._pulse()
+        self.pulse()
 
     def _may_dial(self, address: Address) -> bool:
         if self._linked(address) or len(self._peers) >= self.limits.max_connections:
@@ -303,17 +372,42 @@ class ConnMan(Recorder):
         if self.addrman.is_learned(address):
             if not self.discover:
                 return False
-            # Dials in progress count too (see toycoin.addrman).
-            outbound = sum(1 for c in self._live_peers() if not c.inbound) + len(self.addrman.dialling)
+            # Dials in progress count too, so a burst of addresses cannot overshoot the cap.
+            outbound = sum(1 for c in self._peers if not c.inbound and c.is_open) + len(self.addrman.dialling)
             return outbound < self.limits.max_outbound
         return True
 
-    async def _wait_for_change(self) -> None:
-        assert self._changed is not None
-        await self._changed.wait()
-
-    async def _open(self, address: Address) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        return await asyncio.wait_for(asyncio.open_connection(*address), self.limits.frame_timeout)
+    async def _keep_connected(self, address: Address) -> None:
+        """Dial ``address`` whenever no connection to it is open, backing off on failure."""
+        book = self.addrman
+        delay, failing = params.RECONNECT_DELAY_MIN, False
+        while address in book.wanted and self._running:
+            if not self._may_dial(address):
+                await self._changed.wait()
+                continue
+            learned = book.is_learned(address)
+            if learned:
+                book.dialling.add(address)  # holds one of the max_outbound slots
+            try:
+                reader, writer = await asyncio.wait_for(asyncio.open_connection(*address), self.timeout)
+            except (OSError, asyncio.TimeoutError) as error:
+                if not failing:
+                    self.record("connect failed", book.label(address),
+                                f"{dial_error(error)}; retrying with backoff")
+                book.failed(address, dial_error(error))
+                failing, ok = True, False
+            else:
+                book.dialling.discard(address)  # from here on it counts as an open connection
+                failing, ok = False, await self.serve(reader, writer, address)
+            finally:
+                if learned:
+                    book.dialling.discard(address)
+                self.pulse()  # a slot may be free for another learned address
+            if ok:
+                delay = params.RECONNECT_DELAY_MIN
+            else:
+                await asyncio.sleep(delay)
+                delay = min(2 * delay, params.RECONNECT_DELAY_MAX)
 
 
 def _listen_error(host: str, port: int, error: OSError) -> str:

@@ -7,8 +7,13 @@ tests and notebooks read these; none of them reaches into a running node.
 
     Event           one thing that happened: started, connected, message in/out, block sealed...
     NodeSnapshot    a node right now: alive, height, tip, balances, peers, mempool, syncs
-    Recorder        base of whatever records events on a runtime (toycoin.node.Node,
-                    toycoin.peergroup.PeerGroup): events, subscribe, unsubscribe, wait_until
+    LightSnapshot   a light wallet right now: the node it asks, its headers, its proven balance
+    Recorder        base of whatever records events on a runtime (every peer of
+                    toycoin.connman): events, subscribe, unsubscribe, wait_until, record
+
+Events carry structured fields (kind, node, peer, command, direction), so a
+notebook filters on fields (``e.kind == "send" and e.command == "inv"``),
+never on the text of ``detail``, which is for people.
 
 Bitcoin Core has the same two ideas: a debug log of categorised lines
 (``-debug=net``) and RPC snapshots such as ``getpeerinfo`` and
@@ -37,6 +42,8 @@ class Event:
     node: str
     peer: str | None
     detail: str
+    command: str | None = None  # for send and receive: the message's command ("inv", "tx"...)
+    direction: str | None = None  # "in" or "out": received or sent; accepted or dialled
 
     def __str__(self) -> str:
         peer = f" {self.peer}" if self.peer else ""
@@ -57,6 +64,19 @@ class NodeSnapshot:
     mempool_size: int = 0  # payments accepted and not yet in a block
     syncing_from: tuple[str, ...] = ()  # peers it is downloading blocks from right now, sorted
     best_height: int = -1  # the highest height it knows of (its own, or a peer's while it syncs)
+
+
+@dataclass(frozen=True)
+class LightSnapshot:
+    """A light wallet now: the node it asks (or last asked), its headers, its proven balance."""
+
+    name: str
+    node: str | None  # the node it asks, or the last one it asked
+    connected: bool  # False: that node does not answer, and no other does
+    nodes: tuple[str, ...]  # every full node it has a live connection to, sorted
+    header_height: int
+    proven_balance: int | None  # None until balance() was asked
+    banned: tuple[str, ...]  # nodes caught lying, sorted
 
 
 class Recorder:
@@ -91,10 +111,13 @@ class Recorder:
             self._subscribers.remove(callback)
 
     def wait_until(self, predicate: Callable[[], bool], timeout: float = 10.0, what: str = "") -> None:
+        """Wait until ``predicate()`` holds (checked on the network thread); NodeError naming ``what``."""
         self.runtime.wait_until(predicate, timeout, what or f"a condition holds on {self.name}")
 
-    def _record(self, kind: str, peer: str | None, detail: str) -> None:
-        event = Event(self.runtime.next_seq(), kind, self.name, peer, detail)
+    def record(self, kind: str, peer: str | None, detail: str, *, command: str | None = None,
+               direction: str | None = None) -> None:
+        """Keep one event and hand it to every subscriber (network thread)."""
+        event = Event(self.runtime.next_seq(), kind, self.name, peer, detail, command, direction)
         self._events.append(event)
         for callback in list(self._subscribers):
             try:

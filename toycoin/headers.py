@@ -11,8 +11,9 @@ enough to check a Merkle proof that a payment is in a block.
       .locator()          its block locator, to put in getheaders
     block_locator(chain)  hashes of a chain (headers or a ledger), newest first, thinning out
                           to genesis: how a node tells a peer where its chain is
-    headers_after(...)    what a full node answers to getheaders: the headers after
-                          the first locator hash it has (Bitcoin Core: FindForkInGlobalIndex)
+    fork_point(chain, locator)     the height of the last block a getheaders' sender shares
+                                   with us (Bitcoin Core: FindForkInGlobalIndex)
+    headers_after(chain, locator)  what a full node answers to getheaders: the headers after it
     block_work(bits)      the work a header with this target represents (GetBlockProof)
 
 The best chain is the one with the most work, summed over its headers
@@ -150,6 +151,14 @@ class Chain(Protocol):
     def hash_at(self, height: int) -> bytes: ...
 
 
+class IndexedChain(Chain, Protocol):
+    """A chain that can also find a block's height and give its header."""
+
+    def height_of(self, block_hash: bytes) -> int | None: ...
+
+    def header_at(self, height: int) -> BlockHeader: ...
+
+
 def block_locator(chain: Chain) -> tuple[bytes, ...]:
     """The chain's hashes, newest first: ten in a row, then doubling steps, then genesis.
 
@@ -166,18 +175,25 @@ def block_locator(chain: Chain) -> tuple[bytes, ...]:
     return tuple(hashes[: params.MAX_LOCATOR_SZ])
 
 
-def headers_after(chain: Sequence[BlockHeader], locator: Sequence[bytes],
-                  stop_hash: bytes = bytes(32), limit: int = params.MAX_HEADERS_RESULTS) -> list[BlockHeader]:
-    """The headers of ``chain`` (genesis first) after the first locator hash it holds.
+def fork_point(chain: IndexedChain, locator: Sequence[bytes]) -> int:
+    """The height of the first locator hash that ``chain`` holds: the last block both sides share.
 
-    If none is known the answer starts after genesis, as Bitcoin Core does. At
-    most ``limit`` headers; the answer ends early at ``stop_hash``.
+    0 (genesis) if none is known, as in Bitcoin Core (FindForkInGlobalIndex).
     """
-    heights = {header.hash: height for height, header in enumerate(chain)}
-    start = next((heights[h] + 1 for h in locator if h in heights), 1)
+    return next((h for h in map(chain.height_of, locator) if h is not None), 0)
+
+
+def headers_after(chain: IndexedChain, locator: Sequence[bytes], stop_hash: bytes = bytes(32),
+                  limit: int = params.MAX_HEADERS_RESULTS) -> list[BlockHeader]:
+    """What a full node answers to getheaders: the headers of ``chain`` after the fork point.
+
+    At most ``limit`` headers; the answer ends early at ``stop_hash``. Works on
+    a HeaderChain and on a ledger alike.
+    """
+    start = fork_point(chain, locator) + 1
     answer = []
-    for header in chain[start:start + limit]:
-        answer.append(header)
-        if header.hash == stop_hash:
+    for height in range(start, min(chain.height, start + limit - 1) + 1):
+        answer.append(chain.header_at(height))
+        if answer[-1].hash == stop_hash:
             break
     return answer

@@ -147,6 +147,9 @@ class Ledger:
             raise IndexError(f"no block at height {height}; the tip is at {self.height}")
         return self._blocks[height]
 
+    def header_at(self, height: int) -> BlockHeader:
+        return self.block_at(height).header
+
     def hash_at(self, height: int) -> bytes:
         return self.block_at(height).hash
 

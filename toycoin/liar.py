@@ -27,7 +27,8 @@ from toycoin.encoding import compact_size, sha256d
 from toycoin.merkle import MerkleProof, make_proof
 from toycoin.node import Node
 from toycoin.peer import Connection
-from toycoin.wire import GetHeaders, GetProof, Headers, Proof
+from toycoin.msg_data import GetHeaders, Headers
+from toycoin.msg_wallet import GetProof, Proof
 
 FORGERIES = {
     "sibling": "one byte of the first sibling hash altered",
@@ -67,17 +68,17 @@ class LyingNode(Node):
             super().on_getheaders(conn, message)
             return
         stray = BlockHeader(1, sha256d(b"no such block"), bytes(32), 0, self.ledger.tip.bits, 0)
-        self._record("forged", conn.label, FORGERIES[self.forgery])
+        self.record("forged", conn.label, FORGERIES[self.forgery])
         conn.send(Headers((stray,)))
 
     def on_getproof(self, conn: Connection, message: GetProof) -> None:
-        found = self._txindex.prove(message.txid)
+        found = self.prove(message.txid)
         if found is None:
             super().on_getproof(conn, message)
             return
         block, height, proof, tx = found
         txids = [t.txid for t in block.txs]
-        self._record("forged", conn.label, FORGERIES[self.forgery])
+        self.record("forged", conn.label, FORGERIES[self.forgery])
         conn.send(ForgedProof(*forge(self.forgery, block.hash, height, proof, tx, txids)))
 
 

@@ -9,7 +9,8 @@ and takes snapshots that the views (toycoin.diagrams, toycoin.widgets) draw.
       add_node(name), add(node), add_process(name), node(name) or [name], names, members
       start_all(), stop_all(), close()          close() also kills processes
       connect(a, b), mesh(), star(center), wait_connected(), wait_settled()
-      seal_together(*names)                     several sealers at once (nodes with sync=True)
+      seal_together(*names)                     several sealers at once (nodes with a Relay)
+      wait_until(predicate, timeout, what)      the one way to wait for the network
       wallet(name, node)                        a WalletClient for PrivateKey.from_seed(name)
       attach(light_client)                      show a light wallet (toycoin.spv) and follow its events
       snapshot() -> NetworkSnapshot              frozen, for diagrams and widgets
@@ -29,19 +30,38 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from toycoin.addrman import Address
 from toycoin.block import Block
 from toycoin.client import WalletClient
 from toycoin.errors import NodeError
-from toycoin.events import Event, NodeSnapshot
+from toycoin.events import Event, LightSnapshot, NodeSnapshot
 from toycoin.keys import PrivateKey
 from toycoin.node import Node
 from toycoin.process import NodeProcess
 from toycoin.runtime import Runtime, get_runtime
 
 Member = Node | NodeProcess
+M = TypeVar("M", Node, NodeProcess)
+
+
+class LightWallet(Protocol):
+    """What a network needs of a light wallet it shows (toycoin.spv.LightClient is one)."""
+
+    name: str
+
+    def snapshot(self) -> LightSnapshot: ...
+
+    def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]: ...
+
+    def unsubscribe(self, callback: Callable[[Event], None]) -> None: ...
+
+    @property
+    def events(self) -> list[Event]: ...
+
+    def stop(self) -> None: ...
+
 
 __all__ = ["Network", "NetworkSnapshot", "NodeSnapshot"]
 
@@ -53,7 +73,7 @@ class NetworkSnapshot:
     nodes: tuple[NodeSnapshot, ...]
     links: tuple[tuple[str, str], ...]  # live handshaked connections, (a, b) with a < b
     wallets: tuple[tuple[str, str], ...]  # (wallet name, name of the node it talks to)
-    light_wallets: tuple[Any, ...] = ()  # toycoin.spv.LightSnapshot of each attached light wallet
+    light_wallets: tuple[LightSnapshot, ...] = ()  # each attached light wallet
 
     def node(self, name: str) -> NodeSnapshot:
         return next(n for n in self.nodes if n.name == name)
@@ -72,7 +92,7 @@ class Network:
         self._wallet_nodes: dict[str, str] = {}
         self._requested: set[tuple[str, str]] = set()
         self._subscribers: list[Callable[[Event], None]] = []
-        self._light: dict[str, Any] = {}  # attached light wallets, by name
+        self._light: dict[str, LightWallet] = {}  # attached light wallets, by name
         for name in names:
             self.add_node(name)
 
@@ -105,17 +125,17 @@ class Network:
         """A new node that will run as its own OS process (not started)."""
         return self._add(name, NodeProcess(name, runtime=self.runtime, **options))
 
-    def _add(self, name: str, member: Any) -> Any:
+    def _add(self, name: str, member: M) -> M:
         if name in self._members:
             raise NodeError(f"the network already has a node named {name!r}")
         self._members[name] = member
         return member
 
-    def node(self, name: str) -> Any:
+    def node(self, name: str) -> Member:
         """The member called ``name`` (a Node or a NodeProcess); also ``network[name]``."""
         return self[name]
 
-    def __getitem__(self, name: str) -> Any:
+    def __getitem__(self, name: str) -> Member:
         try:
             return self._members[name]
         except KeyError:
@@ -182,13 +202,18 @@ class Network:
         if wait:
             self.wait_connected(timeout)
 
+    def wait_until(self, predicate: Callable[[], bool], timeout: float = 10.0, what: str = "") -> None:
+        """Wait until ``predicate()`` holds, checked on the network thread after every change;
+        NodeError("timed out after ...s waiting until <what>") if it does not within ``timeout``."""
+        self.runtime.wait_until(predicate, timeout, what or "a condition holds on the network")
+
     def wait_connected(self, timeout: float = 20.0) -> None:
         """Wait until every connection asked for, between running members, is handshaked."""
         def done() -> bool:
             return all(self._sees(a, b) and self._sees(b, a) for a, b in self._requested
                        if self[a].is_running and self[b].is_running)
 
-        self.runtime.wait_until(done, timeout, "every requested connection is up at both ends")
+        self.wait_until(done, timeout, "every requested connection is up at both ends")
 
     def wait_settled(self, timeout: float = 20.0) -> None:
         """Wait until the nodes agree on who is connected to whom.
@@ -207,7 +232,7 @@ class Network:
                             if a in running and b in running)
             return connected and not stale
 
-        self.runtime.wait_until(done, timeout, "the nodes agree on who is connected")
+        self.wait_until(done, timeout, "the nodes agree on who is connected")
 
     def _sees(self, name: str, peer: str) -> bool:
         """Whether ``name`` counts ``peer`` among its peers (a process is not asked)."""
@@ -248,7 +273,7 @@ class Network:
                 continue
         return None
 
-    def attach(self, light_client: Any) -> Any:
+    def attach(self, light_client: LightWallet) -> LightWallet:
         """Show a light wallet (a toycoin.spv.LightClient) in snapshots, attached to the node it
         asks, and pass its events to subscribers, so a panel redraws when it moves; returns it.
 

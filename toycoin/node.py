@@ -1,46 +1,49 @@
 """Node: a full node that listens on a TCP port, keeps a ledger, and talks to peers.
 
-A node is three layers, each a class the next one extends, as Bitcoin Core
-divides its own:
+A node is the connection layer with a ledger behind it, and services plugged
+in, as Bitcoin Core divides its own:
 
-    toycoin.connman    ConnMan: listening, dialling, accepting, the connection cap,
+    toycoin.connman    ConnMan: listening, dialling with backoff, the connection cap,
                        stop/kill/restart (Bitcoin Core: CConnman)
     toycoin.peerman    PeerMan: routing each message to an ``on_<command>`` handler;
                        the handshake, pings, addresses (Bitcoin Core: PeerManager)
-    toycoin.node       Node: the ledger, and the handlers that read or change it
+    toycoin.node       Node: the ledger, the answers to wallets, the path of every block
+    toycoin.service    Service: what the chapters add one at a time, such as
+                       toycoin.relay.Relay and toycoin.sync.BlockSync
 
-    Node                    the synchronous API a notebook, widget, test or script uses
+    Node(name, genesis=None, data_dir=None, services=(), miner_address=None, clock=None,
+         host=..., port=..., discover=..., limits=..., runtime=..., rng=...)
       start, stop, kill, restart, is_running, address
       connect(other), disconnect(other), peers, connection_count, discover
       ping(peer), sync_with_ping(), wait_until(predicate)
-      ledger, height, balance(address), submit_tx(tx), accept_block(block)
+      ledger, height, balance(address), submit_tx(tx), seal(), accept_block(block)
+      mempool, sync_status(), services, service(kind)
       events, subscribe(callback), unsubscribe(callback), snapshot(names)
     course_genesis()        the block every node of the course starts from
 
-What a node records and reports (Event, NodeSnapshot) is in toycoin.events;
-the address book and the reconnect-with-backoff loops are in toycoin.addrman.
+The services, one line each:
 
-Payments, in two modes. With ``sync=False`` (chapters 03-05) a wallet's
-``tx`` is validated and sealed into a block of this node at once, or answered
-with ``reject`` and the reason; the node tells no other node, so two nodes
-soon disagree. With ``sync=True`` (chapter 07) a payment enters the mempool
-and gossips (toycoin.relay), ``seal()`` puts the mempool into the next block,
-and blocks travel headers first to every node, which catches up from
-several peers at once when it was down (toycoin.sync). With ``data_dir``
-every block is also written to disk, atomically, and a restarted node
-resumes from there (toycoin.store).
+    Node("A")                                chapters 03-06: a wallet's payment is validated
+                                             and sealed into a block of this node at once, or
+                                             answered with ``reject`` and the reason; the node
+                                             tells no other node, so two nodes soon disagree
+    Node("A", services=[Relay, BlockSync])   chapter 07: a payment enters the mempool and
+                                             gossips (toycoin.relay); ``seal()`` puts the
+                                             mempool into the next block; blocks travel
+                                             headers first to every node (toycoin.sync)
 
-    Node(..., sync=True, data_dir=None)
-      seal(), mempool, sync_status(), submit_tx(tx) (into the mempool)
+With ``data_dir`` every block is also written to disk, atomically, and a
+restarted node resumes from there (toycoin.store).
 
 Every block that joins the ledger, whether sealed here, synced from a peer
 or handed over with ``accept_block``, takes the same path: validated and
 applied, written to the store, its payments taken out of the mempool, and
-announced to peers.
+every service told (``on_block``).
 
 Wallets ask for coins (``getutxos``); light clients (toycoin.spv) ask for
-headers (``getheaders``, answered from the ledger's chain) and for Merkle
-proofs (``getproof``, answered through a transaction index, toycoin.txindex).
+headers (``getheaders``, answered from the ledger's chain, the one answer
+for wallets and syncing nodes alike) and for Merkle proofs (``getproof``,
+answered through a transaction index, toycoin.txindex).
 
 Simplifications compared with Bitcoin: no proof of work, and no choice between
 branches (a block that does not build on the tip is recorded, not applied);
@@ -50,36 +53,30 @@ seconds after the tip).
 
 from __future__ import annotations
 
-import asyncio
-import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any, TypeVar
 
 from toycoin import params
-from toycoin.addrman import Address, format_address
 from toycoin.block import Block, make_genesis
-from toycoin.connman import check_name
 from toycoin.errors import ValidationError
-from toycoin.events import Event, NodeSnapshot
-from toycoin.headers import headers_after
+from toycoin.events import NodeSnapshot
+from toycoin.headers import fork_point, headers_after
 from toycoin.keys import PrivateKey
 from toycoin.ledger import Ledger
 from toycoin.mempool import Mempool
-from toycoin.peer import Connection, Limits
+from toycoin.merkle import MerkleProof
+from toycoin.msg_control import Reject
+from toycoin.msg_data import GetData, GetHeaders, Headers, InvItem, NotFound, TxMessage
+from toycoin.msg_wallet import GetProof, GetUtxos, NoProof, Proof, Utxos
+from toycoin.peer import Connection
 from toycoin.peerman import PeerMan
-from toycoin.relay import Relay
-from toycoin.runtime import Runtime
+from toycoin.service import Service, ServiceFactory
 from toycoin.store import Store
-from toycoin.sync import BlockSync
 from toycoin.tx import Tx
 from toycoin.txindex import TxIndex
-from toycoin.wire import (
-    MSG_BLOCK, MSG_TX, BlockMessage, GetData, GetHeaders, GetProof, GetUtxos, Headers, Inv, InvItem,
-    MempoolRequest, NoProof, NotFound, Proof, Reject, TxMessage, Utxos, Version,
-)
 
-# Re-exported: views and callers found these here before they got modules of their own.
-__all__ = ["Address", "Event", "Node", "NodeSnapshot", "check_name", "course_genesis", "format_address"]
+S = TypeVar("S", bound=Service)
 
 
 def course_genesis() -> Block:
@@ -89,82 +86,67 @@ def course_genesis() -> Block:
 
 
 class Node(PeerMan):
-    """A full node; every method may be called from any thread except the network thread."""
+    """A full node; every method may be called from any thread except the network thread.
 
-    def __init__(
-        self,
-        name: str = "node",
-        genesis: Block | None = None,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        clock: Callable[[], int] | None = None,
-        runtime: Runtime | None = None,
-        limits: Limits | None = None,
-        miner_address: str | None = None,
-        rng: random.Random | None = None,
-        discover: bool = True,
-        sync: bool = False,
-        data_dir: str | Path | None = None,
-    ) -> None:
-        super().__init__(name, host, port, runtime, limits, rng, discover)
-        self.miner_address = miner_address or PrivateKey.from_seed(f"miner {name}").address
+    ``options`` are the connection layer's (toycoin.connman.ConnMan): host, port,
+    discover, limits, runtime, rng.
+    """
+
+    def __init__(self, name: str = "node", genesis: Block | None = None, *,
+                 data_dir: str | Path | None = None, services: Iterable[ServiceFactory] = (),
+                 miner_address: str | None = None, clock: Callable[[], int] | None = None,
+                 **options: Any) -> None:
+        super().__init__(name, **options)
         genesis = genesis or course_genesis()
         # With a data directory the ledger is the store's, and every block goes to disk too.
         self._store = Store.open(data_dir, genesis) if data_dir is not None else None
-        self._ledger = self._store.load() if self._store else Ledger(genesis)
-        # sync=False is chapters 03-05: each node seals its own payments and tells nobody.
-        # sync=True (chapter 07): payments wait in the mempool and gossip; blocks sync.
-        self.sync = sync
+        self.ledger = self._store.load() if self._store else Ledger(genesis)
         self.mempool = Mempool()
-        self._relay = Relay(self)
-        self._sync = BlockSync(self)
-        self._txindex = TxIndex(self._ledger)  # answers light clients' getproof
+        self.miner_address = miner_address or PrivateKey.from_seed(f"miner {name}").address
         self._clock = clock
-        self._handlers.update({
-            GetUtxos: self.on_getutxos,
-            TxMessage: self.on_tx,
-            GetHeaders: self.on_getheaders,
-            GetProof: self.on_getproof,
-        })
-        if sync:
-            self._handlers.update({
-                GetHeaders: self._sync.on_getheaders,  # answers as on_getheaders, and notes what the peer has
-                Headers: self._sync.on_headers,
-                BlockMessage: self._sync.on_block,
-                Inv: self._relay.on_inv,
-                GetData: self.on_getdata,
-                NotFound: self.on_notfound,
-                MempoolRequest: self._relay.on_mempool,
-            })
+        self._txindex = TxIndex(self.ledger)  # answers light clients' getproof
+        self.handle(GetUtxos, self.on_getutxos)
+        self.handle(GetHeaders, self.on_getheaders)
+        self.handle(GetProof, self.on_getproof)
+        self.services: tuple[Service, ...] = tuple(make() for make in services)
+        for service in self.services:
+            service.attach(self)
+        self._inventory = {s.inventory: s for s in self.services if s.inventory is not None}
+        if self._inventory:
+            self.handle(GetData, self.on_getdata)
+            self.handle(NotFound, self.on_notfound)
+        if not self.handles(TxMessage):  # no service takes payments: seal each one at once
+            self.handle(TxMessage, self.on_tx)
 
     def __repr__(self) -> str:
         state = "running" if self.is_running else "stopped"
         return f"Node({self.name!r}, {state}, height {self.height}, peers {', '.join(self.peers) or 'none'})"
 
+    def service(self, kind: type[S]) -> S:
+        """This node's service of class ``kind``; LookupError if it has none."""
+        found = next((s for s in self.services if isinstance(s, kind)), None)
+        if found is None:
+            raise LookupError(f"node {self.name} has no {kind.__name__} service")
+        return found
+
     # --- synchronous API: the ledger ---------------------------------------------------
 
     @property
-    def ledger(self) -> Ledger:
-        """The node's ledger; change it only through the node (submit_tx)."""
-        return self._ledger
-
-    @property
     def height(self) -> int:
-        return self._read(lambda: self._ledger.height)
+        return self._read(lambda: self.ledger.height)
 
     def balance(self, address: str) -> int:
-        return self._read(lambda: self._ledger.balance(address))
+        return self._read(lambda: self.ledger.balance(address))
 
     def submit_tx(self, tx: Tx) -> Block | None:
         """Take a payment as if a wallet had sent it; ValidationError with the reason if refused.
 
-        Without sync the node seals it into a block at once and returns the
-        block; with sync it enters the mempool and gossips (returns None).
+        A node without a payment service seals it into a block at once and
+        returns the block; with toycoin.relay.Relay it enters the mempool and
+        gossips (returns None).
         """
-        if self.sync:
-            self._read(lambda: self._relay.accept(tx, None, None))
-            return None
-        return self._read(lambda: self._accept_payment(tx))
+        return self._read(lambda: None if any(s.accept_tx(tx) for s in self.services)
+                          else self._seal_payment(tx))
 
     def seal(self) -> Block:
         """Seal every payment of the mempool into the next block, apply it and announce it."""
@@ -172,7 +154,7 @@ class Node(PeerMan):
 
     def sync_status(self) -> tuple[int, int]:
         """(height, best height known from peers): equal once caught up."""
-        return self._read(lambda: (self._ledger.height, self._sync.best_height))
+        return self._read(lambda: (self.ledger.height, self._best_height()))
 
     def accept_block(self, block: Block) -> None:
         """Apply a block sealed elsewhere on top of this node's tip; ValidationError if it breaks a rule.
@@ -180,138 +162,134 @@ class Node(PeerMan):
         An explicit way to give several nodes the same chain (chapter 06); the
         block takes the path of a block synced from a peer: the ledger checks
         it exactly as it checks its own, and the store, the mempool and the
-        peers follow.
+        services follow.
         """
-        self._read(lambda: self._accept_block(block))
+        self._read(lambda: self._apply(block, "block accepted", None))
 
     def snapshot(self, names: dict[str, str] | None = None) -> NodeSnapshot:
         """A frozen picture; ``names`` maps addresses to labels for the balances shown."""
         return self._read(lambda: self._snapshot(names or {}))
 
     def _snapshot(self, names: dict[str, str]) -> NodeSnapshot:
-        balances = tuple(sorted((label, self._ledger.balance(a)) for a, label in names.items()))
-        peers = tuple(sorted({self._label(c) for c in self._live_peers()}))
-        syncing = tuple(sorted({self._label(c) for c in self._sync.syncing_from()}))
-        return NodeSnapshot(self.name, self.is_running, self._ledger.height,
-                            self._ledger.tip.hash_hex, balances, peers, False, len(self.mempool),
-                            syncing, self._sync.best_height)
+        balances = tuple(sorted((label, self.ledger.balance(a)) for a, label in names.items()))
+        peers = tuple(sorted({self.peer_name(c) for c in self.live_connections()}))
+        syncing = tuple(sorted({self.peer_name(c) for s in self.services for c in s.syncing_from()}))
+        return NodeSnapshot(self.name, self.is_running, self.ledger.height,
+                            self.ledger.tip.hash_hex, balances, peers, False, len(self.mempool),
+                            syncing, self._best_height())
 
-    # --- hooks of the layers below (toycoin.connman, toycoin.peerman) ----------------
+    def _best_height(self) -> int:
+        return max([self.ledger.height, *(s.best_height() for s in self.services)])
 
-    def _version_message(self) -> Version:
-        return Version(self.name, self.nonce, self._port, self._ledger.height)
+    # --- what the connection layer and the services are told -------------------------
 
-    def _on_started(self) -> None:
-        super()._on_started()
-        if self.sync:
-            self._spawn(self._sync_timer())
+    def start_height(self) -> int:
+        return self.ledger.height
 
-    def _on_connected(self, conn: Connection) -> None:
-        if self.sync:
-            self._sync.on_connected(conn)  # getheaders: does the peer know blocks we lack?
+    def on_started(self) -> None:
+        super().on_started()
+        for service in self.services:
+            service.on_started()
 
-    def _on_closed(self, conn: Connection) -> None:
-        if self.sync:
-            self._relay.on_disconnect(conn)
-            self._sync.on_disconnect(conn)
+    def on_connected(self, conn: Connection) -> None:
+        for service in self.services:
+            service.on_connected(conn)
+
+    def on_closed(self, conn: Connection) -> None:
+        for service in self.services:
+            service.on_closed(conn)
 
     # --- wallets and light clients (chapters 03-06) ----------------------------------
 
     def on_getutxos(self, conn: Connection, message: GetUtxos) -> None:
-        coins = self._ledger.unspent_for(message.address)[: params.MAX_UTXOS_TO_SEND]
-        conn.send(Utxos(message.address, self._ledger.height, self._ledger.tip_hash, tuple(coins)))
+        coins = self.ledger.unspent_for(message.address)[: params.MAX_UTXOS_TO_SEND]
+        conn.send(Utxos(message.address, self.ledger.height, self.ledger.tip_hash, tuple(coins)))
 
     def on_tx(self, conn: Connection, message: TxMessage) -> None:
-        if self.sync:
-            self._relay.on_tx(conn, message, self._label(conn))
-            return
+        """A node without a payment service: seal the payment into a block at once."""
         try:
-            self._accept_payment(message.tx)
+            self._seal_payment(message.tx)
         except ValidationError as error:
             conn.send(Reject(message.tx.txid, str(error)))
 
     def on_getheaders(self, conn: Connection, message: GetHeaders) -> None:
-        chain = [block.header for block in self._ledger.blocks]
-        conn.send(Headers(tuple(headers_after(chain, message.locator, message.stop_hash))))
+        """Our headers after the last block we share with the asker (an empty answer: nothing new)."""
+        shared = fork_point(self.ledger, message.locator)
+        headers = headers_after(self.ledger, message.locator, message.stop_hash)
+        conn.send(Headers(tuple(headers)))
+        for service in self.services:
+            service.on_headers_sent(conn, shared, shared + len(headers))
 
     def on_getproof(self, conn: Connection, message: GetProof) -> None:
-        found = self._txindex.prove(message.txid)
+        found = self.prove(message.txid)
         if found is None:
             conn.send(NoProof(message.txid))
             return
         block, height, proof, tx = found
         conn.send(Proof(block.hash, height, proof, tx))
 
-    # --- relay and ledger sync (chapter 07: toycoin.relay, toycoin.sync) -------------
+    def prove(self, txid: bytes) -> tuple[Block, int, MerkleProof, Tx] | None:
+        """(block, height, Merkle proof, tx) for a transaction of the ledger, or None (toycoin.txindex)."""
+        return self._txindex.prove(txid)
+
+    # --- getdata and notfound: each kind of item to the service that serves it -------
 
     def on_getdata(self, conn: Connection, message: GetData) -> None:
-        txids = [item.hash for item in message.items if item.kind == MSG_TX]
-        blocks = [item.hash for item in message.items if item.kind != MSG_TX]
-        items = [InvItem(MSG_TX, h) for h in self._relay.on_getdata_txs(conn, txids)]
-        items += [InvItem(MSG_BLOCK, h) for h in self._sync.serve_blocks(conn, blocks)]
-        if items:
-            conn.send(NotFound(tuple(items)))
+        missing = []
+        for kind in sorted({item.kind for item in message.items}):
+            hashes = [item.hash for item in message.items if item.kind == kind]
+            service = self._inventory.get(kind)
+            missing += [InvItem(kind, h) for h in (service.serve(conn, hashes) if service else hashes)]
+        if missing:
+            conn.send(NotFound(tuple(missing)))
 
     def on_notfound(self, conn: Connection, message: NotFound) -> None:
-        self._relay.on_notfound_txs(conn, [i.hash for i in message.items if i.kind == MSG_TX])
-        self._sync.on_notfound_blocks(conn, [i.hash for i in message.items if i.kind != MSG_TX])
-
-    async def _sync_timer(self) -> None:
-        """Now and then, drop peers that sit on blocks or transactions they were asked for."""
-        loop = asyncio.get_running_loop()
-        while True:
-            await asyncio.sleep(min(self.limits.block_timeout, self.limits.tx_request_timeout) / 4)
-            self._sync.check_timeouts(loop.time())
-            self._relay.check_timeouts(loop.time())
+        for kind, service in self._inventory.items():
+            service.on_notfound(conn, [item.hash for item in message.items if item.kind == kind])
 
     # --- blocks: sealed here, synced from a peer, or handed over ---------------------
 
     def _timestamp(self) -> int:
-        return self._clock() if self._clock else self._ledger.tip.timestamp + params.BLOCK_INTERVAL
+        return self._clock() if self._clock else self.ledger.tip.timestamp + params.BLOCK_INTERVAL
 
-    def _accept_payment(self, tx: Tx) -> Block:
+    def _seal_payment(self, tx: Tx) -> Block:
         try:
-            self._ledger.validate_tx(tx)
+            self.ledger.validate_tx(tx)
         except ValidationError as error:
-            self._record("payment rejected", None, f"{tx.txid_hex[:12]}…: {error}")
+            self.record("payment rejected", None, f"{tx.txid_hex[:12]}…: {error}")
             raise
-        block = self._ledger.seal_block([tx], self.miner_address, self._timestamp())
+        block = self.ledger.seal_block([tx], self.miner_address, self._timestamp())
         self._save(block)
-        self._record("block sealed", None,
-                     f"height {self._ledger.height}, block {block.hash_hex[:12]}…, "
-                     f"payment {tx.txid_hex[:12]}…")
+        self.record("block sealed", None,
+                    f"height {self.ledger.height}, block {block.hash_hex[:12]}…, payment {tx.txid_hex[:12]}…")
         return block
 
     def _seal(self) -> Block:
         timestamp, txs = self._timestamp(), self.mempool.txs()
-        block = self._ledger.seal_block(txs, self.miner_address, timestamp)
+        block = self.ledger.seal_block(txs, self.miner_address, timestamp)
         self._after_block(block)
         n = len(txs)
-        self._record("block sealed", None, f"height {self._ledger.height}, block {block.hash_hex[:12]}…, "
-                     f"{n} payment{'' if n == 1 else 's'}")
+        self.record("block sealed", None, f"height {self.ledger.height}, block {block.hash_hex[:12]}…, "
+                    f"{n} payment{'' if n == 1 else 's'}")
         return block
 
-    def _connect_block(self, block: Block, peer: str | None) -> None:
-        """Validate and apply a block from a peer (toycoin.sync calls this, in chain order)."""
-        self._apply(block)
-        self._record("block applied", peer, f"height {self._ledger.height} of {self._sync.best_height}, "
-                     f"block {block.hash_hex[:12]}…")
+    def connect_block(self, block: Block, peer: str | None) -> None:
+        """Validate and apply a block from ``peer`` (toycoin.sync calls this, in chain order)."""
+        self._apply(block, "block applied", peer)
 
-    def _accept_block(self, block: Block) -> None:
-        self._apply(block)
-        self._record("block accepted", None, f"height {self._ledger.height}, block {block.hash_hex[:12]}…")
-
-    def _apply(self, block: Block) -> None:
+    def _apply(self, block: Block, kind: str, peer: str | None) -> None:
         """Validate and apply a block sealed elsewhere; then as for every new block."""
-        self._ledger.apply_block(block)
+        self.ledger.apply_block(block)
         self._after_block(block)
+        of = f" of {self._best_height()}" if peer is not None else ""
+        self.record(kind, peer, f"height {self.ledger.height}{of}, block {block.hash_hex[:12]}…")
 
     def _after_block(self, block: Block) -> None:
         self._save(block)
         self.mempool.remove_for_block(block)
-        self._relay.on_new_tip()
-        self._sync.announce(block.header)
+        for service in self.services:
+            service.on_block(block)
 
     def _save(self, block: Block) -> None:
         if self._store is not None:
-            self._store.append(block, self._ledger.undo_at(self._ledger.height))
+            self._store.append(block, self.ledger.undo_at(self.ledger.height))

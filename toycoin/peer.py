@@ -3,8 +3,10 @@
 This is the lower of the two networking layers (Bitcoin Core's test framework
 calls it ``P2PConnection``). It turns bytes into messages and messages into
 bytes, enforces every limit a hostile peer could abuse, and records what
-happened; it knows nothing about what a message means. The node above it
-(toycoin.node) decides that, one ``on_<command>`` handler per message type.
+happened; it knows nothing about what a message means, only which messages
+exist (the registry it is given, toycoin.wire.NODE_MESSAGES by default). The
+connection layer above it (toycoin.peerman) routes each message to one
+``on_<command>`` handler.
 
     Limits        timeouts and caps, with defaults from toycoin.params
     Connection    reads frames until the peer goes away; send(), close(), abort()
@@ -36,7 +38,10 @@ from dataclasses import dataclass
 
 from toycoin import params
 from toycoin.errors import ParseError, ProtocolError
-from toycoin.wire import HEADER_SIZE, FrameHeader, Message, checksum, decode_payload, encode_frame
+from toycoin.message import Message
+from toycoin.wire import (
+    HEADER_SIZE, NODE_MESSAGES, FrameHeader, MessageSet, checksum, decode_payload, encode_frame,
+)
 
 
 @dataclass(frozen=True)
@@ -59,8 +64,9 @@ class Limits:
             raise ValueError("ping_interval must be shorter than idle_timeout, or quiet peers get dropped")
 
 
-# log(kind, peer_label, detail) and dispatch(connection, message), given by the owner.
-LogFunction = Callable[[str, str, str], None]
+# log(kind, peer_label, detail, command=..., direction=...) and dispatch(connection, message),
+# given by the owner (toycoin.events.Recorder.record and toycoin.peerman.PeerMan.dispatch).
+LogFunction = Callable[..., None]
 Dispatch = Callable[["Connection", Message], None]
 
 
@@ -78,11 +84,12 @@ class Connection:
         log: LogFunction,
         limits: Limits = Limits(),
         magic: bytes = params.NETWORK_MAGIC,
+        messages: MessageSet = NODE_MESSAGES,
     ) -> None:
         self.reader, self.writer = reader, writer
         self.inbound = inbound
         self.label = label  # how events name the peer: an address until it says its name
-        self.limits, self.magic = limits, magic
+        self.limits, self.magic, self.messages = limits, magic, messages
         self._dispatch, self._log = dispatch, log
         peer = writer.get_extra_info("peername") or ("?", 0)
         self.remote: tuple[str, int] = (peer[0], peer[1])
@@ -101,7 +108,7 @@ class Connection:
         if not self.is_open:
             return
         self.writer.write(encode_frame(message, self.magic))
-        self._log("send", self.label, repr(message))
+        self._log("send", self.label, repr(message), command=message.command.decode(), direction="out")
         if self.writer.transport.get_write_buffer_size() > self.limits.max_send_buffer:
             self.abort("peer does not read what we send: send buffer full")
 
@@ -116,7 +123,8 @@ class Connection:
             while self.is_open:
                 message = await self._read_message()
                 if message is not None:
-                    self._log("receive", self.label, repr(message))
+                    self._log("receive", self.label, repr(message), command=message.command.decode(),
+                              direction="in")
                     self._dispatch(self, message)
         except ProtocolError as error:
             self.close(str(error))
@@ -142,7 +150,7 @@ class Connection:
             self.ignore(f"bad checksum on a {header.command.decode()} message")
             return None
         try:
-            message = decode_payload(header.command, payload)
+            message = decode_payload(header.command, payload, self.messages)
         except (ParseError, ValueError) as error:
             raise ProtocolError(f"malformed {header.command.decode()} message: {error}") from None
         if message is None:

@@ -1,66 +1,90 @@
-"""Peer manager: what a node says to any peer, one ``on_<command>`` handler per message.
+"""Peer manager: what any peer says to any other, one ``on_<command>`` handler per message.
 
-The middle part of a node (Bitcoin Core: ``PeerManager`` in
+The upper half of the one connection layer (Bitcoin Core: ``PeerManager`` in
 net_processing.cpp; its test framework: ``P2PInterface``). Each connection
 (toycoin.peer) hands it messages; it routes each message type to one small
-handler through a fixed table, and ignores and counts messages of other types.
-This module holds the handlers every node needs; toycoin.node adds the ones
-that read and change the ledger.
+handler through a table, passes answers to whoever asked, and ignores and
+counts everything else. A full node, a light wallet's peer group and a
+wallet client are all built on it; each adds handlers of its own.
 
-    PeerMan(ConnMan)         base of toycoin.node.Node
+    PeerMan(ConnMan)
       ping(peer), sync_with_ping()
-      on_version, on_verack  the handshake
-      on_ping, on_pong       liveness; a keepalive loop pings quiet peers
-      on_getaddr, on_addr    peer discovery (toycoin.addrman keeps what is learned)
-    For toycoin.node: ``_handlers`` (command -> handler, to extend) and the hook
-    ``_on_connected(conn)``, called when a full node finishes the handshake.
+      on_version, on_verack    the handshake
+      on_ping, on_pong         liveness; a keepalive loop pings quiet peers
+      on_getaddr, on_addr      peer discovery (toycoin.addrman keeps what is learned)
+    For the owner above, on the network thread:
+      handle(message_type, handler)   add an ``on_<command>`` handler (one per type)
+      answers                          message types that answer a question of ours
+      ask(conn, message, kinds)        send a question and await its answer, in order
+      session(address)                 one short connection: dial, handshake, use, close
+      hooks: on_connected(conn), start_height()
 
 The handshake is Bitcoin's: the side that connects sends ``version``; the
 other answers with its own ``version`` and a ``verack``; the first side
-answers ``verack``. Each ``version`` carries the sender's node name, its
-listening port and a nonce. A version carrying our own nonce means we dialled
-ourselves. Bitcoin Core draws a nonce per connection; toycoin draws one per
-node run, which also reveals two connections to the same node (A dialled B
-while B dialled A): the one dialled by the node with the smaller nonce stays.
-Nothing but version and verack is handled before the handshake.
+answers ``verack``. Each ``version`` carries the sender's name, its listening
+port, its height, its services (a full node, or a wallet that serves nobody)
+and a nonce. A version carrying our own nonce means we dialled ourselves.
+toycoin draws one nonce per run (a session draws its own), which also reveals
+two connections to the same node (A dialled B while B dialled A): the one
+dialled by the side with the smaller nonce stays. A wallet talks only to full
+nodes. Nothing but version and verack is handled before the handshake.
 
-Peers are found through ``getaddr``/``addr``: a node asks each outbound full
-node whom it knows, answers such a question once per connection, and keeps
-every address it learns (toycoin.addrman dials them, with backoff).
+Peers are found through ``getaddr``/``addr``: a peer that learns addresses
+asks each outbound full node whom it knows, answers such a question once per
+connection, and keeps every address it learns (toycoin.connman dials them).
 
-Simplifications compared with Bitcoin: one nonce per node run; addresses are
-IPv4 only; no services negotiation beyond "full node or wallet".
+Simplifications compared with Bitcoin: one nonce per run; addresses are IPv4
+only; no services negotiation beyond "full node or wallet".
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from toycoin import params
-from toycoin.addrman import is_ipv4
+from toycoin.addrman import Address, is_ipv4
 from toycoin.connman import ConnMan
 from toycoin.errors import NodeError, ProtocolError
+from toycoin.message import Message
+from toycoin.msg_control import Addr, GetAddr, Ping, Pong, Verack, Version
 from toycoin.peer import Connection
-from toycoin.wire import Addr, GetAddr, Message, Ping, Pong, Verack, Version
+
+Handler = Callable[[Connection, Any], None]
 
 
 class PeerMan(ConnMan):
-    """The handshake, pings and addresses; public methods may be called from any thread but the network's."""
+    """The handshake, pings, addresses and routing; public methods may be called from any thread
+    but the network's."""
 
-    def __init__(self, *args: Any) -> None:
-        super().__init__(*args)
+    def __init__(self, name: str, *, service_flags: int = params.NODE_NETWORK, learn_addresses: bool = True,
+                 **options: Any) -> None:
+        super().__init__(name, **options)
+        self.service_flags = service_flags  # what its version announces: NODE_NETWORK or nothing
+        self.learn_addresses = learn_addresses  # ask peers whom they know, and keep what they say
+        self.answers: set[type[Message]] = set()  # handed to ask(), even if a handler exists
         self._ping_nonces = itertools.count(1)
-        self._handlers: dict[type[Message], Callable[[Connection, Any], None]] = {
-            Version: self.on_version,
-            Verack: self.on_verack,
-            Ping: self.on_ping,
-            Pong: self.on_pong,
-            GetAddr: self.on_getaddr,
-            Addr: self.on_addr,
-        }
+        self._handlers: dict[type[Message], Handler] = {}
+        for message_type, handler in ((Version, self.on_version), (Verack, self.on_verack),
+                                      (Ping, self.on_ping), (Pong, self.on_pong),
+                                      (GetAddr, self.on_getaddr), (Addr, self.on_addr)):
+            self.handle(message_type, handler)
+
+    @property
+    def is_full_node(self) -> bool:
+        return bool(self.service_flags & params.NODE_NETWORK)
+
+    def handle(self, message_type: type[Message], handler: Handler) -> None:
+        """Route every ``message_type`` to ``handler``: one answer to each message."""
+        if message_type in self._handlers:
+            raise ValueError(f"{self.name} already handles {message_type.command.decode()}")
+        self._handlers[message_type] = handler
+
+    def handles(self, message_type: type[Message]) -> bool:
+        return message_type in self._handlers
 
     # --- pings -----------------------------------------------------------------------
 
@@ -73,21 +97,22 @@ class PeerMan(ConnMan):
         self._run(self._sync_with_ping(timeout), timeout + 1.0)
 
     async def _ping(self, peer: str, timeout: float) -> float:
-        conns = [c for c in self._peers if c.handshaked and c.is_open and self._label(c) == peer]
+        conns = [c for c in self.connections() if c.handshaked and c.is_open and self.peer_name(c) == peer]
         if not conns:
             raise NodeError(f"{self.name} has no connection to {peer!r}; its peers are {self.peers}")
         for conn in conns[:-1]:  # a second connection to a peer may be closing: try the next
             try:
-                return await self._ping_connection(conn, timeout)
+                return await self.ping_connection(conn, timeout)
             except NodeError:
                 if conn.is_open:
                     raise
-        return await self._ping_connection(conns[-1], timeout)
+        return await self.ping_connection(conns[-1], timeout)
 
-    async def _ping_connection(self, conn: Connection, timeout: float) -> float:
+    async def ping_connection(self, conn: Connection, timeout: float) -> float:
+        """Ping ``conn`` and wait for its pong; NodeError if it closes or stays silent."""
         loop = asyncio.get_running_loop()
         nonce, future = next(self._ping_nonces), loop.create_future()
-        self._peers[conn].pings[nonce] = future  # answered in on_pong, failed if conn closes
+        self.state(conn).pings[nonce] = future  # answered in on_pong, failed if conn closes
         started = loop.time()
         conn.send(Ping(nonce))
         try:
@@ -97,71 +122,160 @@ class PeerMan(ConnMan):
         return loop.time() - started
 
     async def _sync_with_ping(self, timeout: float) -> None:
-        conns = [c for c in self._peers if c.handshaked and c.is_open]
-        results = await asyncio.gather(*(self._ping_connection(c, timeout) for c in conns),
+        conns = [c for c in self.connections() if c.handshaked and c.is_open]
+        results = await asyncio.gather(*(self.ping_connection(c, timeout) for c in conns),
                                        return_exceptions=True)
         for conn, result in zip(conns, results, strict=True):
             if isinstance(result, BaseException) and conn.is_open:
                 raise result  # a peer that left meanwhile is no error; a silent one is
 
-    def _on_started(self) -> None:
-        self._spawn(self._keepalive())
+    def on_started(self) -> None:
+        self.spawn(self._keepalive())
 
     async def _keepalive(self) -> None:
         """Ping quiet peers now and then, so a dead connection is noticed (PING_INTERVAL)."""
         while True:
             await asyncio.sleep(self.limits.ping_interval)
-            for conn in self._live_peers():
+            for conn in self.live_connections():
                 conn.send(Ping(next(self._ping_nonces)))
 
-    # --- routing ---------------------------------------------------------------------
+    # --- routing, questions and answers ----------------------------------------------
 
-    def _dispatch(self, conn: Connection, message: Message) -> None:
+    def dispatch(self, conn: Connection, message: Message) -> None:
         """Route a message to its handler; nothing but version/verack before the handshake."""
         command = message.command.decode()
         if not conn.handshaked and not isinstance(message, (Version, Verack)):
             conn.ignore(f"{command} before the handshake")
             return
+        if type(message) in self.answers:  # an answer to ask(): before any handler of that type
+            self.state(conn).replies.put_nowait(message)
+            return
         handler = self._handlers.get(type(message))
         if handler is None:
-            conn.ignore(f"a node does not handle {command}")
+            conn.ignore(f"a {'node' if self.is_full_node else 'wallet'} does not handle {command}")
             return
         try:
             handler(conn, message)
         except ProtocolError:
             raise
-        except Exception as error:  # a bug here must cost one connection, not the node
-            self._record("error", conn.label, f"{type(error).__name__} in on_{command}: {error}")
+        except Exception as error:  # a bug here must cost one connection, not the peer
+            self.record("error", conn.label, f"{type(error).__name__} in on_{command}: {error}")
             raise ProtocolError(f"internal error while handling {command}") from error
+
+    async def ask(self, conn: Connection, message: Message, kinds: tuple[type[Message], ...],
+                  who: str | None = None) -> Message:
+        """Send ``message`` on ``conn`` and return the next answer of one of ``kinds``.
+
+        NodeError naming the peer (or ``who``) if it hangs up, or stays silent
+        for ``self.timeout`` seconds (then the connection is closed too).
+        """
+        who, timeout = who or self.peer_name(conn), self.timeout
+        if conn not in self.connections():
+            raise NodeError(f"{who} is gone")
+        state = self.state(conn)
+        async with state.asking:
+            conn.send(message)
+            while True:
+                try:
+                    item = await asyncio.wait_for(state.replies.get(), timeout)
+                except asyncio.TimeoutError:
+                    conn.close(f"no answer to {message!r} within {timeout:g}s")
+                    raise NodeError(f"{who} did not answer within {timeout:g}s") from None
+                if isinstance(item, str):
+                    state.replies.put_nowait(item)  # closed: every later question fails too
+                    raise NodeError(f"{who} hung up: {item}")
+                if isinstance(item, kinds):
+                    return item
+
+    async def tell(self, conn: Connection, message: Message, kinds: tuple[type[Message], ...],
+                   who: str | None = None) -> Message | None:
+        """Send ``message``, then a ping; return an answer of one of ``kinds`` that came before
+        the pong, or None. A peer handles one connection's messages in order, so the pong
+        proves ``message`` was handled (Bitcoin Core's test framework: ``sync_with_ping``)."""
+        who = who or self.peer_name(conn)
+        conn.send(message)
+        try:
+            await self.ping_connection(conn, self.timeout)
+        except NodeError:
+            if conn.is_open:
+                raise NodeError(f"{who} did not answer within {self.timeout:g}s") from None
+            raise NodeError(f"{who} hung up: {conn.close_reason}") from None
+        replies, answer = self.state(conn).replies, None
+        while not replies.empty():
+            item = replies.get_nowait()
+            if isinstance(item, kinds) and answer is None:
+                answer = item
+        return answer
+
+    @contextlib.asynccontextmanager
+    async def session(self, address: Address, who: str) -> AsyncIterator[Connection]:
+        """One short connection to ``address``: dial, handshake, yield it, close it (a wallet's call).
+
+        NodeError naming ``who`` if it cannot be reached, hangs up or stays silent.
+        """
+        timeout = self.timeout
+        try:
+            reader, writer = await asyncio.wait_for(asyncio.open_connection(*address), timeout)
+        except ConnectionRefusedError:
+            raise NodeError(f"cannot reach {who}: connection refused — is it running?") from None
+        except (OSError, asyncio.TimeoutError) as error:
+            raise NodeError(f"cannot reach {who}: {error or 'timed out'}") from None
+        opened: asyncio.Future[Connection] = asyncio.get_running_loop().create_future()
+        serving = asyncio.get_running_loop().create_task(
+            self.serve(reader, writer, address, nonce=self.rng.getrandbits(64), opened=opened))
+        conn = await opened
+        try:
+            if not await self.until(lambda: conn.handshaked or not conn.is_open, timeout):
+                raise NodeError(f"{who} did not answer within {timeout:g}s")
+            if not conn.handshaked:
+                raise NodeError(f"{who} hung up: {conn.close_reason}")
+            yield conn
+        finally:
+            conn.close(f"{'node' if self.is_full_node else 'wallet'} done")
+            await serving
 
     # --- the handshake ---------------------------------------------------------------
 
+    def version_message(self, nonce: int) -> Version:
+        return Version(self.name, nonce, self._port if self.listen else 0, self.start_height(),
+                       services=self.service_flags)
+
+    def start_height(self) -> int:
+        """Hook: the height a version message announces."""
+        return 0
+
     def on_version(self, conn: Connection, message: Version) -> None:
-        state = self._peers[conn]
+        state = self.state(conn)
         if state.version is not None:
             raise ProtocolError("a second version message")
         if message.nonce == self.nonce:
             self._on_myself(conn)
             return
+        if not self.is_full_node and not message.is_full_node:
+            conn.close(f"{message.name} is not a full node")  # a wallet has nothing to ask a wallet
+            return
         state.version = message
         conn.label = message.name
+        if state.target is not None:
+            self.addrman.labels[state.target] = message.name
         if message.is_full_node and conn.inbound:
             state.listen_address = (conn.remote[0], message.port)
         if self._drop_duplicate(conn, message):
             return
         if conn.inbound:
-            conn.send(self._version_message())
+            conn.send(self.version_message(state.nonce))
         conn.send(Verack())
         self._check_handshake(conn)
 
     def _on_myself(self, conn: Connection) -> None:
         # The inbound end sees its own nonce; find the outbound end by its local address.
-        for other, state in self._peers.items():
+        for other in self.connections():
+            target = self.state(other).target
             if not other.inbound and other.writer.get_extra_info("sockname")[:2] == conn.remote:
-                assert state.target is not None
-                self.addrman.mark_myself(state.target)
+                assert target is not None
+                self.addrman.mark_myself(target)
                 other.close("connected to itself")
-        self._record("connected to itself", conn.label, "my own version nonce came back")
+        self.record("connected to itself", conn.label, "my own version nonce came back")
         conn.close("connected to itself")
 
     def _drop_duplicate(self, conn: Connection, message: Version) -> bool:
@@ -169,31 +283,35 @@ class PeerMan(ConnMan):
         def dialler(c: Connection) -> int:
             return message.nonce if c.inbound else self.nonce
 
-        for other, state in self._peers.items():
-            if other is not conn and other.is_open and state.version and state.version.nonce == message.nonce:
+        for other in self.connections():
+            version = self.state(other).version
+            if other is not conn and other.is_open and version and version.nonce == message.nonce:
                 loser = other if dialler(other) > dialler(conn) else conn
                 loser.close(f"second connection to {message.name}")
                 return loser is conn
         return False
 
     def on_verack(self, conn: Connection, message: Verack) -> None:
-        self._peers[conn].verack_received = True
+        self.state(conn).verack_received = True
         self._check_handshake(conn)
 
     def _check_handshake(self, conn: Connection) -> None:
-        state = self._peers[conn]
+        state = self.state(conn)
         if conn.handshaked or not (state.version and state.verack_received):
             return
         conn.handshaked = True
+        if state.target is not None:
+            self.addrman.reached(state.target)
         role = "full node" if state.version.is_full_node else "wallet"
-        self._record("connected", conn.label, f"{'inbound' if conn.inbound else 'outbound'} {role}")
-        self._pulse()
-        if not conn.inbound and state.version.is_full_node:
-            conn.send(GetAddr())  # like Bitcoin Core, ask outbound peers whom they know
+        direction = "in" if conn.inbound else "out"
+        self.record("connected", conn.label, f"{direction}bound {role}", direction=direction)
+        self.pulse()
         if state.version.is_full_node:
-            self._on_connected(conn)
+            if not conn.inbound and self.learn_addresses:
+                conn.send(GetAddr())  # like Bitcoin Core, ask outbound peers whom they know
+            self.on_connected(conn)
 
-    def _on_connected(self, conn: Connection) -> None:
+    def on_connected(self, conn: Connection) -> None:
         """Hook: ``conn`` to a full node has just finished its handshake."""
 
     # --- liveness and addresses ------------------------------------------------------
@@ -202,20 +320,24 @@ class PeerMan(ConnMan):
         conn.send(Pong(message.nonce))
 
     def on_pong(self, conn: Connection, message: Pong) -> None:
-        future = self._peers[conn].pings.pop(message.nonce, None)
+        future = self.state(conn).pings.pop(message.nonce, None)
         if future is not None and not future.done():
             future.set_result(None)
 
     def on_getaddr(self, conn: Connection, message: GetAddr) -> None:
-        state = self._peers[conn]
+        state = self.state(conn)
         if state.answered_getaddr:
             return  # once per connection, as in Bitcoin Core
         state.answered_getaddr = True
-        known = {self._peers[c].listen_address for c in self._live_peers()} - {state.listen_address}
+        known = {self.state(c).listen_address for c in self.live_connections()} - {state.listen_address}
         shareable = sorted(a for a in known if a is not None and is_ipv4(a[0]))  # addr holds IPv4 only
         conn.send(Addr(tuple(shareable[: params.MAX_ADDR_TO_SEND])))
 
     def on_addr(self, conn: Connection, message: Addr) -> None:
+        if not self.learn_addresses:
+            conn.ignore(f"addr, but {self.name} does not look for peers")
+            return
         for address in message.addresses:
             if self.addrman.learnable(address, (self.host, self._port)):
-                self._want(address, "learned")
+                self.want(address, "learned")
+

@@ -34,7 +34,7 @@ from toycoin.client import WalletClient
 from toycoin.errors import NodeError
 from toycoin.events import NodeSnapshot
 from toycoin.keys import PrivateKey
-from toycoin.node import check_name
+from toycoin.connman import check_name
 from toycoin.runtime import Runtime
 
 

@@ -8,11 +8,12 @@ small, and a node never sends a transaction to a peer that told it about it
 or that it already told, so a payment crosses each connection at most once
 and gossip stops by itself: no loops, no storms.
 
-    Relay(node)                       one per node; the node calls its handlers
+    Relay()                           a node service (toycoin.service): Node(..., services=[Relay, ...])
       .accept(tx, source)             into the mempool and announced, or ValidationError
-      .on_inv, .on_getdata_txs, .on_tx, .on_notfound_txs, .on_mempool
-      .check_timeouts(now)            a peer that announced a tx and never sent it
-      .on_new_tip(), .on_disconnect(conn)
+      on_inv, on_tx, on_mempool       its message handlers
+      serve, on_notfound              getdata and notfound for transactions (the node routes them)
+      check_timeouts(now)             a peer that announced a tx and never sent it (on a timer)
+      on_block, on_closed             what the node tells it
 
 A node asks one peer at a time for a transaction it lacks, and remembers who
 else announced it, so a peer that announces and never delivers only delays
@@ -33,42 +34,45 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from typing import Protocol
 
 from toycoin import params
+from toycoin.block import Block
 from toycoin.errors import ValidationError
-from toycoin.ledger import Ledger
-from toycoin.mempool import Mempool
-from toycoin.peer import Connection, Limits
+from toycoin.msg_control import Reject
+from toycoin.msg_data import MSG_TX, GetData, Inv, InvItem, MempoolRequest, TxMessage
+from toycoin.peer import Connection
+from toycoin.service import NodeServices, Service
 from toycoin.tx import Tx
-from toycoin.wire import MSG_TX, GetData, Inv, InvItem, MempoolRequest, Reject, TxMessage
-
-
-class RelayHost(Protocol):
-    """What Relay needs from its node (toycoin.node.Node)."""
-
-    ledger: Ledger
-    mempool: Mempool
-    limits: Limits
-
-    def _live_peers(self) -> list[Connection]: ...
-
-    def _record(self, kind: str, peer: str | None, detail: str) -> None: ...
 
 
 def _chunks(items: list[InvItem]) -> list[tuple[InvItem, ...]]:
     return [tuple(items[i:i + params.MAX_INV_SZ]) for i in range(0, len(items), params.MAX_INV_SZ)]
 
 
-class Relay:
+class Relay(Service):
     """Transaction gossip for one node (state inside that node only)."""
 
-    def __init__(self, node: RelayHost) -> None:
-        self.node = node
+    inventory = MSG_TX
+
+    def __init__(self) -> None:
         self._known: dict[Connection, set[bytes]] = {}  # per peer: txids it has or we told it
         self._requested: dict[bytes, tuple[Connection, float]] = {}  # txid -> (asked peer, deadline)
         self._announcers: dict[bytes, list[Connection]] = {}  # txid -> other peers that have it
         self._rejects: OrderedDict[bytes, None] = OrderedDict()  # recently rejected txids
+
+    def attach(self, node: NodeServices) -> None:
+        super().attach(node)
+        node.handle(Inv, self.on_inv)
+        node.handle(TxMessage, self.on_tx)
+        node.handle(MempoolRequest, self.on_mempool)
+
+    def on_started(self) -> None:
+        # Now and then, ask another peer for transactions an announcer sits on.
+        self.node.every(self.node.limits.tx_request_timeout / 4, self.check_timeouts)
+
+    def accept_tx(self, tx: Tx) -> bool:
+        self.accept(tx, None, None)
+        return True
 
     def _knows(self, conn: Connection, txid: bytes) -> None:
         known = self._known.setdefault(conn, set())
@@ -86,17 +90,17 @@ class Relay:
             self._rejects[tx.txid] = None
             if len(self._rejects) > params.MAX_RECENT_REJECTS:
                 self._rejects.popitem(last=False)
-            self.node._record("tx rejected", label, f"{tx.txid_hex[:12]}…: {error}")
+            self.node.record("tx rejected", label, f"{tx.txid_hex[:12]}…: {error}")
             raise
-        self.node._record("tx accepted", label, f"{tx.txid_hex[:12]}… into the mempool "
+        self.node.record("tx accepted", label, f"{tx.txid_hex[:12]}… into the mempool "
                           f"({len(self.node.mempool)} waiting)")
-        for conn in self.node._live_peers():
+        for conn in self.node.live_connections():
             if conn is not source and tx.txid not in self._known.get(conn, ()):
                 self._knows(conn, tx.txid)
                 conn.send(Inv((InvItem(MSG_TX, tx.txid),)))
         return fee
 
-    def on_tx(self, conn: Connection, message: TxMessage, label: str) -> None:
+    def on_tx(self, conn: Connection, message: TxMessage) -> None:
         tx = message.tx
         self._requested.pop(tx.txid, None)
         self._announcers.pop(tx.txid, None)
@@ -104,7 +108,7 @@ class Relay:
         if tx.txid in self.node.mempool:
             return  # a wallet sending twice, or an unasked duplicate: nothing new
         try:
-            self.accept(tx, conn, label)
+            self.accept(tx, conn, self.node.peer_name(conn))
         except ValidationError as error:
             conn.send(Reject(tx.txid, str(error)))
 
@@ -129,7 +133,7 @@ class Relay:
         for items in _chunks(wanted):
             conn.send(GetData(items))
 
-    def on_getdata_txs(self, conn: Connection, txids: list[bytes]) -> list[bytes]:
+    def serve(self, conn: Connection, txids: list[bytes]) -> list[bytes]:
         """Send each transaction of our mempool; return the txids we do not have."""
         missing = []
         for txid in txids:
@@ -141,7 +145,7 @@ class Relay:
                 conn.send(TxMessage(tx))
         return missing
 
-    def on_notfound_txs(self, conn: Connection, txids: list[bytes]) -> None:
+    def on_notfound(self, conn: Connection, txids: list[bytes]) -> None:
         for txid in txids:
             asked = self._requested.get(txid)
             if asked and asked[0] is conn:
@@ -174,11 +178,11 @@ class Relay:
             if deadline < now:
                 self._ask_next(txid)
 
-    def on_new_tip(self) -> None:
+    def on_block(self, block: Block) -> None:
         """A new block may make a rejected transaction valid (its inputs now exist)."""
         self._rejects.clear()
 
-    def on_disconnect(self, conn: Connection) -> None:
+    def on_closed(self, conn: Connection) -> None:
         self._known.pop(conn, None)
         for txid, (asked, _) in list(self._requested.items()):
             if asked is conn:

@@ -9,7 +9,7 @@ node is caught, disconnected and not asked again.
 
     check_proof(chain, txid, reply)   ProvenTx, or ValidationError naming the lie
     ProvenTx                          a transaction, the block that holds it, its height
-    LightSnapshot                     what a light wallet looks like now, for pictures
+    LightSnapshot                     (toycoin.events) what a light wallet looks like now, for pictures
     LightClient(key, addresses)       the wallet, on the shared runtime (like Node)
       start(), sync_headers(), header_height, chain
       prove(txid_hex), balance(), proven_balance, snapshot()
@@ -39,20 +39,21 @@ Reference: https://bitcoin.org/bitcoin.pdf (section 8)
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from toycoin import params
 from toycoin.errors import ValidationError
+from toycoin.events import LightSnapshot
 from toycoin.headers import HeaderChain
 from toycoin.keys import PrivateKey
 from toycoin.node import course_genesis
 from toycoin.peer import Connection
 from toycoin.peergroup import PeerGroup
 from toycoin.tx import Tx
-from toycoin.wire import GetHeaders, GetProof, GetUtxos, Headers, NoProof, Proof, Utxos
+from toycoin.msg_data import GetHeaders, Headers
+from toycoin.msg_wallet import GetProof, GetUtxos, NoProof, Proof, Utxos
 
 
 @dataclass(frozen=True)
@@ -82,19 +83,6 @@ def check_proof(chain: HeaderChain, txid: bytes, reply: Proof) -> ProvenTx:
     return ProvenTx(reply.tx, reply.block_hash, height)
 
 
-@dataclass(frozen=True)
-class LightSnapshot:
-    """A light wallet now: the node it asks (or last asked), its headers, its proven balance."""
-
-    name: str
-    node: str | None  # the node it asks, or the last one it asked
-    connected: bool  # False: that node does not answer, and no other does
-    nodes: tuple[str, ...]  # every full node it has a live connection to, sorted
-    header_height: int
-    proven_balance: int | None  # None until balance() was asked
-    banned: tuple[str, ...]  # nodes caught lying, sorted
-
-
 class LightClient(PeerGroup):
     """A light wallet for ``key``, starting from the full nodes at ``addresses``."""
 
@@ -103,13 +91,18 @@ class LightClient(PeerGroup):
     def __init__(self, key: PrivateKey, addresses: Iterable[Any], name: str = "wallet",
                  **options: Any) -> None:
         super().__init__(name, addresses, **options)
-        self.key, self.address = key, key.address
+        self.key = key
         self.chain = HeaderChain(course_genesis().header)
         self._proven_balance: int | None = None
 
     def __repr__(self) -> str:
         snap = self.snapshot()
         return f"LightClient({self.name!r}, asks {snap.node or 'nobody'}, {snap.header_height + 1} headers)"
+
+    @property
+    def address(self) -> str:  # type: ignore[override]
+        """The wallet's address (a light wallet listens nowhere)."""
+        return self.key.address
 
     def start(self, wait: bool = True) -> None:
         """Dial the given nodes; with ``wait``, return once one answered and headers are synced."""
@@ -143,16 +136,19 @@ class LightClient(PeerGroup):
         return self._read(self._snapshot)
 
     def _snapshot(self) -> LightSnapshot:
-        banned = tuple(sorted(self.addrman.label(a) for a in self._banned))
-        return LightSnapshot(self.name, self.last_node, self._current is not None, self._live_names(),
+        banned = tuple(sorted(self.addrman.label(a) for a in self.addrman.banned))
+        peers = tuple(sorted({self.peer_name(c) for c in self.live_connections()}))
+        return LightSnapshot(self.name, self.last_node, self._current is not None, peers,
                              self.chain.height, self._proven_balance, banned)
 
     # --- on the network thread -------------------------------------------------------
 
-    def _height(self) -> int:
+    def start_height(self) -> int:
         return self.chain.height
 
     def on_connected(self, conn: Connection) -> None:
+        super().on_connected(conn)
+
         async def sync() -> None:
             try:
                 await self._sync_from(conn)
@@ -161,9 +157,7 @@ class LightClient(PeerGroup):
             except Exception:  # the node went away meanwhile: nothing to do
                 pass
 
-        task = asyncio.get_running_loop().create_task(sync())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self.spawn(sync())
 
     async def _sync_from(self, conn: Connection) -> int:
         """Ask ``conn`` for headers until it has no more; ValidationError if one does not link."""
@@ -172,7 +166,7 @@ class LightClient(PeerGroup):
             assert isinstance(reply, Headers)
             new = self.chain.add(reply.headers)
             if new:
-                self._record("headers", self._links[conn].name,
+                self.record("headers", self.peer_name(conn),
                              f"{new} new, height {self.chain.height}")
             if len(reply.headers) < params.MAX_HEADERS_RESULTS:
                 return self.chain.height
@@ -185,7 +179,7 @@ class LightClient(PeerGroup):
         if self.chain.height_of(reply.block_hash) is None:
             await self._sync_from(conn)  # a block sealed since the last sync is no lie
         proven = check_proof(self.chain, txid, reply)
-        self._record("proof checked", self._links[conn].name,
+        self.record("proof checked", self.peer_name(conn),
                      f"{reply.tx.txid_hex[:12]}… is in block {proven.height}")
         return proven
 
@@ -205,5 +199,5 @@ class LightClient(PeerGroup):
                                       "does not create")
             total += txout.amount
         self._proven_balance = total
-        self._record("balance proven", self._links[conn].name, f"{total} coins in {len(reply.coins)} proven")
+        self.record("balance proven", self.peer_name(conn), f"{total} coins in {len(reply.coins)} proven")
         return total

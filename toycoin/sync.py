@@ -7,15 +7,15 @@ moves. Then it downloads the blocks from every peer that has them at once,
 a few blocks per peer in flight (Bitcoin's "segmented" download), and applies
 each one, in chain order, only after the ledger validated it.
 
-    BlockSync(node)                      one per node; the node calls its handlers
-      .on_connected(conn)                 ask a new peer for headers
-      .on_getheaders / .on_headers / .on_block / .on_notfound_blocks
-      .serve_blocks(conn, hashes)         answer getdata(block)
-      .announce(header)                   tell peers about a new tip (BIP130: headers, not inv)
-      .check_timeouts(now)                a peer that sits on a block is dropped
-      .on_disconnect(conn)                its blocks are asked from someone else
-      .syncing_from(), .best_height, .caught_up
-    block_locator(ledger)                 (from toycoin.headers) what getheaders carries
+    BlockSync()                          a node service (toycoin.service)
+      on_headers, on_blockmsg             its message handlers (getheaders is the node's own)
+      serve, on_notfound                  getdata and notfound for blocks (the node routes them)
+      on_connected(conn)                  ask a new peer for headers
+      on_headers_sent(conn, ...)          the node answered a getheaders: note what the peer has
+      on_block(block)                     tell peers about a new tip (BIP130: headers, not inv)
+      check_timeouts(now)                 a peer that sits on a block is dropped (on a timer)
+      on_closed(conn)                     its blocks are asked from someone else
+      syncing_from(), best_height(), caught_up
 
 What it refuses to be stalled or fooled by: a peer that announces blocks and
 never delivers them is disconnected after BLOCK_DOWNLOAD_TIMEOUT and the
@@ -38,37 +38,23 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from typing import Protocol
 
 from toycoin import params
 from toycoin.block import Block, BlockHeader
 from toycoin.errors import ProtocolError, ValidationError
 from toycoin.headers import block_locator
 from toycoin.ledger import Ledger
-from toycoin.peer import Connection, Limits
-from toycoin.wire import MSG_BLOCK, BlockMessage, GetData, GetHeaders, Headers, InvItem, MempoolRequest
+from toycoin.msg_data import MSG_BLOCK, BlockMessage, GetData, GetHeaders, Headers, InvItem, MempoolRequest
+from toycoin.peer import Connection
+from toycoin.service import NodeServices, Service
 
 
-class SyncHost(Protocol):
-    """What BlockSync needs from its node (toycoin.node.Node)."""
-
-    ledger: Ledger
-    limits: Limits
-
-    def _live_peers(self) -> list[Connection]: ...
-
-    def _label(self, conn: Connection) -> str: ...
-
-    def _record(self, kind: str, peer: str | None, detail: str) -> None: ...
-
-    def _connect_block(self, block: Block, peer: str | None) -> None: ...
-
-
-class BlockSync:
+class BlockSync(Service):
     """Headers-first download, in segments from several peers (state inside one node only)."""
 
-    def __init__(self, node: SyncHost) -> None:
-        self.node = node
+    inventory = MSG_BLOCK
+
+    def __init__(self) -> None:
         self.pending: list[BlockHeader] = []  # headers after our tip, in chain order
         self._pending_heights: dict[bytes, int] = {}
         self._queue: deque[bytes] = deque()  # pending blocks not asked for yet, in chain order
@@ -79,13 +65,21 @@ class BlockSync:
         self._asked_mempool: set[Connection] = set()
         self._forks: set[bytes] = set()  # headers of other branches, recorded once
 
+    def attach(self, node: NodeServices) -> None:
+        super().attach(node)
+        node.handle(Headers, self.on_headers)
+        node.handle(BlockMessage, self.on_blockmsg)
+
+    def on_started(self) -> None:
+        # Now and then, drop peers that sit on blocks they were asked for.
+        self.node.every(self.node.limits.block_timeout / 4, self.check_timeouts)
+
     # --- what views read -------------------------------------------------------------
 
     @property
     def ledger(self) -> Ledger:
         return self.node.ledger
 
-    @property
     def best_height(self) -> int:
         """The height of the best chain we know of: our tip plus the headers we still need."""
         return self.ledger.height + len(self.pending)
@@ -96,7 +90,7 @@ class BlockSync:
 
     def syncing_from(self) -> list[Connection]:
         """Peers we are downloading blocks from right now."""
-        return sorted({conn for conn, _ in self._in_flight.values()}, key=self.node._label)
+        return sorted({conn for conn, _ in self._in_flight.values()}, key=self.node.peer_name)
 
     # --- headers ---------------------------------------------------------------------
 
@@ -105,19 +99,10 @@ class BlockSync:
         self._told[conn] = 0
         conn.send(GetHeaders(block_locator(self.ledger)))
 
-    def on_getheaders(self, conn: Connection, message: GetHeaders) -> None:
-        """Answer with our headers after the last block we share (an empty answer: nothing new)."""
-        shared = next((h for h in map(self.ledger.height_of, message.locator) if h is not None), 0)
+    def on_headers_sent(self, conn: Connection, shared: int, last: int) -> None:
         self._best[conn] = max(self._best.get(conn, 0), shared)
-        stop = min(self.ledger.height, shared + params.MAX_HEADERS_RESULTS)
-        headers = []
-        for height in range(shared + 1, stop + 1):
-            headers.append(self.ledger.block_at(height).header)
-            if headers[-1].hash == message.stop_hash:
-                break
-        if headers:
-            self._told[conn] = max(self._told.get(conn, 0), shared + len(headers))
-        conn.send(Headers(tuple(headers)))
+        if last > shared:
+            self._told[conn] = max(self._told.get(conn, 0), last)
 
     def on_headers(self, conn: Connection, message: Headers) -> None:
         headers = message.headers
@@ -145,25 +130,25 @@ class BlockSync:
         return True
 
     def _extend(self, conn: Connection, headers: list[BlockHeader]) -> None:
-        first, label = headers[0], self.node._label(conn)
+        first, label = headers[0], self.node.peer_name(conn)
         end = self.pending[-1].hash if self.pending else self.ledger.tip_hash
         if first.prev_block_hash == end:
             if not self.pending:
-                self.node._record("sync started", label, f"{len(headers)} new headers after my tip; "
+                self.node.record("sync started", label, f"{len(headers)} new headers after my tip; "
                                   "fetching their blocks from every peer that has them")
             for header in headers:
                 self._pending_heights[header.hash] = self.ledger.height + len(self.pending) + 1
                 self.pending.append(header)
                 self._queue.append(header.hash)
-            self._best[conn] = max(self._best.get(conn, 0), self.best_height)
+            self._best[conn] = max(self._best.get(conn, 0), self.best_height())
         elif first.prev_block_hash in self._forks:  # more of a branch already recorded
             self._forks.update(h.hash for h in headers)
         elif self._is_ours(first.prev_block_hash):
             self._forks.update(h.hash for h in headers)
             mine = self.pending[-1] if self.pending else self.ledger.tip
-            self.node._record("block not applied", label,
+            self.node.record("block not applied", label,
                               f"block {first.hash_hex[:12]}… does not build on my tip "
-                              f"(block {mine.hash_hex[:12]}… at height {self.best_height}): "
+                              f"(block {mine.hash_hex[:12]}… at height {self.best_height()}): "
                               "two ledgers now disagree")
         else:  # an announcement whose parent we lack: ask for the headers in between
             conn.send(GetHeaders(block_locator(self.ledger)))
@@ -197,7 +182,7 @@ class BlockSync:
                     and self._best.get(c, 0) >= height]
             if not able:
                 break
-            conn = min(able, key=lambda c: (busy[c], self.node._label(c)))
+            conn = min(able, key=lambda c: (busy[c], self.node.peer_name(c)))
             self._queue.popleft()
             busy[conn] += 1
             self._in_flight[block_hash] = (conn, now + self.node.limits.block_timeout)
@@ -206,7 +191,7 @@ class BlockSync:
             for start in range(0, len(items), params.MAX_INV_SZ):
                 conn.send(GetData(tuple(items[start:start + params.MAX_INV_SZ])))
 
-    def serve_blocks(self, conn: Connection, hashes: list[bytes]) -> list[bytes]:
+    def serve(self, conn: Connection, hashes: list[bytes]) -> list[bytes]:
         """Send each block we have; return the hashes we do not have (for notfound)."""
         missing = []
         for block_hash in hashes:
@@ -217,7 +202,7 @@ class BlockSync:
                 conn.send(BlockMessage(self.ledger.block_at(height)))
         return missing
 
-    def on_block(self, conn: Connection, message: BlockMessage) -> None:
+    def on_blockmsg(self, conn: Connection, message: BlockMessage) -> None:
         block = message.block
         asked = self._in_flight.get(block.hash)
         if asked is None or asked[0] is not conn:
@@ -238,7 +223,7 @@ class BlockSync:
             header = self.pending.pop(0)  # first, so the node sees its new tip as caught up or not
             block, sender = self._downloaded.pop(header.hash)
             try:
-                self.node._connect_block(block, self.node._label(sender))
+                self.node.connect_block(block, self.node.peer_name(sender))
             except ValidationError as error:
                 self.pending.insert(0, header)
                 self._queue.appendleft(block.hash)  # the header may be honest: ask someone else
@@ -247,11 +232,11 @@ class BlockSync:
                 return
             del self._pending_heights[header.hash]
             if not self.pending:
-                self.node._record("synced", None, f"caught up at height {self.ledger.height}")
+                self.node.record("synced", None, f"caught up at height {self.ledger.height}")
                 for conn in self._best:
                     self._maybe_ask_mempool(conn)
 
-    def on_notfound_blocks(self, conn: Connection, hashes: list[bytes]) -> None:
+    def on_notfound(self, conn: Connection, hashes: list[bytes]) -> None:
         """The peer does not have these after all: ask someone else, not it again."""
         for block_hash in hashes:
             asked = self._in_flight.get(block_hash)
@@ -261,12 +246,13 @@ class BlockSync:
                 self._best[conn] = min(self._best[conn], self._pending_heights[block_hash] - 1)
         self._schedule()
 
-    def announce(self, header: BlockHeader) -> None:
+    def on_block(self, block: Block) -> None:
         """Tell every peer that lacks it about our new tip (once we are caught up)."""
+        header = block.header
         if not self.caught_up:
             return
         height = self.ledger.height
-        for conn in self.node._live_peers():
+        for conn in self.node.live_connections():
             if conn in self._told and max(self._told[conn], self._best.get(conn, 0)) < height:
                 self._told[conn] = height
                 conn.send(Headers((header,)))
@@ -279,7 +265,7 @@ class BlockSync:
                 conn.close(f"did not deliver block {block_hash[::-1].hex()[:12]}… within "
                            f"{self.node.limits.block_timeout:g}s")
 
-    def on_disconnect(self, conn: Connection) -> None:
+    def on_closed(self, conn: Connection) -> None:
         for table in (self._best, self._told):
             table.pop(conn, None)
         self._asked_mempool.discard(conn)

@@ -33,6 +33,8 @@ import ipywidgets as w
 from toycoin.diagrams import network_diagram
 from toycoin.picture import DotNotFoundError
 from toycoin.errors import NodeError
+from toycoin.events import Event
+from toycoin.network import Network, NetworkSnapshot
 
 REDRAW_SETTLE = 0.05  # seconds to let a burst of events settle before one redraw
 LONG_SYNC = 20  # blocks behind from which a sync shows a progress bar
@@ -42,7 +44,7 @@ SYNC_EVENTS = ("sync started", "block applied", "synced")
 class NetworkPanel:
     """Buttons, status and diagram for the nodes of a Network."""
 
-    def __init__(self, network: Any, title: str = "", on_change: Callable[[], None] | None = None):
+    def __init__(self, network: Network, title: str = "", on_change: Callable[[], None] | None = None):
         self.network = network
         self.title = title
         self.on_change = on_change
@@ -111,13 +113,13 @@ class NetworkPanel:
         if self.on_change:
             self.on_change()
 
-    def _on_event(self, event: Any) -> None:
+    def _on_event(self, event: Event) -> None:
         # Called on the network thread: only set values and flag, never draw here.
         if event.kind in SYNC_EVENTS:
             self._show_sync(event)
         self._dirty.set()
 
-    def _show_sync(self, event: Any) -> None:
+    def _show_sync(self, event: Event) -> None:
         """Move the progress bar: ``sync_status`` reads the node directly on this thread."""
         node = self.network.node(event.node)
         height, best = node.sync_status()
@@ -156,7 +158,7 @@ class NetworkPanel:
         return bundle
 
 
-def status_text(snapshot: Any) -> str:
+def status_text(snapshot: NetworkSnapshot) -> str:
     """One line per node: "A: up, height 1, alice 90, bob 10" or "A: down"."""
     lines = []
     for node in snapshot.nodes:

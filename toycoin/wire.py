@@ -13,22 +13,24 @@ In this module:
 
     FrameHeader              the 24 bytes above; FrameHeader.parse checks magic and length
     encode_frame(message)    header + payload, ready for the socket
-    decode_payload(...)      payload bytes -> message, or None for an unknown command
-    MESSAGES                 the fixed registry: command bytes -> message class
+    message_set(*classes)    a registry, command bytes -> message class, checked for clashes
+    decode_payload(...)      payload bytes -> message of a registry, or None for an unknown command
+    NODE_MESSAGES            the registry of toycoin's node protocol
 
 The messages themselves, each a frozen dataclass with ``serialize()``,
-``parse()`` and a short repr, are in three modules; every one of their names
-can also be imported from here (``from toycoin.wire import Version``):
+``parse()`` and a short repr, are in three modules, by kind:
 
-    toycoin.payload      Message, the base class, and the field codecs messages share
-    toycoin.messages     version, verack, ping, pong, getaddr, addr, getutxos, utxos, tx, reject
-    toycoin.inventory    getheaders, headers, getproof, proof, noproof,
-                         inv, getdata, notfound, block, mempool (InvItem, MSG_TX, MSG_BLOCK)
+    toycoin.message      Message, the base class, and the field codecs messages share
+    toycoin.msg_control  version, verack, ping, pong, getaddr, addr, reject
+    toycoin.msg_data     tx, inv, getdata, notfound, block, getheaders, headers, mempool
+    toycoin.msg_wallet   getutxos, utxos, getproof, proof, noproof
 
-A message class is only ever found through MESSAGES; nothing is looked up by
-a name a peer sent, and nothing is unpickled or evaluated. Bitcoin Core's
-names: CMessageHeader for the frame header, ``allNetMessageTypes`` for the
-list of commands.
+A connection (toycoin.peer) is given a registry and finds a message class
+only there; nothing is looked up by a name a peer sent, and nothing is
+unpickled or evaluated. Another kind of peer (a DHT node, a tracker) frames
+its own messages the same way, with its own registry. Bitcoin Core's names:
+CMessageHeader for the frame header, ``allNetMessageTypes`` for the list of
+commands.
 
 Reference: https://en.bitcoin.it/wiki/Protocol_documentation#Message_structure
 """
@@ -36,26 +38,20 @@ Reference: https://en.bitcoin.it/wiki/Protocol_documentation#Message_structure
 from __future__ import annotations
 
 from dataclasses import dataclass
+from collections.abc import Mapping
 from types import MappingProxyType
 
 from toycoin import params
 from toycoin.encoding import sha256d
 from toycoin.errors import ProtocolError
-from toycoin.inventory import (
-    INV_ITEM_SIZE, MSG_BLOCK, MSG_TX, BlockMessage, GetData, GetHeaders, GetProof, Headers, Inv, InvItem,
-    MempoolRequest, NoProof, NotFound, Proof,
+from toycoin.message import Message
+from toycoin.msg_control import Addr, GetAddr, Ping, Pong, Reject, Verack, Version
+from toycoin.msg_data import (
+    BlockMessage, GetData, GetHeaders, Headers, Inv, MempoolRequest, NotFound, TxMessage,
 )
-from toycoin.messages import Addr, GetAddr, GetUtxos, Ping, Pong, Reject, TxMessage, Utxos, Verack, Version
-from toycoin.payload import Message
+from toycoin.msg_wallet import GetProof, GetUtxos, NoProof, Proof, Utxos
 
-# Every message name stays importable from here, as it was before the messages got modules of their own.
-__all__ = [
-    "COMMAND_SIZE", "HEADER_SIZE", "INV_ITEM_SIZE", "MESSAGES", "MSG_BLOCK", "MSG_TX",
-    "Addr", "BlockMessage", "FrameHeader", "GetAddr", "GetData", "GetHeaders", "GetProof", "GetUtxos",
-    "Headers", "Inv", "InvItem", "MempoolRequest", "Message", "NoProof", "NotFound", "Ping", "Pong",
-    "Proof", "Reject", "TxMessage", "Utxos", "Verack", "Version",
-    "checksum", "decode_payload", "encode_frame",
-]
+MessageSet = Mapping[bytes, type[Message]]
 
 HEADER_SIZE = 24
 COMMAND_SIZE = 12
@@ -104,22 +100,29 @@ def encode_frame(message: Message, magic: bytes = params.NETWORK_MAGIC) -> bytes
     return magic + command + len(payload).to_bytes(4, "little") + checksum(payload) + payload
 
 
-def decode_payload(command: bytes, payload: bytes) -> Message | None:
-    """The message for a checked frame; None if toycoin has no such command.
+def message_set(*classes: type[Message]) -> MessageSet:
+    """A read-only registry of message classes by command; ValueError if two share a command."""
+    registry: dict[bytes, type[Message]] = {}
+    for message_class in classes:
+        if message_class.command in registry:
+            raise ValueError(f"two message classes for the command {message_class.command.decode()!r}")
+        registry[message_class.command] = message_class
+    return MappingProxyType(registry)
+
+
+def decode_payload(command: bytes, payload: bytes, messages: MessageSet) -> Message | None:
+    """The message for a checked frame; None if ``messages`` has no such command.
 
     ParseError if the payload is not a valid message of that type.
     """
-    message_class = MESSAGES.get(command)
+    message_class = messages.get(command)
     if message_class is None:
         return None
     return message_class.parse(payload)
 
 
-MESSAGES = MappingProxyType(
-    {
-        message.command: message
-        for message in (Version, Verack, Ping, Pong, GetAddr, Addr, GetUtxos, Utxos, TxMessage, Reject,
-                        GetHeaders, Headers, GetProof, Proof, NoProof,
-                        Inv, GetData, NotFound, BlockMessage, MempoolRequest)
-    }
+NODE_MESSAGES = message_set(
+    Version, Verack, Ping, Pong, GetAddr, Addr, Reject,
+    TxMessage, Inv, GetData, NotFound, BlockMessage, GetHeaders, Headers, MempoolRequest,
+    GetUtxos, Utxos, GetProof, Proof, NoProof,
 )

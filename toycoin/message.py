@@ -1,4 +1,4 @@
-"""Payload: what every message's payload has in common.
+"""Message: what every message has in common, and the fields several share.
 
 Each frame on the wire (toycoin.wire) carries one payload, the message's own
 serialization. Every message class is built the same way, and the fields
@@ -11,8 +11,9 @@ that several messages share are read and written here, once:
                              checked against the message's limit before an item is read
     short_hex(digest)        a hash in display order, shortened, for reprs
 
-The message classes themselves are in toycoin.messages (handshake, addresses,
-payments) and toycoin.inventory (headers, proofs, inv, blocks).
+The message classes themselves are in three modules, by kind: toycoin.msg_control
+(handshake, pings, addresses, reject), toycoin.msg_data (transactions, blocks,
+headers, inventory) and toycoin.msg_wallet (a wallet's questions and answers).
 
 As in Bitcoin, a list's length comes first (a CompactSize, Bitcoin Core's
 ``ReadCompactSize``), and Bitcoin Core's parsers refuse a count above the

@@ -1,22 +1,23 @@
-"""Messages: the handshake, addresses, and a wallet's questions and payments.
+"""Control messages: the handshake, liveness, addresses, and refusals.
 
-The messages of chapters 03 to 05, each a frozen dataclass with
-``serialize()``, ``read_from()`` and a short repr (``version(name='A',
-height=0)``, ``addr(2 addresses)``) so a notebook can show what crossed the
-wire. They reach a node only through toycoin.wire's registry.
+Bitcoin's developer reference sorts its messages into control messages (how
+two peers meet and keep in touch) and data messages (what they exchange).
+These are the control messages; toycoin.msg_data holds the data messages,
+toycoin.msg_wallet the questions only a wallet asks. Each is a frozen
+dataclass with ``serialize()``, ``read_from()`` and a short repr
+(``version(name='A', height=0)``, ``addr(2 addresses)``), found by a
+connection only through a registry of toycoin.wire.
 
     Version, Verack          the handshake (a nonce lets a node notice itself)
     Ping, Pong               liveness, and proof that earlier messages were handled
     GetAddr, Addr            peer discovery: (host, port) of known nodes
-    GetUtxos, Utxos          a wallet asks which coins an address has
-    TxMessage, Reject        a wallet sends a payment; the node says why it refused one
+    Reject                   why a node refused a payment
 
 Simplifications compared with Bitcoin (see
 https://en.bitcoin.it/wiki/Protocol_documentation):
 - version carries a node name and a height but no addresses, timestamp or
   user agent; addr carries IPv4 (host, port) pairs without times or services.
-- getutxos/utxos ask by address (Bitcoin's BIP64 asked by outpoint and is gone;
-  real light wallets use other schemes), and reject follows the retired BIP61.
+- reject follows the retired BIP61.
 """
 
 from __future__ import annotations
@@ -28,9 +29,7 @@ from typing import ClassVar
 from toycoin import params
 from toycoin.encoding import ByteReader
 from toycoin.errors import ParseError
-from toycoin.keys import PUBKEY_HASH_SIZE, address_to_pubkey_hash, make_address
-from toycoin.payload import Message, read_list, read_text, short_hex, write_list, write_text
-from toycoin.tx import OUTPOINT_SIZE, TXOUT_SIZE, OutPoint, Tx, TxOut
+from toycoin.message import Message, read_list, read_text, short_hex, write_list, write_text
 
 ADDRESS_SIZE = 6  # an IPv4 address and a port
 
@@ -157,78 +156,7 @@ class Addr(Message):
         return f"addr({n} address{'' if n == 1 else 'es'})"
 
 
-# --- wallets ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True, repr=False)
-class GetUtxos(Message):
-    """A wallet asks which unspent outputs an address owns."""
-
-    command: ClassVar[bytes] = b"getutxos"
-    address: str
-
-    def serialize(self) -> bytes:
-        return address_to_pubkey_hash(self.address)
-
-    @classmethod
-    def read_from(cls, reader: ByteReader) -> GetUtxos:
-        return cls(make_address(reader.read(PUBKEY_HASH_SIZE)))
-
-    def __repr__(self) -> str:
-        return f"getutxos({self.address})"
-
-
-def _read_coin(reader: ByteReader) -> tuple[OutPoint, TxOut]:
-    return OutPoint.read_from(reader), TxOut.read_from(reader)
-
-
-@dataclass(frozen=True, repr=False)
-class Utxos(Message):
-    """The coins of an address, as the node's ledger sees them at ``height``."""
-
-    command: ClassVar[bytes] = b"utxos"
-    address: str
-    height: int
-    tip_hash: bytes
-    coins: tuple[tuple[OutPoint, TxOut], ...]
-
-    def serialize(self) -> bytes:
-        return (address_to_pubkey_hash(self.address) + self.height.to_bytes(4, "little") + self.tip_hash
-                + write_list(self.coins, lambda coin: coin[0].serialize() + coin[1].serialize()))
-
-    @classmethod
-    def read_from(cls, reader: ByteReader) -> Utxos:
-        address = make_address(reader.read(PUBKEY_HASH_SIZE))
-        height, tip_hash = reader.read_int(4), reader.read(32)
-        coins = read_list(reader, OUTPOINT_SIZE + TXOUT_SIZE, params.MAX_UTXOS_TO_SEND, _read_coin,
-                          "utxos with {n} coins")
-        return cls(address, height, tip_hash, coins)
-
-    @property
-    def balance(self) -> int:
-        return sum(txout.amount for _, txout in self.coins)
-
-    def __repr__(self) -> str:
-        coins = f"{len(self.coins)} coin{'' if len(self.coins) == 1 else 's'}"
-        return f"utxos({self.address}, {coins} worth {self.balance}, height {self.height})"
-
-
-@dataclass(frozen=True, repr=False)
-class TxMessage(Message):
-    """A payment, as ``Tx.serialize()`` bytes (Bitcoin's "tx" message)."""
-
-    command: ClassVar[bytes] = b"tx"
-    tx: Tx
-
-    def serialize(self) -> bytes:
-        return self.tx.serialize()
-
-    @classmethod
-    def read_from(cls, reader: ByteReader) -> TxMessage:
-        return cls(Tx.read_from(reader))
-
-    def __repr__(self) -> str:
-        return f"tx({short_hex(self.tx.txid)}, {len(self.tx.inputs)} in, {len(self.tx.outputs)} out)"
+# --- refusals ----------------------------------------------------------------------
 
 
 @dataclass(frozen=True, repr=False)
