@@ -23,6 +23,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("tx",),
     ("merkle",),
     ("block",),
+    ("pow",),
     ("headers",),
     ("ledger",),
     ("txindex",),

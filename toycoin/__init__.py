@@ -10,6 +10,7 @@ imports only modules above it in this list (tests/test_architecture.py checks):
     tx               outpoints, inputs, outputs, transactions, signature digests
     merkle           Merkle roots and proofs of inclusion
     block            the 80-byte block header and blocks
+    pow              proof of work: bits and targets, work, the difficulty rule, mining
     headers          a chain of headers only, the best one by work; block locators
     ledger           the UTXO set: validation with reasons, apply and undo blocks
     txindex          which block holds a transaction, and the Merkle proof of it

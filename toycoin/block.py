@@ -21,9 +21,9 @@ genesis header to Bitcoin's real genesis hash (tests/test_block.py):
     bits             uint32, little-endian  [nBits]
     nonce            uint32, little-endian  [nNonce]
 
-Simplifications compared with Bitcoin: no proof of work yet (a later chapter
-adds it), so ``bits`` is a fixed constant and ``nonce`` stays 0; no timestamp
-rules; no block size or weight limit. A block is a header, a compact-size
+``bits`` and ``nonce`` are the proof of work (toycoin.pow checks them, by
+the rules of the block's network). Simplifications compared with Bitcoin: no
+timestamp rules; no block size or weight limit. A block is a header, a compact-size
 count, and toycoin transactions (not Bitcoin's transaction format).
 
 Reference: https://developer.bitcoin.org/reference/block_chain.html#block-headers
@@ -145,10 +145,10 @@ def check_merkle_root(block: Block) -> None:
         raise ValidationError("merkle root in the header does not match the transactions")
 
 
-def make_block(prev_block_hash: bytes, txs: list[Tx], timestamp: int) -> Block:
-    """A block on top of ``prev_block_hash`` with a header that commits to ``txs``."""
+def make_block(prev_block_hash: bytes, txs: list[Tx], timestamp: int, bits: int = BLOCK_BITS) -> Block:
+    """A block on top of ``prev_block_hash`` with a header that commits to ``txs`` (nonce 0)."""
     root = merkle_root([tx.txid for tx in txs])
-    header = BlockHeader(BLOCK_VERSION, prev_block_hash, root, timestamp, BLOCK_BITS, 0)
+    header = BlockHeader(BLOCK_VERSION, prev_block_hash, root, timestamp, bits, 0)
     return Block(header, txs)
 
 

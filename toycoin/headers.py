@@ -14,36 +14,33 @@ enough to check a Merkle proof that a payment is in a block.
     fork_point(chain, locator)     the height of the last block a getheaders' sender shares
                                    with us (Bitcoin Core: FindForkInGlobalIndex)
     headers_after(chain, locator)  what a full node answers to getheaders: the headers after it
-    block_work(bits)      the work a header with this target represents (GetBlockProof)
 
 The best chain is the one with the most work, summed over its headers
 (Bitcoin's rule, not "the longest"); on a tie the one seen first stays. Headers
 on other branches are kept, so a branch that later overtakes becomes best.
 
-Simplifications compared with Bitcoin: no proof of work yet, so every header
-must carry params.BLOCK_BITS (a header with any other target could claim any
-amount of work) and its hash is not checked against the target; the proof of
-work chapter adds that check. No timestamp rules, and no cap on side branches.
+Every header is checked by the proof-of-work rules of its network
+(toycoin.pow.PowRules), the same function a full node's ledger uses: on the
+network of chapters 03-08 (NO_POW) every header must carry params.BLOCK_BITS,
+so none can claim more work than another, and nothing else is checked; on a
+proof-of-work network (chapter 09 on) each header must carry the bits the
+difficulty rule asks for and a hash below that target, so work cannot be faked.
+Simplifications compared with Bitcoin: no timestamp rules, and no cap on side
+branches.
 
 Reference: https://developer.bitcoin.org/devguide/operating_modes.html#simplified-payment-verification-spv
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from toycoin import params
 from toycoin.block import HEADER_SIZE, BlockHeader
 from toycoin.errors import ValidationError
-
-
-def block_work(bits: int) -> int:
-    """Expected hashes to find a header under the target ``bits`` encodes: 2**256 // (target + 1)."""
-    exponent, mantissa = bits >> 24, bits & 0x007F_FFFF
-    target = mantissa << (8 * (exponent - 3)) if exponent >= 3 else mantissa >> (8 * (3 - exponent))
-    return 2**256 // (target + 1)
+from toycoin.pow import NO_POW, PowRules, block_work, check_header, next_bits
 
 
 @dataclass(frozen=True)
@@ -56,7 +53,8 @@ class _Entry:
 class HeaderChain:
     """Headers from genesis; the best chain is the one with the most work."""
 
-    def __init__(self, genesis: BlockHeader) -> None:
+    def __init__(self, genesis: BlockHeader, rules: PowRules = NO_POW) -> None:
+        self.rules = rules
         self.genesis_hash = genesis.hash
         self._entries = {genesis.hash: _Entry(genesis, 0, block_work(genesis.bits))}
         self._best: list[bytes] = [genesis.hash]  # hashes of the best chain, by height
@@ -112,14 +110,22 @@ class HeaderChain:
         return new
 
     def _check(self, header: BlockHeader) -> _Entry:
-        if header.bits != params.BLOCK_BITS:
-            raise ValidationError(f"header {header.hash_hex[:12]}… has target bits {header.bits:#010x}; "
-                                  f"until proof of work every header carries {params.BLOCK_BITS:#010x}")
         parent = self._entries.get(header.prev_block_hash)
         if parent is None:
             raise ValidationError(f"header {header.hash_hex[:12]}… does not link: its prev_block_hash "
                                   f"{header.prev_block_hash[::-1].hex()[:12]}… is no header I have")
+        check_header(self.rules, header, next_bits(self.rules, parent.height + 1, self._branch(parent)))
         return parent
+
+    def _branch(self, tip: _Entry) -> Callable[[int], BlockHeader]:
+        """The headers of the branch that ends at ``tip``, by height (for the difficulty rule)."""
+        def header_at(height: int) -> BlockHeader:
+            entry = tip
+            while entry.height > height:
+                entry = self._entries[entry.header.prev_block_hash]
+            return entry.header
+
+        return header_at
 
     def _switch_to(self, tip_hash: bytes) -> None:
         """Make the chain ending at ``tip_hash`` the best one (a reorganisation if it forks)."""

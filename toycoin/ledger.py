@@ -22,10 +22,12 @@ the same output twice: CVE-2018-17144), Consensus::CheckTxInputs (inputs exist
 and are unspent, outputs not above inputs), the signature check (Bitcoin:
 the P2PKH script), and in ConnectBlock: one coinbase, first, paying at most
 the subsidy plus fees, carrying its height (BIP34); no two transactions of a
-block spending the same output; a merkle root that matches and is not mutated.
+block spending the same output; a merkle root that matches and is not mutated;
+the header's bits and proof of work, by the rules of the ledger's network
+(toycoin.pow: none at all on the network of chapters 03-08).
 
-Simplifications compared with Bitcoin: one chain and no forks yet (a later
-chapter chooses between branches); no proof of work; no coinbase maturity
+Simplifications compared with Bitcoin: one chain (the node chooses between
+branches and moves its ledger with undo_block and apply_block); no coinbase maturity
 (Bitcoin's COINBASE_MATURITY makes new coins wait 100 blocks); the genesis
 coinbase is spendable (Bitcoin's is not), since Alice's first coins come from
 it; undo data is kept in memory (Bitcoin Core: CBlockUndo in rev*.dat files).
@@ -35,10 +37,13 @@ Reference: https://developer.bitcoin.org/devguide/block_chain.html
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from toycoin.block import Block, BlockHeader, check_merkle_root, make_block
 from toycoin.errors import ParseError, ValidationError
 from toycoin.keys import PublicKey, pubkey_hash
 from toycoin.params import BLOCK_REWARD, MAX_MONEY
+from toycoin.pow import NO_POW, PowRules, check_header, mine, next_bits
 from toycoin.tx import OutPoint, Tx, TxOut, make_coinbase
 
 # Parsing a compressed public key costs about a fifth of a signature check, and
@@ -90,7 +95,8 @@ def check_amounts(amounts: list[int], what: str) -> int:
 class Ledger:
     """One chain of blocks, starting at ``genesis``, and its UTXO set."""
 
-    def __init__(self, genesis: Block) -> None:
+    def __init__(self, genesis: Block, rules: PowRules = NO_POW) -> None:
+        self.rules = rules
         self._blocks: list[Block] = []
         self._undo: list[list[TxUndo]] = []
         self._utxos: dict[OutPoint, TxOut] = {}
@@ -102,13 +108,13 @@ class Ledger:
 
     @classmethod
     def restore(cls, blocks: list[Block], undo: list[list[TxUndo]],
-                utxos: dict[OutPoint, TxOut]) -> Ledger:
+                utxos: dict[OutPoint, TxOut], rules: PowRules = NO_POW) -> Ledger:
         """A ledger as it was stored: its blocks, their undo data and the UTXO set after them.
 
         Trusts what it is given (toycoin.store checks its own integrity); the
         blocks must link, though, or ValidationError.
         """
-        ledger = cls(blocks[0])
+        ledger = cls(blocks[0], rules)
         for block, block_undo in zip(blocks[1:], undo[1:], strict=True):
             if block.header.prev_block_hash != ledger.tip_hash:
                 raise ValidationError(f"stored block {block.hash_hex[:12]}… does not build "
@@ -245,6 +251,7 @@ class Ledger:
             raise ValidationError(
                 f"block does not build on the tip: its prev_block_hash is "
                 f"{block.header.prev_block_hash[::-1].hex()}, the tip is {self.tip.hash_hex}")
+        check_header(self.rules, block.header, self.next_bits())
         check_merkle_root(block)
         if not block.txs[0].is_coinbase:
             raise ValidationError("the first transaction of a block must be a coinbase")
@@ -294,11 +301,27 @@ class Ledger:
         self._disconnect(block.txs, undo)
         return block
 
-    def seal_block(self, txs: list[Tx], miner_address: str, timestamp: int) -> Block:
-        """Build the next block around ``txs``, with a coinbase paying the miner
-        the block reward plus the fees; apply it and return it."""
+    def next_bits(self) -> int:
+        """The bits the next block's header must carry (toycoin.pow's difficulty rule)."""
+        return next_bits(self.rules, self.height + 1, self.header_at)
+
+    def block_template(self, txs: list[Tx], miner_address: str, timestamp: int) -> Block:
+        """The next block around ``txs``, its coinbase paying the miner the block reward plus
+        the fees, not yet mined (nonce 0) nor applied (Bitcoin Core: CreateNewBlock)."""
         coinbase = make_coinbase(self.height + 1, miner_address, BLOCK_REWARD + self._fees(txs))
-        block = make_block(self.tip_hash, [coinbase, *txs], timestamp)
+        return make_block(self.tip_hash, [coinbase, *txs], timestamp, self.next_bits())
+
+    def seal_block(self, txs: list[Tx], miner_address: str, timestamp: int) -> Block:
+        """Build the next block around ``txs``, find its proof of work if the network asks for
+        one (however many tries that takes), apply it and return it."""
+        block = self.block_template(txs, miner_address, timestamp)
+        if self.rules.check:
+            header = None
+            while header is None:  # a 32-bit nonce may run out: move the timestamp on
+                header = mine(block.header, 2**32)
+                if header is None:
+                    block = Block(replace(block.header, timestamp=block.header.timestamp + 1), block.txs)
+            block = Block(header, block.txs)
         self.apply_block(block)
         return block
 

@@ -11,8 +11,8 @@ in, as Bitcoin Core divides its own:
     toycoin.service    Service: what the chapters add one at a time, such as
                        toycoin.relay.Relay and toycoin.sync.BlockSync
 
-    Node(name, genesis=None, data_dir=None, services=(), miner_address=None, clock=None,
-         host=..., port=..., discover=..., limits=..., runtime=..., rng=...)
+    Node(name, genesis=None, rules=NO_POW, data_dir=None, services=(), miner_address=None,
+         clock=None, host=..., port=..., discover=..., limits=..., runtime=..., rng=...)
       start, stop, kill, restart, is_running, address
       connect(other), disconnect(other), peers, connection_count, discover
       ping(peer), sync_with_ping(), wait_until(predicate)
@@ -71,6 +71,7 @@ from toycoin.msg_data import GetData, GetHeaders, Headers, InvItem, NotFound, Tx
 from toycoin.msg_wallet import GetProof, GetUtxos, NoProof, Proof, Utxos
 from toycoin.peer import Connection
 from toycoin.peerman import PeerMan
+from toycoin.pow import NO_POW, PowRules
 from toycoin.service import Service, ServiceFactory
 from toycoin.store import Store
 from toycoin.tx import Tx
@@ -92,7 +93,7 @@ class Node(PeerMan):
     discover, limits, runtime, rng.
     """
 
-    def __init__(self, name: str = "node", genesis: Block | None = None, *,
+    def __init__(self, name: str = "node", genesis: Block | None = None, *, rules: PowRules = NO_POW,
                  data_dir: str | Path | None = None, services: Iterable[ServiceFactory] = (),
                  miner_address: str | None = None, clock: Callable[[], int] | None = None,
                  **options: Any) -> None:
@@ -100,7 +101,7 @@ class Node(PeerMan):
         genesis = genesis or course_genesis()
         # With a data directory the ledger is the store's, and every block goes to disk too.
         self._store = Store.open(data_dir, genesis) if data_dir is not None else None
-        self.ledger = self._store.load() if self._store else Ledger(genesis)
+        self.ledger = self._store.load(rules) if self._store else Ledger(genesis, rules)
         self.mempool = Mempool()
         self.miner_address = miner_address or PrivateKey.from_seed(f"miner {name}").address
         self._clock = clock

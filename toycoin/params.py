@@ -23,6 +23,11 @@ BLOCK_VERSION = 1
 # chapter; until then every header carries regtest's easiest target
 # [nBits; consensus.powLimit on regtest].
 BLOCK_BITS = 0x207FFFFF
+# The easiest target of the proof-of-work network (chapters 09 on): about one hash
+# in 256 meets it, so a block takes a few milliseconds in Python [consensus.powLimit].
+POW_LIMIT_BITS = 0x2000FFFF
+# Blocks between two difficulty adjustments [DifficultyAdjustmentInterval(), 2016 in Bitcoin].
+RETARGET_INTERVAL = 10
 # New coins each block's coinbase may create, on top of the fees it collects.
 # Bitcoin started at 50 BTC and halves it every 210,000 blocks
 # [GetBlockSubsidy, nSubsidyHalvingInterval]; toycoin never halves.

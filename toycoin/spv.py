@@ -51,6 +51,7 @@ from toycoin.keys import PrivateKey
 from toycoin.node import course_genesis
 from toycoin.peer import Connection
 from toycoin.peergroup import PeerGroup
+from toycoin.pow import NO_POW, PowRules
 from toycoin.tx import Tx
 from toycoin.msg_data import GetHeaders, Headers
 from toycoin.msg_wallet import GetProof, GetUtxos, NoProof, Proof, Utxos
@@ -89,10 +90,10 @@ class LightClient(PeerGroup):
     answer_types = (Headers, Proof, NoProof, Utxos)
 
     def __init__(self, key: PrivateKey, addresses: Iterable[Any], name: str = "wallet",
-                 **options: Any) -> None:
+                 rules: PowRules = NO_POW, **options: Any) -> None:
         super().__init__(name, addresses, **options)
         self.key = key
-        self.chain = HeaderChain(course_genesis().header)
+        self.chain = HeaderChain(course_genesis().header, rules)  # the same rules as its full nodes
         self._proven_balance: int | None = None
 
     def __repr__(self) -> str:
