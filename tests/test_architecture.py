@@ -42,7 +42,7 @@ LAYERS: list[tuple[str, ...]] = [
     # a full node and the services the chapters add to it
     ("mempool", "store"),
     ("service",),
-    ("relay", "sync"),
+    ("relay", "sync", "mining"),
     ("node",),
     # wallets on the same connection layer, and a node that lies to them
     ("client", "peergroup"),

@@ -30,7 +30,8 @@ imports only modules above it in this list (tests/test_architecture.py checks):
     store            a node's ledger in a data directory (sqlite3), one atomic commit per block
     service          what a service of a node may ask of it, and what the node tells it
     relay            a service: payments gossiped with inv/getdata/tx, each passed on once
-    sync             a service: headers-first block download from several peers at once
+    sync             a service: headers-first download of the chain with most work; reorganisation
+    mining           a service: searching for proof of work on the tip, with a hash-rate cap
     node             a full node: a ledger on the connection layer, plus its services
     client           a wallet that talks to a node over TCP, one short session a call
     peergroup        a client's connections to several full nodes, and failover between them

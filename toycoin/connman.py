@@ -211,11 +211,12 @@ class ConnMan(Recorder):
         state = self._peers.get(conn)
         return state.version.name if state and state.version else conn.label
 
-    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task:
         """Run ``coro`` as a task of this peer: stop() cancels it."""
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     def every(self, seconds: float, callback: Callable[[float], None]) -> None:
         """Call ``callback(now)`` every ``seconds`` (loop time) until the peer stops."""

@@ -7,6 +7,7 @@ words a learner can act on ("input 0 spends an output that does not exist").
     ToycoinError
     ├── ParseError        bytes that do not decode (truncated, left over, malformed)
     ├── ValidationError   a transaction, block or proof breaks a consensus rule
+    │   └── InvalidBlock  ... and this block (by hash) did it, so its branch is refused
     ├── ProtocolError     a peer broke the wire protocol
     └── NodeError         a node or the network runtime cannot do what was asked
         └── StoreError    a node's data directory cannot be opened or is damaged
@@ -26,6 +27,14 @@ class ParseError(ToycoinError):
 
 class ValidationError(ToycoinError):
     """A transaction, block or proof that breaks a rule; the message names the rule."""
+
+
+class InvalidBlock(ValidationError):
+    """A block of a branch broke a rule; ``block_hash`` names it."""
+
+    def __init__(self, block_hash: bytes, reason: str) -> None:
+        super().__init__(reason)
+        self.block_hash = block_hash
 
 
 class ProtocolError(ToycoinError):

@@ -58,6 +58,7 @@ class HeaderChain:
         self.genesis_hash = genesis.hash
         self._entries = {genesis.hash: _Entry(genesis, 0, block_work(genesis.bits))}
         self._best: list[bytes] = [genesis.hash]  # hashes of the best chain, by height
+        self._invalid: set[bytes] = set()  # headers whose block broke a rule, and their descendants
 
     def __repr__(self) -> str:
         return f"HeaderChain(height {self.height}, tip {self.tip.hash_hex[:12]}…)"
@@ -102,6 +103,8 @@ class HeaderChain:
             if header.hash in self._entries:
                 continue
             parent = self._check(header)
+            if header.prev_block_hash in self._invalid:
+                raise ValidationError(f"header {header.hash_hex[:12]}… builds on a block known to be invalid")
             entry = _Entry(header, parent.height + 1, parent.work + block_work(header.bits))
             self._entries[header.hash] = entry
             new += 1
@@ -132,7 +135,7 @@ class HeaderChain:
         branch, block_hash = [], tip_hash
         while True:
             entry = self._entries[block_hash]
-            if entry.height <= self.height and self._best[entry.height] == block_hash:
+            if entry.height < len(self._best) and self._best[entry.height] == block_hash:
                 break
             branch.append(block_hash)
             block_hash = entry.header.prev_block_hash
@@ -142,6 +145,35 @@ class HeaderChain:
     def hash_at(self, height: int) -> bytes:
         """The hash of the best chain's header at ``height``."""
         return self._best[height]
+
+    def __contains__(self, block_hash: object) -> bool:
+        return block_hash in self._entries
+
+    def work_of(self, block_hash: bytes) -> int:
+        """The total work of the chain (best or not) that ends at ``block_hash``."""
+        return self._entries[block_hash].work
+
+    def entry_height(self, block_hash: bytes) -> int:
+        """The height of a known header, on whichever branch it is."""
+        return self._entries[block_hash].height
+
+    def ancestor(self, block_hash: bytes, height: int) -> bytes:
+        """The hash at ``height`` on the branch that ends at ``block_hash``."""
+        return self._branch(self._entries[block_hash])(height).hash
+
+    def invalidate(self, block_hash: bytes) -> None:
+        """A block broke a rule: drop it and every header built on it from the best chain
+        candidates, and make the valid branch with the most work best (Core: InvalidateBlock)."""
+        self._invalid.add(block_hash)
+        for entry in sorted(self._entries.values(), key=lambda e: e.height):
+            if entry.header.prev_block_hash in self._invalid:
+                self._invalid.add(entry.header.hash)
+        best = max((e for h, e in self._entries.items() if h not in self._invalid), key=lambda e: e.work)
+        del self._best[best.height + 1:]
+        self._switch_to(best.header.hash)
+
+    def is_invalid(self, block_hash: bytes) -> bool:
+        return block_hash in self._invalid
 
     def locator(self) -> list[bytes]:
         """The block locator of the best chain (see block_locator), to put in getheaders."""

@@ -59,7 +59,7 @@ from typing import Any, TypeVar
 
 from toycoin import params
 from toycoin.block import Block, make_genesis
-from toycoin.errors import ValidationError
+from toycoin.errors import InvalidBlock, ValidationError
 from toycoin.events import NodeSnapshot
 from toycoin.headers import fork_point, headers_after
 from toycoin.keys import PrivateKey
@@ -274,9 +274,59 @@ class Node(PeerMan):
                     f"{n} payment{'' if n == 1 else 's'}")
         return block
 
+    def block_template(self) -> Block:
+        return self.ledger.block_template(self.mempool.txs(), self.miner_address, self._timestamp())
+
+    def add_mined_block(self, block: Block) -> None:
+        self.ledger.apply_block(block)
+        self._after_block(block)
+        n = len(block.txs) - 1
+        self.record("block mined", None, f"height {self.ledger.height}, block {block.hash_hex[:12]}…, "
+                    f"{n} payment{'' if n == 1 else 's'}, nonce {block.header.nonce}")
+
     def connect_block(self, block: Block, peer: str | None) -> None:
         """Validate and apply a block from ``peer`` (toycoin.sync calls this, in chain order)."""
         self._apply(block, "block applied", peer)
+
+    def reorganize(self, fork_height: int, blocks: list[Block], peer: str | None) -> None:
+        """Switch the ledger to another branch: undo every block above ``fork_height``, apply
+        ``blocks``; all or nothing (InvalidBlock, naming the block that broke a rule, leaves the
+        ledger, store and mempool as they were). The payments of the undone blocks go back to the
+        mempool if still valid, so they are mined again; a payment the new branch spends
+        differently is dropped: of a double spend, one payment stands."""
+        undone = [self.ledger.undo_block() for _ in range(self.ledger.height - fork_height)]
+        applied = 0
+        try:
+            for block in blocks:
+                self.ledger.apply_block(block)
+                applied += 1
+        except ValidationError as error:
+            for _ in range(applied):
+                self.ledger.undo_block()
+            for block in reversed(undone):
+                self.ledger.apply_block(block)
+            raise InvalidBlock(blocks[applied].hash, f"block {blocks[applied].hash_hex[:12]}… of the branch: "
+                               f"{error}") from None
+        if self._store is not None:
+            heights = range(fork_height + 1, self.ledger.height + 1)
+            self._store.reorganize(fork_height, [(b, self.ledger.undo_at(h)) for b, h in zip(blocks, heights,
+                                                                                             strict=True)])
+        for block in blocks:
+            self.mempool.remove_for_block(block)
+        returned = 0
+        for block in reversed(undone):  # oldest first, so a payment's parent returns before it
+            for tx in block.txs[1:]:
+                try:
+                    self.mempool.add(tx, self.ledger)
+                    returned += 1
+                except ValidationError:
+                    pass  # spent differently on the new branch, or already there
+        self.record("reorganized", peer, f"undid {len(undone)} block{'' if len(undone) == 1 else 's'} "
+                    f"above height {fork_height}, applied {len(blocks)}; {returned} payment"
+                    f"{'' if returned == 1 else 's'} back in the mempool")
+        for block in blocks:
+            for service in self.services:
+                service.on_block(block)
 
     def _apply(self, block: Block, kind: str, peer: str | None) -> None:
         """Validate and apply a block sealed elsewhere; then as for every new block."""

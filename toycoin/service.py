@@ -29,6 +29,7 @@ state through named calls (``ProcessNewBlock``), never through its internals.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Coroutine
 from typing import Any, ClassVar, Protocol
 
@@ -37,6 +38,7 @@ from toycoin.ledger import Ledger
 from toycoin.mempool import Mempool
 from toycoin.message import Message
 from toycoin.peer import Connection, Limits
+from toycoin.runtime import Runtime
 from toycoin.tx import Tx
 
 Handler = Callable[[Connection, Any], None]
@@ -49,6 +51,10 @@ class NodeServices(Protocol):
     ledger: Ledger
     mempool: Mempool
     limits: Limits
+    runtime: Runtime  # a service's own synchronous API hands work to the network thread with it
+
+    @property
+    def is_running(self) -> bool: ...
 
     def handle(self, message_type: type[Message], handler: Handler) -> None:
         """Route every message of this type to ``handler`` (ValueError if already handled)."""
@@ -63,7 +69,7 @@ class NodeServices(Protocol):
                direction: str | None = None) -> None:
         """Record an event of the node."""
 
-    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task:
         """Run a background task of the node; stopping the node cancels it."""
 
     def every(self, seconds: float, callback: Callable[[float], None]) -> None:
@@ -72,6 +78,17 @@ class NodeServices(Protocol):
     def connect_block(self, block: Block, peer: str | None) -> None:
         """Validate a block from ``peer`` and apply it on the tip (ValidationError if it breaks a rule);
         then store it and tell every service (on_block)."""
+
+    def block_template(self) -> Block:
+        """The next block: the mempool's payments and a coinbase to the node's miner address, on the
+        tip, with the bits the difficulty rule asks for; not mined yet."""
+
+    def add_mined_block(self, block: Block) -> None:
+        """A block whose proof of work was found here: apply it, store it, announce it."""
+
+    def reorganize(self, fork_height: int, blocks: list[Block], peer: str | None) -> None:
+        """Undo the ledger's blocks above ``fork_height`` and apply ``blocks``, all or nothing
+        (ValidationError leaves everything as it was); undone payments return to the mempool."""
 
 
 class Service:

@@ -19,6 +19,8 @@ gaps, a tip that matches the last block.
     Store.open(data_dir, genesis)   create or open; StoreError if it is damaged or foreign
       .load()                       the Ledger it holds (toycoin.ledger.Ledger.restore)
       .append(block, undo)          apply one block atomically
+      .reorganize(fork_height, blocks)   undo the blocks above fork_height and apply others,
+                                    all in one transaction: a crash leaves one branch or the other
       .height, .tip_hash, .utxos(), .close()
 
 Bitcoin Core keeps blocks in blk*.dat files, undo data in rev*.dat files and
@@ -191,3 +193,24 @@ class Store:
             raise StoreError(f"block {block.hash_hex[:12]}… does not build on the stored tip")
         with self._transaction() as db:
             self._write_block(db, self.height + 1, block, undo)
+
+    def reorganize(self, fork_height: int, blocks: list[tuple[Block, list[TxUndo]]]) -> None:
+        """Undo every stored block above ``fork_height`` and apply ``blocks`` (validated by the ledger)
+        in their place, in one SQLite transaction."""
+        with self._transaction() as db:
+            rows = db.execute("SELECT height, block, undo FROM blocks WHERE height > ? ORDER BY height DESC",
+                              (fork_height,)).fetchall()
+            for height, data, undo in rows:
+                self._unwrite_block(db, height, Block.parse(data), parse_undo(undo))
+            for offset, (block, undo) in enumerate(blocks, start=1):
+                self._write_block(db, fork_height + offset, block, undo)
+
+    def _unwrite_block(self, db: sqlite3.Connection, height: int, block: Block, undo: list[TxUndo]) -> None:
+        for tx, spent in reversed(list(zip(block.txs, undo, strict=True))):  # newest first
+            db.executemany("DELETE FROM utxos WHERE outpoint = ?",
+                           [(OutPoint(tx.txid, n).serialize(),) for n in range(len(tx.outputs))])
+            db.executemany("INSERT INTO utxos VALUES (?, ?)",
+                           [(outpoint.serialize(), out.serialize()) for outpoint, out in spent])
+        db.execute("DELETE FROM blocks WHERE height = ?", (height,))
+        db.execute("INSERT OR REPLACE INTO meta VALUES ('tip', ?), ('height', ?)",
+                   (block.header.prev_block_hash, height - 1))

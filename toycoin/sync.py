@@ -1,11 +1,21 @@
-"""Block sync: a node that is behind fetches the blocks it lacks, headers first.
+"""Block sync: a node fetches the blocks of the best chain it hears of, headers first.
 
-A node that was down, or has just joined, is missing blocks. It asks each
-peer for the headers after its own tip (``getheaders`` with a block locator),
-so it learns the chain it lacks in 80 bytes a block, before a single block
-moves. Then it downloads the blocks from every peer that has them at once,
-a few blocks per peer in flight (Bitcoin's "segmented" download), and applies
-each one, in chain order, only after the ledger validated it.
+A node that was down, or has just joined, is missing blocks; a node that
+hears of a branch with more work than its own must switch to it. Either way
+it first learns headers: it asks each peer for the headers after its own tip
+(``getheaders`` with a block locator) and keeps every valid header in a tree
+(toycoin.headers.HeaderChain, checked by the network's proof-of-work rules),
+80 bytes a block, before a single block moves. The tree's best chain, the one
+with the most work, is the target. Then it downloads the blocks it lacks from
+every peer that has them at once, a few blocks per peer in flight (Bitcoin's
+"segmented" download), and applies them in chain order, each validated first:
+
+- on top of its tip, one block at a time;
+- on a branch that forks below its tip, all at once, and only when the
+  downloaded part of the branch has more work than its own blocks above the
+  fork: the node undoes its blocks back to the fork and applies the branch
+  (``node.reorganize``, all or nothing). A block that breaks a rule makes the
+  whole branch invalid: the node stays on its chain and drops the sender.
 
     BlockSync()                          a node service (toycoin.service)
       on_headers, on_blockmsg             its message handlers (getheaders is the node's own)
@@ -15,21 +25,22 @@ each one, in chain order, only after the ledger validated it.
       on_block(block)                     tell peers about a new tip (BIP130: headers, not inv)
       check_timeouts(now)                 a peer that sits on a block is dropped (on a timer)
       on_closed(conn)                     its blocks are asked from someone else
-      syncing_from(), best_height(), caught_up
+      tree, pending, syncing_from(), best_height(), caught_up
 
 What it refuses to be stalled or fooled by: a peer that announces blocks and
 never delivers them is disconnected after BLOCK_DOWNLOAD_TIMEOUT and the
-blocks are asked from another peer; a block that fails validation costs its
-sender the connection, and the block is asked again from someone else (the
-header may be honest and the sender not); headers that do not form a chain
-are a protocol error; once no live peer has a header, it is forgotten.
+blocks are asked from another peer; a block on top of the tip that fails
+validation costs its sender the connection, and the block is asked again from
+someone else (the header may be honest and the sender not); headers that do
+not form a chain, or break the proof-of-work rules, are a protocol error.
 
-Simplifications compared with Bitcoin: one chain, no forks. A header that
-builds on an older block of our chain, not on our tip, comes from a second
-sealer; the node records "block does not build on my tip" and keeps its own
-ledger (choosing between branches is a later chapter). No proof of work, so
-headers are not checked against a target; no stalling peer eviction by
-speed, only by timeout.
+On a network without proof of work (chapters 03-08) every header has the same
+work, so a branch never beats the chain a node already has: a header that
+builds on an older block of its chain comes from a second sealer, and the node
+records "block does not build on my tip" and keeps its own ledger.
+
+Simplifications compared with Bitcoin: no stalling-peer eviction by speed,
+only by timeout; side-branch headers are kept without a bound.
 
 Reference: https://developer.bitcoin.org/devguide/p2p_network.html#headers-first
 """
@@ -41,8 +52,8 @@ from collections import deque
 
 from toycoin import params
 from toycoin.block import Block, BlockHeader
-from toycoin.errors import ProtocolError, ValidationError
-from toycoin.headers import block_locator
+from toycoin.errors import InvalidBlock, ProtocolError, ValidationError
+from toycoin.headers import HeaderChain, block_locator
 from toycoin.ledger import Ledger
 from toycoin.msg_data import MSG_BLOCK, BlockMessage, GetData, GetHeaders, Headers, InvItem, MempoolRequest
 from toycoin.peer import Connection
@@ -50,23 +61,29 @@ from toycoin.service import NodeServices, Service
 
 
 class BlockSync(Service):
-    """Headers-first download, in segments from several peers (state inside one node only)."""
+    """Headers-first download of the best chain, in segments from several peers (state inside one
+    node only)."""
 
     inventory = MSG_BLOCK
 
     def __init__(self) -> None:
-        self.pending: list[BlockHeader] = []  # headers after our tip, in chain order
+        self.pending: list[BlockHeader] = []  # best-chain headers after the fork point, in order
+        self.fork_height = 0  # the ledger height pending[0] builds on
         self._pending_heights: dict[bytes, int] = {}
         self._queue: deque[bytes] = deque()  # pending blocks not asked for yet, in chain order
         self._in_flight: dict[bytes, tuple[Connection, float]] = {}  # hash -> (peer, deadline)
         self._downloaded: dict[bytes, tuple[Block, Connection]] = {}
-        self._best: dict[Connection, int] = {}  # highest height of our chain each peer has
-        self._told: dict[Connection, int] = {}  # highest height we announced to each peer
+        self._peers: set[Connection] = set()  # full nodes, from their handshake on
+        self._known: dict[Connection, bytes] = {}  # the best header each peer is known to have
         self._asked_mempool: set[Connection] = set()
-        self._forks: set[bytes] = set()  # headers of other branches, recorded once
+        self._refused: set[bytes] = set()  # first headers of branches reported as not applied
 
     def attach(self, node: NodeServices) -> None:
         super().attach(node)
+        ledger = node.ledger
+        self.tree = HeaderChain(ledger.header_at(0), ledger.rules)
+        self.tree.add(ledger.header_at(h) for h in range(1, ledger.height + 1))
+        self.fork_height = ledger.height
         node.handle(Headers, self.on_headers)
         node.handle(BlockMessage, self.on_blockmsg)
 
@@ -81,8 +98,8 @@ class BlockSync(Service):
         return self.node.ledger
 
     def best_height(self) -> int:
-        """The height of the best chain we know of: our tip plus the headers we still need."""
-        return self.ledger.height + len(self.pending)
+        """The height of the best chain we know of: our tip, or the branch we are fetching."""
+        return self.fork_height + len(self.pending) if self.pending else self.ledger.height
 
     @property
     def caught_up(self) -> bool:
@@ -92,26 +109,51 @@ class BlockSync(Service):
         """Peers we are downloading blocks from right now."""
         return sorted({conn for conn, _ in self._in_flight.values()}, key=self.node.peer_name)
 
+    # --- what each peer has ----------------------------------------------------------
+
+    def _note(self, conn: Connection, block_hash: bytes) -> None:
+        """``conn`` has the header ``block_hash`` (and so all before it): keep the one with most work."""
+        known, tree = self._known.get(conn), self.tree
+        if block_hash in tree and (known is None or tree.work_of(block_hash) > tree.work_of(known)):
+            self._known[conn] = block_hash
+
+    def _has(self, conn: Connection, block_hash: bytes) -> bool:
+        known = self._known.get(conn)
+        if known is None:
+            return False
+        height, known_height = self.tree.height_of(block_hash), self.tree.height_of(known)
+        if height is not None and known_height is not None:  # both on the best chain: compare heights
+            return height <= known_height
+        height = self.tree.entry_height(block_hash)
+        return self.tree.entry_height(known) >= height and self.tree.ancestor(known, height) == block_hash
+
     # --- headers ---------------------------------------------------------------------
 
     def on_connected(self, conn: Connection) -> None:
-        self._best[conn] = 0
-        self._told[conn] = 0
+        self._peers.add(conn)
         conn.send(GetHeaders(block_locator(self.ledger)))
 
     def on_headers_sent(self, conn: Connection, shared: int, last: int) -> None:
-        self._best[conn] = max(self._best.get(conn, 0), shared)
-        if last > shared:
-            self._told[conn] = max(self._told.get(conn, 0), last)
+        if conn in self._peers:
+            self._note(conn, self.ledger.hash_at(last))
 
     def on_headers(self, conn: Connection, message: Headers) -> None:
         headers = message.headers
         for before, after in zip(headers, headers[1:], strict=False):
             if after.prev_block_hash != before.hash:
                 raise ProtocolError("headers that do not form a chain")
-        new = [h for h in headers if not self._known(conn, h)]
+        if headers and headers[0].prev_block_hash not in self.tree:
+            # An announcement whose parent we lack: ask for the headers in between.
+            conn.send(GetHeaders(block_locator(self.ledger)))
+            return
+        try:
+            new = self.tree.add(headers)
+        except ValidationError as error:
+            raise ProtocolError(f"invalid header: {error}") from None
+        if headers:
+            self._note(conn, headers[-1].hash)
         if new:
-            self._extend(conn, new)
+            self._retarget(conn, headers)
         elif len(headers) < params.MAX_HEADERS_RESULTS:
             self._maybe_ask_mempool(conn)
         if len(headers) == params.MAX_HEADERS_RESULTS and new:
@@ -119,42 +161,48 @@ class BlockSync(Service):
             conn.send(GetHeaders(locator[: params.MAX_LOCATOR_SZ]))
         self._schedule()
 
-    def _known(self, conn: Connection, header: BlockHeader) -> bool:
-        """Whether we have ``header`` already (in the ledger or pending); notes that the peer has it."""
-        height = self.ledger.height_of(header.hash)
-        if height is None:
-            height = self._pending_heights.get(header.hash)
-        if height is None:
-            return header.hash in self._forks
-        self._best[conn] = max(self._best.get(conn, 0), height)
-        return True
+    def _retarget(self, conn: Connection | None, headers: tuple[BlockHeader, ...] = ()) -> None:
+        """Aim at the tree's best chain: the headers after the fork with our ledger become pending."""
+        tree, ledger, was_pending = self.tree, self.ledger, bool(self.pending)
+        if tree.work <= tree.work_of(ledger.tip_hash):
+            self._set_pending(ledger.height, [])
+            self._report_side_branch(conn, headers)
+            return
+        fork = min(ledger.height, tree.height)
+        while tree.hash_at(fork) != ledger.hash_at(fork):
+            fork -= 1
+        self._set_pending(fork, [tree.header_at(h) for h in range(fork + 1, tree.height + 1)])
+        if not was_pending and conn is not None:
+            label = self.node.peer_name(conn)
+            if fork == ledger.height:
+                self.node.record("sync started", label, f"{len(self.pending)} new headers after my tip; "
+                                 "fetching their blocks from every peer that has them")
+            else:
+                self.node.record("sync started", label, f"a branch with more work forks at height {fork}: "
+                                 f"fetching its {len(self.pending)} blocks to switch to it")
 
-    def _extend(self, conn: Connection, headers: list[BlockHeader]) -> None:
-        first, label = headers[0], self.node.peer_name(conn)
-        end = self.pending[-1].hash if self.pending else self.ledger.tip_hash
-        if first.prev_block_hash == end:
-            if not self.pending:
-                self.node.record("sync started", label, f"{len(headers)} new headers after my tip; "
-                                  "fetching their blocks from every peer that has them")
-            for header in headers:
-                self._pending_heights[header.hash] = self.ledger.height + len(self.pending) + 1
-                self.pending.append(header)
-                self._queue.append(header.hash)
-            self._best[conn] = max(self._best.get(conn, 0), self.best_height())
-        elif first.prev_block_hash in self._forks:  # more of a branch already recorded
-            self._forks.update(h.hash for h in headers)
-        elif self._is_ours(first.prev_block_hash):
-            self._forks.update(h.hash for h in headers)
-            mine = self.pending[-1] if self.pending else self.ledger.tip
-            self.node.record("block not applied", label,
-                              f"block {first.hash_hex[:12]}… does not build on my tip "
-                              f"(block {mine.hash_hex[:12]}… at height {self.best_height()}): "
-                              "two ledgers now disagree")
-        else:  # an announcement whose parent we lack: ask for the headers in between
-            conn.send(GetHeaders(block_locator(self.ledger)))
+    def _report_side_branch(self, conn: Connection | None, headers: tuple[BlockHeader, ...]) -> None:
+        """Headers that build on an older block of ours and do not beat our chain: a second sealer."""
+        first = next((h for h in headers if self.ledger.height_of(h.hash) is None), None)
+        if conn is None or first is None or first.prev_block_hash in self._refused:
+            return
+        parent = first.prev_block_hash
+        if self.ledger.height_of(parent) is None or parent == self.ledger.tip_hash:
+            return
+        self._refused.add(first.hash)
+        tip = self.ledger.tip
+        self.node.record("block not applied", self.node.peer_name(conn),
+                         f"block {first.hash_hex[:12]}… does not build on my tip "
+                         f"(block {tip.hash_hex[:12]}… at height {self.ledger.height}): "
+                         "two ledgers now disagree")
 
-    def _is_ours(self, block_hash: bytes) -> bool:
-        return block_hash in self._pending_heights or self.ledger.height_of(block_hash) is not None
+    def _set_pending(self, fork: int, headers: list[BlockHeader]) -> None:
+        self.fork_height, self.pending = fork, headers
+        self._pending_heights = {h.hash: fork + 1 + i for i, h in enumerate(headers)}
+        for block_hash in [h for h in self._downloaded if h not in self._pending_heights]:
+            del self._downloaded[block_hash]
+        self._queue = deque(h.hash for h in headers
+                            if h.hash not in self._downloaded and h.hash not in self._in_flight)
 
     def _maybe_ask_mempool(self, conn: Connection) -> None:
         """Once caught up with a peer, ask for its mempool (once per connection)."""
@@ -167,7 +215,7 @@ class BlockSync(Service):
     def _schedule(self) -> None:
         """Ask for queued blocks, each from the least busy peer that has it."""
         now, wanted = asyncio.get_running_loop().time(), {}
-        busy = {conn: 0 for conn in self._best if conn.is_open}
+        busy = {conn: 0 for conn in self._peers if conn.is_open}
         for conn, _ in self._in_flight.values():
             busy[conn] = busy.get(conn, 0) + 1
         while self._queue:
@@ -176,10 +224,10 @@ class BlockSync(Service):
             if height is None or block_hash in self._downloaded or block_hash in self._in_flight:
                 self._queue.popleft()  # stale: applied, pruned or already asked
                 continue
-            if height - self.ledger.height > params.BLOCK_DOWNLOAD_WINDOW:
+            if height - self.fork_height > params.BLOCK_DOWNLOAD_WINDOW:
                 break
             able = [c for c, n in busy.items() if n < params.MAX_BLOCKS_IN_TRANSIT_PER_PEER
-                    and self._best.get(c, 0) >= height]
+                    and self._has(c, block_hash)]
             if not able:
                 break
             conn = min(able, key=lambda c: (busy[c], self.node.peer_name(c)))
@@ -209,8 +257,9 @@ class BlockSync(Service):
             conn.ignore(f"a block I did not ask for ({block.hash_hex[:12]}…)")
             return
         del self._in_flight[block.hash]
-        self._downloaded[block.hash] = (block, conn)
-        self._apply_ready()
+        if block.hash in self._pending_heights:
+            self._downloaded[block.hash] = (block, conn)
+            self._apply_ready()
         # Ask this peer for more once half its requests are answered: one getdata
         # then carries several blocks, instead of one getdata per block.
         in_flight = sum(1 for c, _ in self._in_flight.values() if c is conn)
@@ -220,21 +269,62 @@ class BlockSync(Service):
     def _apply_ready(self) -> None:
         """Apply downloaded blocks in chain order, each validated first."""
         while self.pending and self.pending[0].hash in self._downloaded:
-            header = self.pending.pop(0)  # first, so the node sees its new tip as caught up or not
+            if self.fork_height < self.ledger.height and not self._switch_branch():
+                return
+            if not self.pending:
+                break
+            # First, so the node's events see the new tip as caught up or not.
+            header, self.fork_height = self.pending.pop(0), self.fork_height + 1
             block, sender = self._downloaded.pop(header.hash)
             try:
                 self.node.connect_block(block, self.node.peer_name(sender))
             except ValidationError as error:
                 self.pending.insert(0, header)
+                self.fork_height -= 1
                 self._queue.appendleft(block.hash)  # the header may be honest: ask someone else
                 sender.close(f"sent an invalid block {block.hash_hex[:12]}…: {error}")
-                self._best[sender] = -1
+                self._known.pop(sender, None)
                 return
             del self._pending_heights[header.hash]
-            if not self.pending:
-                self.node.record("synced", None, f"caught up at height {self.ledger.height}")
-                for conn in self._best:
-                    self._maybe_ask_mempool(conn)
+        if not self.pending:
+            self._after_sync()
+
+    def _switch_branch(self) -> bool:
+        """Switch to the branch being fetched once its downloaded part has more work than our blocks
+        above the fork; True if the ledger is now on it."""
+        ready = []
+        for header in self.pending:
+            if header.hash not in self._downloaded:
+                break
+            ready.append(header)
+        if self.tree.work_of(ready[-1].hash) <= self.tree.work_of(self.ledger.tip_hash):
+            return False  # not yet: wait for more of the branch
+        taken = [self._downloaded.pop(h.hash) for h in ready]
+        senders = {h.hash: sender for h, (_, sender) in zip(ready, taken, strict=True)}
+        try:
+            self.node.reorganize(self.fork_height, [block for block, _ in taken],
+                                 self.node.peer_name(taken[-1][1]))
+        except InvalidBlock as error:
+            self.tree.invalidate(error.block_hash)
+            sender = senders.get(error.block_hash)
+            self.node.record("branch refused", self.node.peer_name(sender) if sender else None,
+                             f"{error}; staying on my chain")
+            if sender is not None:
+                sender.close(f"sent an invalid block {error.block_hash[::-1].hex()[:12]}…: {error}")
+                self._known.pop(sender, None)
+            self._retarget(None)
+            self._schedule()
+            return False
+        for header in ready:
+            del self._pending_heights[header.hash]
+        del self.pending[:len(ready)]
+        self.fork_height = self.ledger.height
+        return True
+
+    def _after_sync(self) -> None:
+        self.node.record("synced", None, f"caught up at height {self.ledger.height}")
+        for conn in self._peers:
+            self._maybe_ask_mempool(conn)
 
     def on_notfound(self, conn: Connection, hashes: list[bytes]) -> None:
         """The peer does not have these after all: ask someone else, not it again."""
@@ -243,19 +333,23 @@ class BlockSync(Service):
             if asked and asked[0] is conn:
                 del self._in_flight[block_hash]
                 self._queue.appendleft(block_hash)
-                self._best[conn] = min(self._best[conn], self._pending_heights[block_hash] - 1)
+                parent = self.tree.ancestor(block_hash, self.tree.entry_height(block_hash) - 1)
+                known = self._known.get(conn)
+                if known is not None and self._has(conn, block_hash):
+                    self._known[conn] = parent
         self._schedule()
 
     def on_block(self, block: Block) -> None:
-        """Tell every peer that lacks it about our new tip (once we are caught up)."""
-        header = block.header
+        """A block joined the ledger: keep the tree in step, and tell every peer that lacks it
+        about our new tip (once we are caught up)."""
+        if block.hash not in self.tree:
+            self.tree.add([block.header])  # sealed here, or handed over
         if not self.caught_up:
             return
-        height = self.ledger.height
         for conn in self.node.live_connections():
-            if conn in self._told and max(self._told[conn], self._best.get(conn, 0)) < height:
-                self._told[conn] = height
-                conn.send(Headers((header,)))
+            if conn in self._peers and not self._has(conn, block.hash):
+                self._known[conn] = block.hash  # it has the header now
+                conn.send(Headers((block.header,)))
 
     # --- peers that stall or go ------------------------------------------------------
 
@@ -266,23 +360,25 @@ class BlockSync(Service):
                            f"{self.node.limits.block_timeout:g}s")
 
     def on_closed(self, conn: Connection) -> None:
-        for table in (self._best, self._told):
-            table.pop(conn, None)
+        self._peers.discard(conn)
+        self._known.pop(conn, None)
         self._asked_mempool.discard(conn)
         again = [h for h, (c, _) in self._in_flight.items() if c is conn]
         for block_hash in again:
             del self._in_flight[block_hash]
-        self._queue.extendleft(sorted(again, key=self._pending_heights.__getitem__, reverse=True))
+        self._queue.extendleft(sorted((h for h in again if h in self._pending_heights),
+                                      key=self._pending_heights.__getitem__, reverse=True))
         self._prune()
         self._schedule()
 
     def _prune(self) -> None:
         """Forget pending headers that no live peer has: nobody could deliver their blocks."""
-        reach = max((h for c, h in self._best.items() if c.is_open), default=self.ledger.height)
-        keep = max(0, reach - self.ledger.height)
+        keep = 0
+        while keep < len(self.pending) and (self.pending[keep].hash in self._downloaded or any(
+                self._has(c, self.pending[keep].hash) for c in self._peers if c.is_open)):
+            keep += 1
         for header in self.pending[keep:]:
             del self._pending_heights[header.hash]
             self._downloaded.pop(header.hash, None)
             self._in_flight.pop(header.hash, None)
         del self.pending[keep:]
-

@@ -1,0 +1,97 @@
+"""Mining: a node service that searches for the next block's proof of work, in the background.
+
+A miner takes the node's next block template (the mempool's payments under a
+header on the tip, toycoin.ledger.Ledger.block_template), tries nonces in
+small chunks (toycoin.pow.mine), and hands a block that meets its target to
+the node, which applies it and announces it like any other. Between chunks it
+gives the network thread back, so the node keeps answering its peers while it
+mines, and it starts over on a new template as soon as the tip moves (a peer's
+block arrived first: this miner lost the race).
+
+    Miner(hashrate=None, chunk=256)     Node(..., services=[Relay, BlockSync, Miner])
+      start(), stop(), mining            from any thread but the network's
+      hashes, blocks_found               what it did, for views and measurements
+
+``hashrate`` caps the hashes per second (None: as fast as Python goes), so
+several miners in one process can race with chosen shares of the total.
+
+Simplifications compared with Bitcoin: one thread in Python, a few hundred
+thousand hashes per second (Bitcoin's miners are chips doing about 10^20 in
+all); the nonce space is searched from 0, and the timestamp moves on only when
+it runs out; no extra nonce in the coinbase.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+
+from toycoin.block import Block
+from toycoin.pow import mine
+from toycoin.service import Service
+
+
+class Miner(Service):
+    """Searches for blocks on its node's tip while started (state inside one node only)."""
+
+    def __init__(self, hashrate: float | None = None, chunk: int = 256) -> None:
+        if hashrate is not None and hashrate <= 0:
+            raise ValueError("hashrate is hashes per second: a positive number, or None for no cap")
+        self.hashrate, self.chunk = hashrate, chunk
+        self.mining = False  # asked to mine (it does while its node runs)
+        self.hashes = 0
+        self.blocks_found = 0
+        self._task: asyncio.Task | None = None
+
+    # --- from any thread but the network's -------------------------------------------
+
+    def start(self) -> None:
+        """Mine from now on, while the node runs (a state: starting twice is starting once)."""
+        self.node.runtime.call(self._begin)
+
+    def stop(self) -> None:
+        """Stop mining (a state: stopping twice is stopping once)."""
+        self.node.runtime.call(self._end)
+
+    # --- on the network thread ---------------------------------------------------------
+
+    def on_started(self) -> None:
+        if self.mining:
+            self._launch()
+
+    def _begin(self) -> None:
+        self.mining = True
+        if self.node.is_running:
+            self._launch()
+
+    def _end(self) -> None:
+        self.mining = False
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+
+    def _launch(self) -> None:
+        if self._task is None or self._task.done():
+            self._task = self.node.spawn(self._mine())  # stopping the node cancels it
+
+    async def _mine(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self.mining and self.node.is_running:
+            template = self.node.block_template()
+            header, nonce = template.header, 0
+            while self.mining and self.node.ledger.tip_hash == header.prev_block_hash:
+                started = loop.time()
+                if nonce >= 2**32:  # the nonces ran out: move the timestamp on
+                    header, nonce = replace(header, timestamp=header.timestamp + 1), 0
+                found = mine(header, self.chunk, nonce)
+                tried = (found.nonce - nonce + 1) if found else min(self.chunk, 2**32 - nonce)
+                self.hashes += tried
+                nonce += tried
+                # Hold to the hash-rate cap, and give the network thread back between chunks.
+                pause = tried / self.hashrate - (loop.time() - started) if self.hashrate else 0.0
+                await asyncio.sleep(max(pause, 0.0))
+                if found is not None and self.node.ledger.tip_hash == found.prev_block_hash:
+                    self.blocks_found += 1
+                    self.node.add_mined_block(Block(found, template.txs))
+                    break
+            await asyncio.sleep(0)
