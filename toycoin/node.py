@@ -316,8 +316,9 @@ class Node(PeerMan):
         returned = 0
         for block in reversed(undone):  # oldest first, so a payment's parent returns before it
             for tx in block.txs[1:]:
-                try:
-                    self.mempool.add(tx, self.ledger)
+                try:  # through the payment service, so it is announced again
+                    if not any(s.accept_tx(tx) for s in self.services):
+                        self.mempool.add(tx, self.ledger)
                     returned += 1
                 except ValidationError:
                     pass  # spent differently on the new branch, or already there

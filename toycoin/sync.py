@@ -269,10 +269,10 @@ class BlockSync(Service):
     def _apply_ready(self) -> None:
         """Apply downloaded blocks in chain order, each validated first."""
         while self.pending and self.pending[0].hash in self._downloaded:
-            if self.fork_height < self.ledger.height and not self._switch_branch():
-                return
-            if not self.pending:
-                break
+            if self.fork_height < self.ledger.height:  # a branch: all that is ready, or nothing yet
+                if not self._switch_branch():
+                    return
+                continue
             # First, so the node's events see the new tip as caught up or not.
             header, self.fork_height = self.pending.pop(0), self.fork_height + 1
             block, sender = self._downloaded.pop(header.hash)
