@@ -21,12 +21,15 @@ import threading
 import time
 
 import pytest
+from branches import BranchServer, branch
 from chains import MINER, grow
 
 from toycoin.node import Node, course_genesis
+from toycoin.pow import COURSE_POW
 from toycoin.process import NodeProcess
 from toycoin.store import Store
 from toycoin.relay import Relay
+from toycoin.runtime import Runtime
 from toycoin.sync import BlockSync
 
 pytestmark = pytest.mark.timeout(180)
@@ -102,3 +105,86 @@ def test_sigkill_at_random_moments_during_sync_never_damages_the_store(tmp_path)
     finally:
         crashy.kill()
         source.kill()
+
+
+REORG_KILLS = 50
+
+
+def test_sigkill_during_reorganisations_never_damages_the_store(tmp_path):
+    """Two branches from genesis, each served in turn and each heavier than the last one served:
+    every start of the process is a reorganisation, and it is killed at a random moment in it."""
+    rng = random.Random(SEED)
+    runtime = Runtime("crash-reorg")
+    branches = {0: branch(8, salt=1), 1: branch(10, salt=2)}
+    landed = {"old branch": 0, "part of the new branch": 0, "new branch": 0}
+    try:
+        switch = seconds_to_switch(runtime, tmp_path / "probe", branches)
+        for kill in range(REORG_KILLS):
+            side = kill % 2
+            branches[side] = branch(len(branches[1 - side]) + 2, salt=side + 1, base=branches[side])
+            served = branches[side]
+            server = BranchServer(f"branch{side}", served, runtime=runtime)
+            server.start()
+            crashy = NodeProcess("crashy", peers=[server.address], data_dir=tmp_path / "crashy", pow=True,
+                                 runtime=runtime)
+            try:
+                crashy.start()
+                threading.Event().wait(rng.uniform(0.0, 1.5 * switch))  # aimed inside the switch
+                crashy.kill()
+            finally:
+                server.stop()
+            height, tip, _ = stored_pow(tmp_path / "crashy")
+            other = branches[1 - side]
+            on_new = height <= len(served) and (height == 0 or tip == served[height - 1].hash)
+            on_old = height <= len(other) and (height == 0 or tip == other[height - 1].hash)
+            assert on_new or on_old, f"kill {kill}: the store's tip is on neither branch"
+            done = on_new and height == len(served)
+            kind = "new branch" if done else "old branch" if on_old else "part of the new branch"
+            landed[kind] += 1
+        print("crash test: reorganisation kills landed", landed)
+        heavier = max(branches.values(), key=len)
+        server = BranchServer("final", heavier, runtime=runtime)
+        server.start()
+        crashy = NodeProcess("crashy", peers=[server.address], data_dir=tmp_path / "crashy", pow=True,
+                             runtime=runtime)
+        try:
+            crashy.start()
+            deadline = time.monotonic() + 60
+            while stored_pow(tmp_path / "crashy")[0] < len(heavier) and time.monotonic() < deadline:
+                threading.Event().wait(0.1)  # a process outside this runtime: polled, bounded
+            crashy.stop()
+        finally:
+            server.stop()
+            crashy.kill()
+        height, tip, _ = stored_pow(tmp_path / "crashy")
+        assert (height, tip) == (len(heavier), heavier[-1].hash)
+        assert landed["old branch"] >= REORG_KILLS // 5, f"too few kills landed before a switch: {landed}"
+    finally:
+        runtime.close()
+
+
+def seconds_to_switch(runtime, data_dir, branches):
+    """How long a process takes, from listening, to switch its store from one branch to the other."""
+    for side in (0, 1):
+        server = BranchServer("probe", branches[side], runtime=runtime)
+        server.start()
+        probe = NodeProcess("probe", peers=[server.address], data_dir=data_dir, pow=True, runtime=runtime)
+        try:
+            probe.start()
+            started, deadline = time.monotonic(), time.monotonic() + 60
+            while stored_pow(data_dir)[1] != branches[side][-1].hash and time.monotonic() < deadline:
+                threading.Event().wait(0.005)  # a process outside this runtime: polled, bounded
+            elapsed = time.monotonic() - started
+        finally:
+            probe.kill()
+            server.stop()
+    return elapsed
+
+
+def stored_pow(data_dir):
+    store = Store.open(data_dir, course_genesis())  # StoreError if damaged or inconsistent
+    try:
+        store.load(COURSE_POW)  # every stored block checks out on the proof-of-work network
+        return store.height, store.tip_hash, store.utxos()
+    finally:
+        store.close()

@@ -82,16 +82,18 @@ def chain_headers(rules, count, spacing):
 def test_the_difficulty_rule_scales_the_target_by_the_time_an_interval_took():
     rules = PowRules(retarget_interval=4, spacing=600)
     limit = bits_to_target(params.POW_LIMIT_BITS)
-    chain, headers = chain_headers(rules, 3, spacing=300)  # twice too fast
-    assert all(h.bits == params.POW_LIMIT_BITS for h in headers)  # no retarget before height 4
-    # Heights 0..3 took 3 x 300 s where 4 x 600 s were expected: the target shrinks to 900/2400.
-    expected = bits_to_target(target_to_bits(limit * 900 // 2400))
-    assert bits_to_target(next_bits(rules, 4, chain.header_at)) == expected
-    quick, _ = chain_headers(rules, 3, spacing=1)  # far too fast: clamped to a quarter
-    assert bits_to_target(next_bits(rules, 4, quick.header_at)) == bits_to_target(target_to_bits(limit // 4))
-    slow, _ = chain_headers(rules, 3, spacing=6000)
-    assert next_bits(rules, 4, slow.header_at) == params.POW_LIMIT_BITS  # never easier than the limit
-    assert next_bits(rules, 3, chain.header_at) == headers[1].bits  # between retargets: the parent's
+    chain, headers = chain_headers(rules, 7, spacing=300)  # twice too fast
+    assert all(h.bits == params.POW_LIMIT_BITS for h in headers)  # heights 1..7: no adjustment yet
+    # At height 8, heights 3..7 (four block times) took 4 x 300 s where 4 x 600 s were expected.
+    expected = bits_to_target(target_to_bits(limit // 2))
+    assert bits_to_target(next_bits(rules, 8, chain.header_at)) == expected
+    quick, _ = chain_headers(rules, 7, spacing=1)  # far too fast: clamped to a quarter
+    assert bits_to_target(next_bits(rules, 8, quick.header_at)) == bits_to_target(target_to_bits(limit // 4))
+    steady, _ = chain_headers(rules, 7, spacing=600)
+    assert next_bits(rules, 8, steady.header_at) == params.POW_LIMIT_BITS  # on time: unchanged
+    slow, _ = chain_headers(rules, 7, spacing=6000)
+    assert next_bits(rules, 8, slow.header_at) == params.POW_LIMIT_BITS  # never easier than the limit
+    assert next_bits(rules, 7, chain.header_at) == headers[-1].bits  # between retargets: the parent's
 
 
 def test_no_pow_keeps_every_header_at_the_fixed_bits():

@@ -7,22 +7,18 @@ settled to one payment, and a store that reopens on the winning branch.
 """
 
 import pytest
+from branches import BranchServer, mined
 
-from toycoin import params
-from toycoin.block import Block, make_block
 from toycoin.errors import InvalidBlock
 from toycoin.keys import PrivateKey
 from toycoin.mining import Miner
-from toycoin.msg_data import BlockMessage, GetData, GetHeaders, Headers
 from toycoin.node import Node, course_genesis
 from toycoin.peer import Limits
-from toycoin.peerman import PeerMan
-from toycoin.pow import COURSE_POW, mine
+from toycoin.pow import COURSE_POW
 from toycoin.relay import Relay
 from toycoin.runtime import Runtime
 from toycoin.store import Store
 from toycoin.sync import BlockSync
-from toycoin.tx import make_coinbase
 from toycoin.wallet import Wallet
 
 ALICE = PrivateKey.from_seed("alice")
@@ -119,39 +115,14 @@ def test_a_reorganisation_is_atomic_in_the_store(runtime, tmp_path):
         b.stop()
 
 
-def mined(prev_hash, height, timestamp, coinbase_amount=50):
-    block = make_block(prev_hash, [make_coinbase(height, MINER_OF_BRANCH, coinbase_amount)], timestamp,
-                       params.POW_LIMIT_BITS)
-    return Block(mine(block.header, 2**26), block.txs)
-
-
-MINER_OF_BRANCH = PrivateKey.from_seed("branch miner").address
-
-
-class BranchServer(PeerMan):
-    """A peer that serves a branch of blocks it never validated: whatever it is given."""
-
-    def __init__(self, name, blocks, runtime):
-        super().__init__(name, runtime=runtime, limits=FAST)
-        self.blocks = {block.hash: block for block in blocks}
-        self.headers = tuple(block.header for block in blocks)
-        self.handle(GetHeaders, lambda conn, message: conn.send(Headers(self.headers)))
-        self.handle(GetData, lambda conn, message: [conn.send(BlockMessage(self.blocks[item.hash]))
-                                                    for item in message.items if item.hash in self.blocks])
-
-    def start_height(self):
-        return len(self.headers)
-
-
 def test_an_invalid_block_deep_in_a_heavier_branch_refuses_the_branch(runtime):
     honest = pow_node("honest", runtime)
     mine_blocks(honest, 2)
-    t0 = course_genesis().header.timestamp
-    first = mined(course_genesis().hash, 1, t0 + 600)
-    greedy = mined(first.hash, 2, t0 + 1200, coinbase_amount=1000)  # valid work, broken rule
-    third = mined(greedy.hash, 3, t0 + 1800)
-    fourth = mined(third.hash, 4, t0 + 2400)
-    server = BranchServer("mallory", [first, greedy, third, fourth], runtime)
+    first = mined(None, 1)
+    greedy = mined(first, 2, coinbase_amount=1000)  # valid work, broken rule
+    third = mined(greedy, 3)
+    fourth = mined(third, 4)
+    server = BranchServer("mallory", [first, greedy, third, fourth], runtime=runtime, limits=FAST)
     server.start()
     tip_before = honest.ledger.tip_hash
     try:

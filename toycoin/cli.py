@@ -1,6 +1,7 @@
 """CLI: ``python -m toycoin node``, a full node as a program of its own.
 
     python -m toycoin node --name A --port 0 --peer 127.0.0.1:8333 [--sync] [--data-dir DIR]
+                           [--pow] [--mine [--hashrate N]]
 
 prints one line on stdout once it listens, ``listening 127.0.0.1 43121``,
 then runs until SIGTERM or Ctrl-C (a clean stop), or SIGKILL (no goodbye).
@@ -36,9 +37,12 @@ from toycoin.addrman import Address, is_ipv4
 from toycoin.errors import NodeError
 from toycoin.events import Event
 from toycoin.connman import check_name
+from toycoin.mining import Miner
 from toycoin.node import Node
+from toycoin.pow import COURSE_POW, NO_POW, PowRules
 from toycoin.relay import Relay
 from toycoin.runtime import Runtime
+from toycoin.service import ServiceFactory
 from toycoin.sync import BlockSync
 
 READY_PREFIX = "listening"
@@ -81,6 +85,12 @@ def build_parser() -> argparse.ArgumentParser:
                       help="gossip payments and sync blocks with peers (chapter 07); off: chapters 03-05")
     node.add_argument("--data-dir", metavar="DIR", default=None,
                       help="keep the ledger in DIR (sqlite3) and resume from it on restart; implies --sync")
+    node.add_argument("--pow", action="store_true",
+                      help="join the proof-of-work network (chapters 09 on); implies --sync")
+    node.add_argument("--mine", action="store_true",
+                      help="mine blocks on the tip from the start; implies --pow")
+    node.add_argument("--hashrate", type=float, default=None, metavar="N",
+                      help="with --mine: at most N hashes per second (default: as fast as it goes)")
     node.add_argument("--stop-on-eof", action="store_true",
                       help="also stop cleanly when stdin closes (used by NodeProcess)")
     return parser
@@ -92,14 +102,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_name(args.name)
         if not 0 <= args.port < 65536:
             raise ValueError(f"port {args.port} is not in 0..65535")
+        if args.hashrate is not None and (args.hashrate <= 0 or not args.mine):
+            raise ValueError("--hashrate takes a positive number of hashes per second, with --mine")
     except ValueError as error:
         return _fail(error)
+    pow_network = args.pow or args.mine
     return run_node(args.name, args.host, args.port, args.peer, args.stop_on_eof,
-                    sync=args.sync or args.data_dir is not None, data_dir=args.data_dir)
+                    sync=args.sync or pow_network or args.data_dir is not None, data_dir=args.data_dir,
+                    rules=COURSE_POW if pow_network else NO_POW,
+                    miner=Miner(args.hashrate) if args.mine else None)
 
 
 def run_node(name: str, host: str, port: int, peers: Sequence[Address], stop_on_eof: bool = False,
-             sync: bool = False, data_dir: str | None = None) -> int:
+             sync: bool = False, data_dir: str | None = None, rules: PowRules = NO_POW,
+             miner: Miner | None = None) -> int:
     """Run one node in this process until a signal (or stdin's end) says stop."""
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -108,14 +124,19 @@ def run_node(name: str, host: str, port: int, peers: Sequence[Address], stop_on_
         threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
     runtime = Runtime(f"toycoin-node-{name}")
     try:
-        services = [Relay, BlockSync] if sync else []
-        node = Node(name, host=host, port=port, runtime=runtime, services=services, data_dir=data_dir)
+        services: list[ServiceFactory] = [Relay, BlockSync] if sync else []
+        if miner is not None:
+            services.append(lambda: miner)
+        node = Node(name, host=host, port=port, runtime=runtime, services=services, data_dir=data_dir,
+                    rules=rules)
         node.subscribe(ConnectionLog(lambda line: print(line, file=sys.stderr, flush=True)))
         node.start()
     except NodeError as error:
         return _fail(error)
     for peer in peers:
         node.connect(peer, wait=False)
+    if miner is not None:
+        miner.start()
     print(f"{READY_PREFIX} {node.address[0]} {node.address[1]}", flush=True)
     stop.wait()
     node.stop()

@@ -24,8 +24,9 @@ than the network's limit (CalculateNextWorkRequired).
 
 Simplifications compared with Bitcoin: a smaller interval (Bitcoin: 2016
 blocks of 10 minutes) and a much easier limit, so a chapter runs in seconds;
-no timestamp rules yet; the off-by-one of Bitcoin's retarget window is not
-copied.
+no timestamp rules yet; the off-by-one of Bitcoin's retarget window (it
+measures 2015 block times, not 2016) is not copied, so the first adjustment
+comes one interval later.
 
 Reference: https://developer.bitcoin.org/devguide/block_chain.html#proof-of-work
 """
@@ -98,9 +99,9 @@ def next_bits(rules: PowRules, height: int, header_at: Callable[[int], BlockHead
         return rules.limit_bits
     previous = header_at(height - 1)
     interval = rules.retarget_interval
-    if interval == 0 or height % interval != 0:
+    if interval == 0 or height % interval != 0 or height <= interval:
         return previous.bits
-    first = header_at(height - interval)
+    first = header_at(height - 1 - interval)  # so the span holds ``interval`` block times
     expected = interval * rules.spacing
     actual = min(max(previous.timestamp - first.timestamp, expected // 4), expected * 4)
     target = min(bits_to_target(previous.bits) * actual // expected, rules.limit)
