@@ -166,7 +166,7 @@ def test_a_miner_finds_blocks_while_the_node_keeps_answering(runtime):
 
 
 def test_two_capped_miners_converge_on_one_chain(runtime):
-    nodes = [Node(name, rules=COURSE_POW, services=[Relay, BlockSync, lambda: Miner(hashrate=20_000)],
+    nodes = [Node(name, rules=COURSE_POW, services=[Relay, BlockSync, lambda: Miner(hashrate=5_000)],
                   runtime=runtime, limits=FAST) for name in ("A", "B")]
     for node in nodes:
         node.start()

@@ -263,6 +263,9 @@ class ConnMan(Recorder):
     def on_closed(self, conn: Connection) -> None:
         """``conn`` has just closed; ``state(conn)`` is readable until this returns."""
 
+    def on_stopped(self) -> None:
+        """Stopped or killed: every connection and task has ended (on the network thread)."""
+
     # --- starting and stopping -------------------------------------------------------
 
     async def _start(self) -> None:
@@ -306,6 +309,7 @@ class ConnMan(Recorder):
                 pass  # a connection that would not close; the port is released all the same
             self.record("killed" if abrupt else "stopped", None,
                         "connections reset" if abrupt else "clean stop")
+        self.on_stopped()
 
     # --- connections -----------------------------------------------------------------
 

@@ -2,15 +2,18 @@
 
 A miner takes the node's next block template (the mempool's payments under a
 header on the tip, toycoin.ledger.Ledger.block_template), tries nonces in
-small chunks (toycoin.pow.mine), and hands a block that meets its target to
-the node, which applies it and announces it like any other. Between chunks it
-gives the network thread back, so the node keeps answering its peers while it
-mines, and it starts over on a new template as soon as the tip moves (a peer's
-block arrived first: this miner lost the race).
+chunks (toycoin.pow.mine), and hands a block that meets its target to the
+node, which applies it and announces it like any other. The node keeps
+answering its peers while it mines, and the miner starts over on a new
+template as soon as the tip moves (a peer's block arrived first: this miner
+lost the race).
 
-    Miner(hashrate=None, chunk=256)     Node(..., services=[Relay, BlockSync, Miner])
+    Miner(hashrate=None)                Node(..., services=[Relay, BlockSync, Miner])
       start(), stop(), mining            from any thread but the network's
       hashes, blocks_found               what it did, for views and measurements
+
+The hashing itself runs in a worker process, a chunk of about 20 ms at a time,
+so it never holds the network thread (Python runs one thread at a time).
 
 ``hashrate`` caps the hashes per second (None: as fast as Python goes), so
 several miners in one process can race with chosen shares of the total.
@@ -24,6 +27,8 @@ it runs out; no extra nonce in the coinbase.
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 
 from toycoin.block import Block
@@ -34,14 +39,16 @@ from toycoin.service import Service
 class Miner(Service):
     """Searches for blocks on its node's tip while started (state inside one node only)."""
 
-    def __init__(self, hashrate: float | None = None, chunk: int = 256) -> None:
+    def __init__(self, hashrate: float | None = None, chunk_seconds: float = 0.02) -> None:
         if hashrate is not None and hashrate <= 0:
             raise ValueError("hashrate is hashes per second: a positive number, or None for no cap")
-        self.hashrate, self.chunk = hashrate, chunk
+        self.hashrate, self.chunk_seconds = hashrate, chunk_seconds
         self.mining = False  # asked to mine (it does while its node runs)
         self.hashes = 0
         self.blocks_found = 0
         self._task: asyncio.Task | None = None
+        self._pool: ProcessPoolExecutor | None = None
+        self._chunk = 1024  # hashes per call, adjusted to take about chunk_seconds
 
     # --- from any thread but the network's -------------------------------------------
 
@@ -50,7 +57,7 @@ class Miner(Service):
         self.node.runtime.call(self._begin)
 
     def stop(self) -> None:
-        """Stop mining (a state: stopping twice is stopping once)."""
+        """Stop mining (a state: stopping twice is stopping once); its worker process ends."""
         self.node.runtime.call(self._end)
 
     # --- on the network thread ---------------------------------------------------------
@@ -58,6 +65,9 @@ class Miner(Service):
     def on_started(self) -> None:
         if self.mining:
             self._launch()
+
+    def on_stopped(self) -> None:
+        self._shut_pool()
 
     def _begin(self) -> None:
         self.mining = True
@@ -69,27 +79,43 @@ class Miner(Service):
         if self._task is not None:
             self._task.cancel()
             self._task = None
+        self._shut_pool()
+
+    def _shut_pool(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
 
     def _launch(self) -> None:
         if self._task is None or self._task.done():
-            self._task = self.node.spawn(self._mine())  # stopping the node cancels it
+            if self._pool is None:
+                # The hashing runs in a worker process, so the network thread stays free. Spawned,
+                # not forked: this process has threads (the network's, a notebook's).
+                spawn = multiprocessing.get_context("spawn")
+                self._pool = ProcessPoolExecutor(max_workers=1, mp_context=spawn)
+            self._task = self.node.spawn(self._mine(self._pool))  # stopping the node cancels it
 
-    async def _mine(self) -> None:
+    async def _mine(self, pool: ProcessPoolExecutor) -> None:
         loop = asyncio.get_running_loop()
         while self.mining and self.node.is_running:
             template = self.node.block_template()
             header, nonce = template.header, 0
             while self.mining and self.node.ledger.tip_hash == header.prev_block_hash:
-                started = loop.time()
                 if nonce >= 2**32:  # the nonces ran out: move the timestamp on
                     header, nonce = replace(header, timestamp=header.timestamp + 1), 0
-                found = mine(header, self.chunk, nonce)
-                tried = (found.nonce - nonce + 1) if found else min(self.chunk, 2**32 - nonce)
+                chunk = min(self._chunk, 2**32 - nonce)
+                if self.hashrate:
+                    chunk = max(1, min(chunk, int(self.hashrate * self.chunk_seconds)))
+                started = loop.time()
+                found = await loop.run_in_executor(pool, mine, header, chunk, nonce)
+                elapsed = loop.time() - started
+                tried = found.nonce - nonce + 1 if found else chunk
                 self.hashes += tried
                 nonce += tried
-                # Hold to the hash-rate cap, and give the network thread back between chunks.
-                pause = tried / self.hashrate - (loop.time() - started) if self.hashrate else 0.0
-                await asyncio.sleep(max(pause, 0.0))
+                if found is None and not self.hashrate:  # aim at chunk_seconds a call
+                    self._chunk = max(256, min(int(chunk * self.chunk_seconds / max(elapsed, 1e-4)), 2**22))
+                if self.hashrate:  # hold to the cap
+                    await asyncio.sleep(max(tried / self.hashrate - elapsed, 0.0))
                 if found is not None and self.node.ledger.tip_hash == found.prev_block_hash:
                     self.blocks_found += 1
                     self.node.add_mined_block(Block(found, template.txs))

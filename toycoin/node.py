@@ -200,6 +200,10 @@ class Node(PeerMan):
         for service in self.services:
             service.on_closed(conn)
 
+    def on_stopped(self) -> None:
+        for service in self.services:
+            service.on_stopped()
+
     # --- wallets and light clients (chapters 03-06) ----------------------------------
 
     def on_getutxos(self, conn: Connection, message: GetUtxos) -> None:

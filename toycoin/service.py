@@ -111,6 +111,9 @@ class Service:
     def on_closed(self, conn: Connection) -> None:
         """A connection has closed."""
 
+    def on_stopped(self) -> None:
+        """The node has stopped (or was killed): release what the service holds."""
+
     def on_block(self, block: Block) -> None:
         """A block joined the ledger (sealed here, synced, or handed over)."""
 
