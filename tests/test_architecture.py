@@ -45,7 +45,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("node",),
     # wallets on the same connection layer, and a node that lies to them
     ("client", "peergroup"),
-    ("spv", "liar"),
+    ("spv", "liar", "tamper"),
     # nodes as programs, and many nodes at once
     ("cli",),
     ("process",),

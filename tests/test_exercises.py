@@ -28,3 +28,10 @@ def test_unanswered_exercise(capsys):
 def test_an_error_in_the_answer_is_reported_not_raised(capsys):
     check(lambda x: 1 / x, [Case((0,), 1, describe="zero")])
     assert capsys.readouterr().out.startswith("Case 1 (zero): your function raised ZeroDivisionError")
+
+
+def test_show_turns_the_answer_into_what_is_compared_and_printed(capsys):
+    check(lambda n: list(range(n)), [Case((3,), 3, hint="count them")], show=len)
+    assert capsys.readouterr().out == "Correct: all 1 cases pass.\n"
+    check(lambda n: list(range(n)), [Case((3,), 4, hint="count them")], show=len)
+    assert capsys.readouterr().out == "Case 1 (3): expected 4, but your function returned 3.\n  hint: count them\n"
