@@ -19,8 +19,10 @@ milliseconds: links show tampering, they cannot prevent it.
                                       block before it: every link holds again
     merkle_mismatches(chain), broken_links(chain)   the heights where a check fails
     validate_chain(blocks)            apply every block to a fresh ledger, or ValidationError
-    TamperingNode(name, ...)          a full node that serves a tampered copy of its chain
-                                      (headers, blocks and proofs) instead of its ledger
+    TamperingNode(name, services=[Relay, BlockSync], ...)
+                                      a full node that serves a tampered copy of its chain
+                                      (headers, blocks and proofs) instead of its ledger:
+      chain, serve_chain(blocks), announce()
 
 A TamperingNode keeps an honest ledger (no toycoin ledger would hold a
 tampered chain); what it serves others is the copy given to ``serve_chain``.
