@@ -43,7 +43,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("service",),
     ("relay", "sync"),
     ("node",),
-    # wallets on the same connection layer, and a node that lies to them
+    # wallets on the same connection layer, a node that lies to them, one that serves a tampered chain
     ("client", "peergroup"),
     ("spv", "liar", "tamper"),
     # nodes as programs, and many nodes at once
