@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from toycoin.blockdiagrams import link_diagram
 from toycoin.diagrams import network_diagram
 from toycoin.picture import Picture
 from toycoin.keys import PrivateKey
@@ -20,6 +21,7 @@ from toycoin.network import Network
 from toycoin.spv import LightClient
 from toycoin.relay import Relay
 from toycoin.sync import BlockSync
+from toycoin.tamper import TamperingNode, change_amount, recommit
 
 HERE = Path(__file__).resolve().parent
 
@@ -97,12 +99,37 @@ def new_node_syncing() -> Picture:
         return network_diagram(moment[0], title="07: a new node, one block into its sync")
 
 
+def tampered_block_breaks_the_links() -> Picture:
+    names = ("alice", "bob", "mallory")
+    with Network(["A", "B", "C"], services=[Relay, BlockSync], wallet_names=names) as net:
+        net.start_all()
+        net.mesh()
+        alice, mallory = net.wallet("alice", "A"), net.wallet("mallory", "B")
+        bob = PrivateKey.from_seed("bob").address
+        for wallet, to, amount in [(alice, mallory.address, 40), (mallory, bob, 30), (alice, bob, 1),
+                                   (alice, bob, 2), (alice, bob, 3), (alice, bob, 4)]:
+            wallet.pay(to, amount)
+            net.runtime.wait_until(lambda: len(net["A"].mempool) == 1, 10, "A has the payment")
+            net["A"].seal()
+            height = net["A"].height
+            net.runtime.wait_until(lambda h=height: all(net[n].height == h for n in net.names), 10, "synced")
+        m = net.add(TamperingNode("M", services=[Relay, BlockSync], discover=False, runtime=net.runtime))
+        m.start()
+        net.connect("M", "A")
+        m.wait_until(lambda: m.height == 6, what="M has the chain")
+        forged = change_amount(m.chain, 2, 1, 0, 3, key=PrivateKey.from_seed("mallory"))
+        m.serve_chain(m.chain.with_block(2, recommit(forged)).blocks)
+        chains = {name: net[name].ledger for name in ("A", "B", "C")} | {"M": m.chain}
+        return link_diagram(chains, title="08: M edited block 2; the link from block 3 is broken")
+
+
 PICTURES: dict[str, Callable[[], Picture]] = {
     "network_03_one_node.png": one_node_down,
     "network_04_two_nodes.png": two_nodes_disagree,
     "network_05_three_nodes.png": three_nodes_one_killed,
     "network_06_spv_light_client.png": light_wallet_fails_over,
     "network_07_ledger_sync.png": new_node_syncing,
+    "network_08_the_block_chain.png": tampered_block_breaks_the_links,
 }
 
 

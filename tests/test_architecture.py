@@ -44,9 +44,9 @@ LAYERS: list[tuple[str, ...]] = [
     ("service",),
     ("relay", "sync", "mining"),
     ("node",),
-    # wallets on the same connection layer, and a node that lies to them
+    # wallets on the same connection layer, a node that lies to them, one that serves a tampered chain
     ("client", "peergroup"),
-    ("spv", "liar"),
+    ("spv", "liar", "tamper"),
     # nodes as programs, and many nodes at once
     ("cli",),
     ("process",),

@@ -151,3 +151,21 @@ def test_network_diagram_from_live_nodes_shows_up_down_and_links():
             "wallet alice -> A (no answer)",
         ]
         assert "no answer" in picture.svg()
+
+
+def test_link_diagram_shows_a_mismatched_root_a_broken_link_and_the_blocks_cut_off():
+    from test_tamper import FORGED, HONEST, RECOMMITTED
+
+    from toycoin.blockdiagrams import link_diagram
+    from toycoin.tamper import ChainCopy, reseal
+
+    text = link_diagram({"A": HONEST, "M": HONEST.with_block(2, FORGED)}).description.splitlines()
+    assert text[0].startswith("A: 0:") and text[0].endswith(": every link holds")
+    assert text[1].endswith(": block 2's root does not match its transactions")
+    broken = link_diagram({"A": HONEST, "M": HONEST.with_block(2, RECOMMITTED)})
+    assert " x- 3:" in broken.description
+    assert broken.description.endswith("block 3's link is broken; blocks 3-6 are cut off from genesis")
+    assert "✗" in broken.graph.source and "#ffe0b2" in broken.graph.source  # the red arrow, orange blocks
+    mended = link_diagram({"A": HONEST, "M": ChainCopy(reseal(HONEST.with_block(2, RECOMMITTED).blocks, 3))})
+    assert mended.description.splitlines()[1].endswith(": every link holds")
+    assert mended.graph.source.count("#bbdefb") == 5  # blocks 2 to 6 of M differ from A's

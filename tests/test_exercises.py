@@ -1,4 +1,6 @@
 """Exercise checks speak in plain words and never raise."""
+import pytest
+
 from toycoin.exercises import Case, check
 
 
@@ -28,3 +30,121 @@ def test_unanswered_exercise(capsys):
 def test_an_error_in_the_answer_is_reported_not_raised(capsys):
     check(lambda x: 1 / x, [Case((0,), 1, describe="zero")])
     assert capsys.readouterr().out.startswith("Case 1 (zero): your function raised ZeroDivisionError")
+
+
+def test_show_turns_the_answer_into_what_is_compared_and_printed(capsys):
+    check(lambda n: list(range(n)), [Case((3,), 3, hint="count them")], show=len)
+    assert capsys.readouterr().out == "Correct: all 1 cases pass.\n"
+    check(lambda n: list(range(n)), [Case((3,), 4, hint="count them")], show=len)
+    out = capsys.readouterr().out
+    assert out == "Case 1 (3): expected 4, but your function returned 3.\n  hint: count them\n"
+
+
+# --- chapter 08: the cases of the notebook, run against plausible wrong answers ---------
+
+def chapter_08_cases():
+    """Run chapter 08's two check cells (as stored in the notebook) on an offline chain."""
+    import json
+    from dataclasses import replace
+    from pathlib import Path
+
+    from toycoin.block import Block
+    from toycoin.keys import PrivateKey
+    from toycoin.tamper import ChainCopy, change_amount, recommit, reseal
+    from test_tamper import LEDGER, RECOMMITTED
+
+    notebook = Path(__file__).resolve().parent.parent / "chapters" / "08_the_block_chain.ipynb"
+    cells = ["".join(c["source"]) for c in json.loads(notebook.read_text())["cells"]
+             if c["cell_type"] == "code"]
+
+    def unanswered(*args):
+        raise NotImplementedError
+
+    namespace = {"net": {"A": type("Node", (), {"ledger": LEDGER})}, "recommitted": RECOMMITTED,
+                 "ChainCopy": ChainCopy, "PrivateKey": PrivateKey, "change_amount": change_amount,
+                 "recommit": recommit, "reseal": reseal, "broken": unanswered, "relink": unanswered,
+                 "replace": replace, "Block": Block}
+    for marker in ("cases = [", "cases2 = ["):
+        exec(next(c for c in cells if marker in c), namespace)  # noqa: S102 - the course's own notebook
+    return namespace
+
+
+def check_08(capsys, answer, which):
+    ns = chapter_08_cases()
+    capsys.readouterr()
+    if which == "cases":
+        check(answer, ns["cases"])
+    else:
+        check(answer, ns["cases2"], show=ns["short_hashes"])
+    return capsys.readouterr().out
+
+
+def broken_from_genesis(blocks):  # blocks[-1] is the tip: genesis "breaks"
+    return [h for h in range(len(blocks)) if blocks[h].header.prev_block_hash != blocks[h - 1].hash]
+
+
+def broken_by_hex(blocks):  # text against bytes: every link "breaks"
+    return [h for h in range(1, len(blocks)) if blocks[h].header.prev_block_hash != blocks[h - 1].hash_hex]
+
+
+def broken_on_the_parent(blocks):  # names the changed block, not the one whose link broke
+    return [h - 1 for h in range(1, len(blocks)) if blocks[h].header.prev_block_hash != blocks[h - 1].hash]
+
+
+def cut_off_from_the_first_break(blocks):  # every block above the first break
+    bad = [h for h in range(1, len(blocks)) if blocks[h].header.prev_block_hash != blocks[h - 1].hash]
+    return list(range(bad[0], len(blocks))) if bad else []
+
+
+def first_break_only(blocks):
+    bad = [h for h in range(1, len(blocks)) if blocks[h].header.prev_block_hash != blocks[h - 1].hash]
+    return bad[:1]
+
+
+@pytest.mark.parametrize("wrong, says", [
+    (broken_from_genesis, "genesis has no parent"),
+    (broken_by_hex, "compare bytes with bytes"),
+    (broken_on_the_parent, "a link belongs to the block that names its parent"),
+    (cut_off_from_the_first_break, "a link belongs to the block that names its parent"),
+    (first_break_only, "report every broken link"),
+])
+def test_chapter_08_exercise_1_names_each_mistake(capsys, wrong, says):
+    out = check_08(capsys, wrong, "cases")
+    assert out.startswith("Case ") and f"hint: {says}" in out, out
+
+
+def relink_from_the_old_list(blocks, changed):  # each parent read from the chain as it was
+    from dataclasses import replace
+
+    from toycoin.block import Block
+    return [b if h <= changed else Block(replace(b.header, prev_block_hash=blocks[h - 1].hash), b.txs)
+            for h, b in enumerate(blocks)]
+
+
+def relink_the_next_block_only(blocks, changed):
+    from dataclasses import replace
+
+    from toycoin.block import Block
+    chain = list(blocks)
+    if changed + 1 < len(chain):
+        chain[changed + 1] = Block(replace(chain[changed + 1].header, prev_block_hash=chain[changed].hash),
+                                   chain[changed + 1].txs)
+    return chain
+
+
+@pytest.mark.parametrize("wrong, says", [
+    (relink_from_the_old_list, "read each parent from your new list"),
+    (relink_the_next_block_only, "re-seal every block up to the tip"),
+])
+def test_chapter_08_exercise_2_names_each_mistake(capsys, wrong, says):
+    out = check_08(capsys, wrong, "cases2")
+    assert out.startswith("Case 1 (block 2 changed)") and says in out, out
+
+
+def test_chapter_08_worked_solutions_pass(capsys):
+    ns = chapter_08_cases()
+    from toycoin.tamper import ChainCopy, broken_links, reseal
+    capsys.readouterr()
+    check(lambda blocks: broken_links(ChainCopy(blocks)), ns["cases"])
+    check(lambda blocks, changed: reseal(blocks, changed + 1), ns["cases2"], show=ns["short_hashes"])
+    assert capsys.readouterr().out == "Correct: all 4 cases pass.\nCorrect: all 3 cases pass.\n"

@@ -37,6 +37,7 @@ imports only modules above it in this list (tests/test_architecture.py checks):
     peergroup        a client's connections to several full nodes, and failover between them
     spv              a light wallet: headers only, Merkle proofs, failover between nodes
     liar             a full node that forges proofs, to watch a light wallet catch it
+    tamper           rewrite an old block, check every link, re-seal; a node that serves the copy
     cli              python -m toycoin node: a full node as a program of its own
     process          a node as its own operating-system process, killed for real
     network          many nodes at once, and snapshots of them for pictures
@@ -45,7 +46,7 @@ imports only modules above it in this list (tests/test_architecture.py checks):
     exercises        checks of a learner's answers that say what is wrong in plain words
     picture          a graphviz graph that draws itself, or says how to install dot
     diagrams         pictures of keys, transactions, networks and message sequences
-    blockdiagrams    pictures of Merkle trees and chains of blocks
+    blockdiagrams    pictures of Merkle trees, chains of blocks and each block's link to its parent
     widgets          ipywidgets panels that start and stop real nodes
 
 Run a node from a terminal with ``python -m toycoin node --help``.

@@ -6,6 +6,8 @@ What is in here:
     merkle_diagram     a Merkle tree in leaf order, the path of one proof highlighted
     chain_diagram      the last blocks of several nodes' chains: shared blocks once, forks,
                        and a tag on each node's tip
+    link_diagram       each node's whole chain on a row, each block's link to its parent:
+                       broken links, headers that do not match, blocks cut off from genesis
 
 This is a view: the core never imports it (tests/test_architecture.py).
 Reference: https://developer.bitcoin.org/reference/block_chain.html#merkle-trees
@@ -15,6 +17,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from toycoin.block import check_merkle_root
+from toycoin.errors import ValidationError
 from toycoin.picture import ACCENT, MUTED, Picture, new_graph, short
 
 # --- Merkle trees -----------------------------------------------------------
@@ -137,3 +141,75 @@ def _sealer(block: Any, height: int, names: Mapping[str, str]) -> str:
         return "genesis"
     address = block.txs[0].outputs[0].address  # the coinbase pays whoever sealed the block
     return f"sealed by {names.get(address, short(address))}"
+
+
+# --- each block's link to its parent ----------------------------------------
+
+BROKEN, CUT_OFF, CHANGED = "#ffcdd2", "#ffe0b2", "#bbdefb"
+
+
+def link_diagram(chains: Mapping[str, Any], title: str = "", reference: str | None = None) -> Picture:
+    """Draw each node's whole chain on a row of its own, each block linked to its parent.
+
+    chains: node name -> anything with ``height`` and ``block_at(h)`` (a Ledger,
+    or a toycoin.tamper.ChainCopy, which need not be valid). A link holds when
+    the block's ``prev_block_hash`` is the hash of the block below it: a grey
+    arrow; a broken link is a red dashed arrow that says which hash it names.
+    Red: a header whose merkle root does not match the block's transactions;
+    orange: blocks above a broken link, cut off from genesis; blue: a block
+    that differs from the ``reference`` chain's block at that height (by
+    default the first chain by name). Rows are in name order, top to bottom.
+    """
+    graph = new_graph(rankdir="RL", label=title, labelloc="t", nodesep="0.15", ranksep="0.35")
+    graph.attr("node", shape="box", style="rounded,filled", fillcolor=MUTED, fontsize="9")
+    names = sorted(chains)
+    base = chains[reference or names[0]] if names else None
+    lines = []
+    for name in reversed(names):  # graphviz stacks clusters bottom up in this layout
+        chain = chains[name]
+        rows = _link_rows(chain)
+        with graph.subgraph(name=f"cluster_{name}") as row:
+            row.attr(label=f"node {name}", labeljust="l", style="rounded", color=MUTED, fontsize="10")
+            for height, block, mismatch, linked, cut in rows:
+                differs = height > base.height or base.block_at(height).hash != block.hash
+                fill = BROKEN if mismatch else CUT_OFF if cut else CHANGED if differs else MUTED
+                note = "\nroot ≠ txs" if mismatch else ""
+                row.node(f"{name}-{height}", f"{height}\n{short(block.hash_hex, 6)}{note}", fillcolor=fill)
+                if height == 0:
+                    continue
+                if linked:
+                    row.edge(f"{name}-{height}", f"{name}-{height - 1}", arrowsize="0.5")
+                else:
+                    named = short(block.header.prev_block_hash[::-1].hex(), 6)
+                    row.edge(f"{name}-{height}", f"{name}-{height - 1}", color="#c62828", style="dashed",
+                             label=f"✗ {named}", fontsize="8", fontcolor="#c62828", arrowsize="0.5")
+        lines.append(_link_summary(name, rows))
+    return Picture(graph, "\n".join(reversed(lines)) or "(no chains)")
+
+
+def _link_rows(chain: Any) -> list[tuple[int, Any, bool, bool, bool]]:
+    """(height, block, merkle root mismatched, link to parent holds, cut off from genesis) per block."""
+    rows, cut = [], False
+    for height in range(chain.height + 1):
+        block = chain.block_at(height)
+        try:
+            check_merkle_root(block)
+            mismatch = False
+        except ValidationError:
+            mismatch = True
+        linked = height == 0 or block.header.prev_block_hash == chain.block_at(height - 1).hash
+        cut = cut or not linked
+        rows.append((height, block, mismatch, linked, cut))
+    return rows
+
+
+def _link_summary(name: str, rows: list[tuple[int, Any, bool, bool, bool]]) -> str:
+    chain = " ".join(("" if height == 0 else "<- " if linked else "x- ") + f"{height}:{short(b.hash_hex, 6)}"
+                     for height, b, _, linked, _ in rows)
+    problems = [f"block {h}'s root does not match its transactions" for h, _, bad, _, _ in rows if bad]
+    problems += [f"block {h}'s link is broken" for h, _, _, linked, _ in rows if not linked]
+    cut = [h for h, _, _, _, c in rows if c]
+    if cut:
+        problems.append(f"blocks {cut[0]}-{cut[-1]} are cut off from genesis" if len(cut) > 1
+                        else f"block {cut[0]} is cut off from genesis")
+    return f"{name}: {chain}: " + ("; ".join(problems) if problems else "every link holds")

@@ -26,13 +26,20 @@ class Case:
 
 
 def check(answer: Callable[..., Any], cases: list[Case],
-          equal: Callable[[Any, Any], bool] | None = None) -> None:
-    """Run `answer` on each case; print what passed, or one plain sentence about what did not."""
+          equal: Callable[[Any, Any], bool] | None = None,
+          show: Callable[[Any], Any] | None = None) -> None:
+    """Run `answer` on each case; print what passed, or one plain sentence about what did not.
+
+    ``show`` turns what the function returned into what is compared with the
+    expected answer and printed (for example a list of blocks into their short hashes).
+    """
     equal = equal or (lambda got, want: got == want)
     for number, case in enumerate(cases, start=1):
         given = case.describe or ", ".join(map(repr, case.args))
         try:
             got = answer(*case.args, **case.kwargs)
+            if show is not None:
+                got = show(got)
         except NotImplementedError:
             print(f"Not answered yet: fill in `{answer.__name__}` above, run it, then run this cell again.")
             return

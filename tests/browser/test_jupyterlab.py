@@ -9,6 +9,11 @@
   click: a chapter closes its panel and network at the end.) A screenshot of
   the panel with the node down is the chapter's demo picture:
   images/demo_<chapter>.png when TOYCOIN_UPDATE_IMAGES=1.
+* Every chapter whose story stops a node with a cell that sets a state
+  (``if node.is_running: panel.buttons["M"].click()``): run down to just
+  before that cell, click the node's stop button as an eager learner would,
+  then run the rest: the cell must leave the node down, not start it again,
+  and the chapter must still show no error.
 * The harness itself is tested on a small notebook it writes: a hand-built
   panel, a cell tagged raises-exception and a cell that really fails.
 
@@ -52,6 +57,45 @@ def test_stop_and_start_a_node_from_the_panel(notebooks: Notebooks, chapter: str
                               prefer=node_the_chapter_clicks(run.cells))
     run.run_after(at)
     run.check("run to the end after the clicks")
+
+
+SET_STATE_STOP = re.compile(r'if [\w\[\]"\'.]+\.is_running:\s*\n\s*panel\.buttons\["([^"]+)"\]\.click\(\)')
+
+
+def stop_cell(cells: list[dict]) -> tuple[int, str] | None:
+    """(index, node name) of the first cell that stops a node only if it runs, or None."""
+    for index, cell in enumerate(cells):
+        if cell.get("cell_type") == "code":
+            found = SET_STATE_STOP.search("".join(cell.get("source", "")))
+            if found:
+                return index, found.group(1)
+    return None
+
+
+def stop_cell_chapters() -> list[Path]:
+    return [path for path in panel_chapters() if stop_cell(json.loads(path.read_text())["cells"])]
+
+
+@pytest.mark.parametrize("chapter", chapter_params(stop_cell_chapters())
+                         or [pytest.param("", id="none-yet", marks=pytest.mark.skip(
+                             reason="no chapter stops a node with a set-state cell yet"))])
+def test_a_stop_click_before_the_cell_that_stops_changes_nothing(notebooks: Notebooks, chapter: str) -> None:
+    from playwright.sync_api import expect
+
+    run = notebooks.open(f"chapters/{chapter}.ipynb")
+    at = panel_cell({"cells": run.cells})
+    stop, name = stop_cell(run.cells)
+    assert at is not None and at < stop, "the panel comes before the cell that stops"
+    run.run_through(stop - 1)
+    run.check("run down to the cell that stops")
+    panel = run.page.locator(CELLS).nth(at).locator(".toycoin-panel").first
+    status = panel.locator(".toycoin-status")
+    panel.locator(f"button[class~='toycoin-toggle-{name}']").click()
+    expect(status).to_contain_text(re.compile(rf"^{re.escape(name)}: down$", re.M), timeout=CLICK_TIMEOUT_MS)
+    run.run_after(stop - 1)
+    run.check("run to the end after a stop click before the cell that stops")
+    shown = run.page.locator(CELLS).nth(stop).inner_text()
+    assert re.search(rf"^{re.escape(name)}: down$", shown, re.M), shown
 
 
 def node_the_chapter_clicks(cells: list[dict]) -> str | None:
