@@ -12,6 +12,8 @@ toycoin.peer.Connection.
     ConnMan(name, host, port, listen, ...)
       start(), stop(), kill(), restart(), is_running, address
       connect(target), disconnect(target), peers, connection_count
+      block(target), unblock(target), blocked    a firewall between two peers (a partition)
+      link_delay                                 seconds each frame it sends waits (a slow link)
       events, subscribe(callback), wait_until(predicate)   (toycoin.events.Recorder)
     PeerState        what the layer knows about one connection
     check_name(name) a name is 1 to MAX_NAME_LENGTH printable ASCII characters
@@ -112,6 +114,8 @@ class ConnMan(Recorder):
         self.messages = messages  # the registry its connections parse frames with
         self.nonce = 0  # drawn at each start
         self.addrman = AddrMan()  # whom to stay connected to
+        self.blocked: set[Address] = set()  # a firewall: never connected to, in or out (a partition)
+        self._link_delay = 0.0
         self._running = False
         self._server: asyncio.Server | None = None
         self._peers: dict[Connection, PeerState] = {}
@@ -178,6 +182,41 @@ class ConnMan(Recorder):
         """Forget a peer: close connections to it and stop redialling it."""
         address, _ = target_address(target)
         self.runtime.call(self._forget, address)
+
+    @property
+    def link_delay(self) -> float:
+        """Seconds every frame it sends waits first: a slow link, for experiments (0: none)."""
+        return self._link_delay
+
+    @link_delay.setter
+    def link_delay(self, seconds: float) -> None:
+        if seconds < 0:
+            raise ValueError("a link delay is 0 seconds or more")
+        self._link_delay = seconds
+        for conn in list(self._peers):
+            conn.delay = seconds
+
+    def block(self, target: Target) -> None:
+        """Cut this peer off from ``target``, as a firewall would: the connections between them
+        close, and neither dial nor accept succeeds until ``unblock`` (a state: twice is once)."""
+        address, _ = target_address(target)
+        self.runtime.call(self._block, address)
+
+    def unblock(self, target: Target) -> None:
+        """Let connections to ``target`` through again; the dial loops reconnect by themselves."""
+        address, _ = target_address(target)
+        self.runtime.call(self._unblock, address)
+
+    def _block(self, address: Address) -> None:
+        self.blocked.add(address)
+        for conn, state in list(self._peers.items()):
+            if state.listen_address == address:
+                conn.close("blocked: the network is partitioned")
+        self.pulse()
+
+    def _unblock(self, address: Address) -> None:
+        self.blocked.discard(address)
+        self.pulse()
 
     @property
     def peers(self) -> tuple[str, ...]:
@@ -332,7 +371,7 @@ class ConnMan(Recorder):
         peer = writer.get_extra_info("peername") or ("?", 0)
         label = self.addrman.label(target) if target else format_address(peer)
         conn = Connection(reader, writer, inbound=target is None, label=label, dispatch=self.dispatch,
-                          log=self.record, limits=self.limits, messages=self.messages)
+                          log=self.record, limits=self.limits, messages=self.messages, delay=self.link_delay)
         state = PeerState(target=target, listen_address=target, nonce=self.nonce if nonce is None else nonce)
         self._peers[conn] = state
         if opened is not None:
@@ -372,7 +411,9 @@ class ConnMan(Recorder):
         self.pulse()
 
     def _may_dial(self, address: Address) -> bool:
-        if self._linked(address) or len(self._peers) >= self.limits.max_connections:
+        if address in self.blocked or self._linked(address):
+            return False
+        if len(self._peers) >= self.limits.max_connections:
             return False
         if self.addrman.is_learned(address):
             if not self.discover:

@@ -11,6 +11,7 @@ and takes snapshots that the views (toycoin.diagrams, toycoin.widgets) draw.
       connect(a, b), mesh(), star(center), wait_connected(), wait_settled()
       seal_together(*names)                     several sealers at once (nodes with a Relay)
       wait_until(predicate, timeout, what)      the one way to wait for the network
+      partition(*groups), heal(), groups        a switch that splits the network, and mends it
       wallet(name, node)                        a WalletClient for PrivateKey.from_seed(name)
       attach(light_client)                      show a light wallet (toycoin.spv) and follow its events
       snapshot() -> NetworkSnapshot              frozen, for diagrams and widgets
@@ -93,6 +94,7 @@ class Network:
         self._requested: set[tuple[str, str]] = set()
         self._subscribers: list[Callable[[Event], None]] = []
         self._light: dict[str, LightWallet] = {}  # attached light wallets, by name
+        self._partition: tuple[tuple[str, ...], ...] = ()  # groups that cannot reach each other
         for name in names:
             self.add_node(name)
 
@@ -177,7 +179,7 @@ class Network:
             dialler, listener = listener, dialler
         if isinstance(dialler, NodeProcess):
             raise NodeError(f"{a} and {b} are both processes: give one the other with --peer")
-        self._requested.add((min(a, b), max(a, b)))
+        self._requested.add((min(a, b), max(a, b)))  # expected up, unless a partition cuts it
         dialler.connect(listener, wait=wait, timeout=timeout)
 
     def mesh(self, wait: bool = True, timeout: float = 20.0) -> None:
@@ -202,6 +204,42 @@ class Network:
         if wait:
             self.wait_connected(timeout)
 
+    def partition(self, *groups: Iterable[str]) -> None:
+        """Split the network: nodes of different groups block each other (their connections drop
+        and stay refused) until ``heal()``. A state: the same call twice is one partition; a new
+        call replaces the old one. Every node must be in a group, and run in this process."""
+        named = [tuple(group) for group in groups]
+        members = sorted(name for group in named for name in group)
+        if members != sorted(self.names):
+            raise NodeError(f"partition() takes every node once, in groups: got {members}, the network "
+                            f"has {sorted(self.names)}")
+        side = {name: i for i, group in enumerate(named) for name in group}
+        nodes = {name: self._in_process(name, "partition") for name in self.names}
+        for a, b in itertools.permutations(self.names, 2):
+            (nodes[a].block if side[a] != side[b] else nodes[a].unblock)(nodes[b])
+        self._partition = tuple(tuple(sorted(group)) for group in named)
+
+    def heal(self) -> None:
+        """End the partition: every node unblocks every other, and the dial loops reconnect."""
+        for a, b in itertools.permutations(self.names, 2):
+            self._in_process(a, "heal").unblock(self._members[b])
+        self._partition = ()
+
+    @property
+    def groups(self) -> tuple[tuple[str, ...], ...]:
+        """The groups of the current partition, or () when the network is whole."""
+        return self._partition
+
+    def _cut(self, a: str, b: str) -> bool:
+        """Whether the partition keeps ``a`` and ``b`` apart."""
+        return any((a in group) != (b in group) for group in self._partition)
+
+    def _in_process(self, name: str, what: str) -> Node:
+        member = self[name]
+        if not isinstance(member, Node):
+            raise NodeError(f"{what}() needs nodes in this process; {name} is an OS process")
+        return member
+
     def wait_until(self, predicate: Callable[[], bool], timeout: float = 10.0, what: str = "") -> None:
         """Wait until ``predicate()`` holds, checked on the network thread after every change;
         NodeError("timed out after ...s waiting until <what>") if it does not within ``timeout``."""
@@ -211,7 +249,7 @@ class Network:
         """Wait until every connection asked for, between running members, is handshaked."""
         def done() -> bool:
             return all(self._sees(a, b) and self._sees(b, a) for a, b in self._requested
-                       if self[a].is_running and self[b].is_running)
+                       if self[a].is_running and self[b].is_running and not self._cut(a, b))
 
         self.wait_until(done, timeout, "every requested connection is up at both ends")
 
@@ -227,9 +265,10 @@ class Network:
         def done() -> bool:
             running = {name for name, m in self._members.items() if m.is_running}
             in_process = [m for m in self._members.values() if isinstance(m, Node) and m.is_running]
-            stale = any(set(node.peers) - running for node in in_process)
+            stale = any(set(node.peers) - running or any(self._cut(node.name, p) for p in node.peers)
+                        for node in in_process)
             connected = all(self._sees(a, b) and self._sees(b, a) for a, b in self._requested
-                            if a in running and b in running)
+                            if a in running and b in running and not self._cut(a, b))
             return connected and not stale
 
         self.wait_until(done, timeout, "the nodes agree on who is connected")

@@ -85,11 +85,13 @@ class Connection:
         limits: Limits = Limits(),
         magic: bytes = params.NETWORK_MAGIC,
         messages: MessageSet = NODE_MESSAGES,
+        delay: float = 0.0,
     ) -> None:
         self.reader, self.writer = reader, writer
         self.inbound = inbound
         self.label = label  # how events name the peer: an address until it says its name
         self.limits, self.magic, self.messages = limits, magic, messages
+        self.delay = delay  # seconds each frame waits before it is written (a slow link)
         self._dispatch, self._log = dispatch, log
         peer = writer.get_extra_info("peername") or ("?", 0)
         self.remote: tuple[str, int] = (peer[0], peer[1])
@@ -107,10 +109,18 @@ class Connection:
         """Queue one message for the peer (no-op once the connection is closing)."""
         if not self.is_open:
             return
-        self.writer.write(encode_frame(message, self.magic))
+        frame = encode_frame(message, self.magic)
+        if self.delay:
+            asyncio.get_running_loop().call_later(self.delay, self._write_late, frame)
+        else:
+            self.writer.write(frame)
         self._log("send", self.label, repr(message), command=message.command.decode(), direction="out")
         if self.writer.transport.get_write_buffer_size() > self.limits.max_send_buffer:
             self.abort("peer does not read what we send: send buffer full")
+
+    def _write_late(self, frame: bytes) -> None:
+        if self.is_open:
+            self.writer.write(frame)
 
     # --- receiving -------------------------------------------------------------------
 

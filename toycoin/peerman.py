@@ -260,6 +260,9 @@ class PeerMan(ConnMan):
             self.addrman.labels[state.target] = message.name
         if message.is_full_node and conn.inbound:
             state.listen_address = (conn.remote[0], message.port)
+        if state.listen_address in self.blocked:
+            conn.close(f"blocked: the network is partitioned from {message.name}")
+            return
         if self._drop_duplicate(conn, message):
             return
         if conn.inbound:
