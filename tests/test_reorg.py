@@ -49,7 +49,7 @@ def tips_agree(*nodes):
     return lambda: len({n.ledger.tip_hash for n in nodes}) == 1 and len({n.height for n in nodes}) == 1
 
 
-@pytest.mark.parametrize("depth", [1, 2, 10])
+@pytest.mark.parametrize("depth", [1, 2, 10, 100])
 def test_the_branch_with_more_work_wins_and_undone_payments_return(runtime, depth):
     a, b = pow_node("A", runtime), pow_node("B", runtime)
     try:
