@@ -19,20 +19,26 @@ The best chain is the one with the most work, summed over its headers
 (Bitcoin's rule, not "the longest"); on a tie the one seen first stays. Headers
 on other branches are kept, so a branch that later overtakes becomes best.
 
+Side branches are kept, but at most ``max_side`` headers of them: beyond that
+the branches with the least work are forgotten first, so a peer cannot fill a
+node's memory with cheap forks; ``forget`` drops a branch whose blocks nobody
+serves, and ``invalidate`` one whose block broke a rule.
+
 Every header is checked by the proof-of-work rules of its network
 (toycoin.pow.PowRules), the same function a full node's ledger uses: on the
 network of chapters 03-08 (NO_POW) every header must carry params.BLOCK_BITS,
 so none can claim more work than another, and nothing else is checked; on a
 proof-of-work network (chapter 09 on) each header must carry the bits the
 difficulty rule asks for and a hash below that target, so work cannot be faked.
-Simplifications compared with Bitcoin: no timestamp rules, and no cap on side
-branches.
+Simplifications compared with Bitcoin: no timestamp rules; side branches are
+bounded by count, where Bitcoin Core asks for a minimum of chain work first.
 
 Reference: https://developer.bitcoin.org/devguide/operating_modes.html#simplified-payment-verification-spv
 """
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -53,10 +59,12 @@ class _Entry:
 class HeaderChain:
     """Headers from genesis; the best chain is the one with the most work."""
 
-    def __init__(self, genesis: BlockHeader, rules: PowRules = NO_POW) -> None:
-        self.rules = rules
+    def __init__(self, genesis: BlockHeader, rules: PowRules = NO_POW,
+                 max_side: int = params.MAX_SIDE_HEADERS) -> None:
+        self.rules, self.max_side = rules, max_side
         self.genesis_hash = genesis.hash
         self._entries = {genesis.hash: _Entry(genesis, 0, block_work(genesis.bits))}
+        self._children: dict[bytes, list[bytes]] = {}  # hash -> hashes of the headers built on it
         self._best: list[bytes] = [genesis.hash]  # hashes of the best chain, by height
         self._invalid: set[bytes] = set()  # headers whose block broke a rule, and their descendants
 
@@ -107,10 +115,62 @@ class HeaderChain:
                 raise ValidationError(f"header {header.hash_hex[:12]}… builds on a block known to be invalid")
             entry = _Entry(header, parent.height + 1, parent.work + block_work(header.bits))
             self._entries[header.hash] = entry
+            self._children.setdefault(header.prev_block_hash, []).append(header.hash)
             new += 1
             if entry.work > self.work:
                 self._switch_to(header.hash)
+        self._bound_side_branches()
         return new
+
+    @property
+    def side_count(self) -> int:
+        """How many headers it keeps off the best chain."""
+        return len(self._entries) - len(self._best)
+
+    def forget(self, block_hash: bytes) -> None:
+        """Drop a header and every header built on it (nobody could serve their blocks); the best
+        chain becomes the valid one with the most work among the rest. Genesis stays."""
+        if block_hash != self.genesis_hash and block_hash in self._entries:
+            self._drop(block_hash)
+            self._reselect()
+
+    def _drop(self, block_hash: bytes) -> None:
+        parent = self._entries[block_hash].header.prev_block_hash
+        self._children[parent].remove(block_hash)
+        stack = [block_hash]
+        while stack:
+            gone = stack.pop()
+            del self._entries[gone]
+            stack.extend(self._children.pop(gone, []))
+
+    def _reselect(self) -> None:
+        """After headers were dropped or found invalid: the valid chain with most work is best
+        (the current tip keeps its place on a tie)."""
+        valid = [e for h, e in self._entries.items() if h not in self._invalid]
+        best = max(valid, key=lambda e: e.work)
+        tip = self._entries.get(self._best[-1])
+        if tip is not None and self._best[-1] not in self._invalid and tip.work == best.work:
+            best = tip
+        keep = next((h for h, block_hash in enumerate(self._best) if block_hash not in self._entries
+                     or block_hash in self._invalid), len(self._best))
+        del self._best[keep:]
+        self._switch_to(best.header.hash)
+
+    def _bound_side_branches(self) -> None:
+        """Forget side-branch tips, the least work first, until at most ``max_side`` remain."""
+        if self.side_count <= self.max_side:
+            return
+        best = set(self._best)
+        tips = [(e.work, e.height, h) for h, e in self._entries.items()
+                if h not in best and not self._children.get(h)]
+        heapq.heapify(tips)
+        while self.side_count > self.max_side and tips:
+            _, _, block_hash = heapq.heappop(tips)
+            parent = self._entries[block_hash].header.prev_block_hash
+            self._drop(block_hash)
+            if parent not in best and not self._children.get(parent):
+                entry = self._entries[parent]
+                heapq.heappush(tips, (entry.work, entry.height, parent))
 
     def _check(self, header: BlockHeader) -> _Entry:
         parent = self._entries.get(header.prev_block_hash)
@@ -165,12 +225,12 @@ class HeaderChain:
         """A block broke a rule: drop it and every header built on it from the best chain
         candidates, and make the valid branch with the most work best (Core: InvalidateBlock)."""
         self._invalid.add(block_hash)
-        for entry in sorted(self._entries.values(), key=lambda e: e.height):
-            if entry.header.prev_block_hash in self._invalid:
-                self._invalid.add(entry.header.hash)
-        best = max((e for h, e in self._entries.items() if h not in self._invalid), key=lambda e: e.work)
-        del self._best[best.height + 1:]
-        self._switch_to(best.header.hash)
+        stack = list(self._children.get(block_hash, []))
+        while stack:
+            descendant = stack.pop()
+            self._invalid.add(descendant)
+            stack.extend(self._children.get(descendant, []))
+        self._reselect()
 
     def is_invalid(self, block_hash: bytes) -> bool:
         return block_hash in self._invalid

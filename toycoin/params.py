@@ -99,6 +99,10 @@ BLOCK_INTERVAL = 600
 # Most headers in one headers message; a full batch means "ask again for more"
 # [MAX_HEADERS_RESULTS].
 MAX_HEADERS_RESULTS = 2000
+# Most headers a header tree keeps off its best chain: side branches beyond this are
+# forgotten, those with the least work first, so a flood of cheap forks cannot fill memory
+# (Bitcoin Core bounds them by requiring minimum chain work [nMinimumChainWork]).
+MAX_SIDE_HEADERS = 5000
 # Most hashes in a getheaders block locator [MAX_LOCATOR_SZ].
 MAX_LOCATOR_SZ = 101
 # Most sibling hashes in a Merkle proof. A block's transaction count is a

@@ -327,17 +327,11 @@ class BlockSync(Service):
             self._maybe_ask_mempool(conn)
 
     def on_notfound(self, conn: Connection, hashes: list[bytes]) -> None:
-        """The peer does not have these after all: ask someone else, not it again."""
-        for block_hash in hashes:
-            asked = self._in_flight.get(block_hash)
-            if asked and asked[0] is conn:
-                del self._in_flight[block_hash]
-                self._queue.appendleft(block_hash)
-                parent = self.tree.ancestor(block_hash, self.tree.entry_height(block_hash) - 1)
-                known = self._known.get(conn)
-                if known is not None and self._has(conn, block_hash):
-                    self._known[conn] = parent
-        self._schedule()
+        """A peer that announced a block and will not serve it is dropped (its blocks are then
+        asked from someone else, or forgotten if nobody has them)."""
+        refused = [h for h in hashes if h in self._in_flight and self._in_flight[h][0] is conn]
+        if refused:
+            conn.close(f"announced block {refused[0][::-1].hex()[:12]}… and does not serve it")
 
     def on_block(self, block: Block) -> None:
         """A block joined the ledger: keep the tree in step, and tell every peer that lacks it
@@ -372,13 +366,18 @@ class BlockSync(Service):
         self._schedule()
 
     def _prune(self) -> None:
-        """Forget pending headers that no live peer has: nobody could deliver their blocks."""
+        """Forget pending headers that no live peer has: nobody could deliver their blocks, and a
+        header whose block never comes must not stand in the way of a sibling that does."""
         keep = 0
         while keep < len(self.pending) and (self.pending[keep].hash in self._downloaded or any(
                 self._has(c, self.pending[keep].hash) for c in self._peers if c.is_open)):
             keep += 1
-        for header in self.pending[keep:]:
-            del self._pending_heights[header.hash]
-            self._downloaded.pop(header.hash, None)
-            self._in_flight.pop(header.hash, None)
-        del self.pending[keep:]
+        if keep == len(self.pending):
+            return
+        self.tree.forget(self.pending[keep].hash)
+        for conn, known in list(self._known.items()):
+            if known not in self.tree:
+                del self._known[conn]
+        for block_hash in [h for h in self._in_flight if h not in self.tree]:
+            del self._in_flight[block_hash]
+        self._retarget(None)

@@ -1,0 +1,138 @@
+"""Hostile peers against block sync, over loopback: a header whose block never comes, a flood of forks.
+
+Each attacker is a real peer on the connection layer (toycoin.peerman.PeerMan)
+that speaks the node protocol but lies: it announces a block it will not serve,
+or sends thousands of cheap side-branch headers. The victim must end on the
+honest chain, drop the liar, and keep its memory bounded.
+"""
+
+import pytest
+
+from toycoin import params
+from toycoin.block import BlockHeader
+from toycoin.msg_data import GetData, GetHeaders, Headers, NotFound
+from toycoin.node import Node, course_genesis
+from toycoin.peer import Limits
+from toycoin.peerman import PeerMan
+from toycoin.relay import Relay
+from toycoin.runtime import Runtime
+from toycoin.sync import BlockSync
+
+FAST = Limits(handshake_timeout=2.0, frame_timeout=2.0, block_timeout=1.0)
+GENESIS = course_genesis()
+
+
+class Announcer(PeerMan):
+    """Announces one header on top of genesis; answers getdata with notfound, or not at all."""
+
+    def __init__(self, runtime: Runtime, header: BlockHeader, answer: bool) -> None:
+        super().__init__("liar", runtime=runtime, limits=FAST)
+        self.header = header
+        self.handle(GetHeaders, lambda conn, message: conn.send(Headers((self.header,))))
+        if answer:
+            self.handle(GetData, lambda conn, message: conn.send(NotFound(message.items)))
+        else:
+            self.handle(GetData, lambda conn, message: None)
+
+    def on_connected(self, conn) -> None:
+        conn.send(Headers((self.header,)))
+
+
+@pytest.fixture
+def runtime():
+    runtime = Runtime("test-hostile-sync")
+    yield runtime
+    runtime.close()
+
+
+def fake_header(salt: int, prev: BlockHeader = GENESIS.header, height_gap: int = 600) -> BlockHeader:
+    return BlockHeader(1, prev.hash, bytes([salt % 256]) * 32, prev.timestamp + height_gap + salt,
+                       params.BLOCK_BITS, salt)
+
+
+@pytest.mark.parametrize("answer", [True, False], ids=["notfound", "silence"])
+def test_a_header_whose_block_never_comes_does_not_stall_the_sync(runtime, answer):
+    honest = Node("honest", runtime=runtime, services=[Relay, BlockSync], limits=FAST)
+    victim = Node("victim", runtime=runtime, services=[Relay, BlockSync], limits=FAST)
+    liar = Announcer(runtime, fake_header(1), answer)
+    for peer in (honest, victim, liar):
+        peer.start()
+    try:
+        honest.seal()  # block 1: a sibling of the fake, of equal work, so the fake is not outweighed
+        victim.connect(liar, wait=False)  # it may drop the liar before any ping could come back
+        sync = victim.service(BlockSync)
+        victim.wait_until(lambda: liar.header.hash in sync.tree, timeout=5, what="the victim knows the fake")
+        victim.connect(honest, wait=False)
+        victim.wait_until(lambda: victim.ledger.tip_hash == honest.ledger.tip_hash, timeout=20,
+                          what="the victim took the honest block 1")
+        reason = "does not serve it" if answer else "did not deliver block"
+
+        def dropped() -> list[str]:
+            return [e.detail for e in victim.events if e.kind == "disconnected" and e.peer == "liar"]
+
+        victim.wait_until(lambda: any(reason in d for d in dropped()), timeout=10, what="the liar is dropped")
+        for _ in range(4):
+            honest.seal()
+        victim.wait_until(lambda: victim.height == 5, timeout=10, what="the victim keeps following")
+        assert victim.ledger.tip_hash == honest.ledger.tip_hash
+    finally:
+        for peer in (honest, victim, liar):
+            peer.stop()
+
+
+class Flooder(PeerMan):
+    """Sends branch after branch of free headers forking at genesis, each shorter than the victim's chain."""
+
+    def __init__(self, runtime: Runtime, branches: int, length: int) -> None:
+        super().__init__("flooder", runtime=runtime, limits=FAST)
+        self.branches, self.length, self.sent = branches, length, 0
+
+    def on_connected(self, conn) -> None:
+        for salt in range(1, self.branches + 1):
+            branch, prev = [], GENESIS.header
+            for _ in range(self.length):
+                prev = fake_header(salt, prev)
+                branch.append(prev)
+            conn.send(Headers(tuple(branch)))
+            self.sent += len(branch)
+
+
+def test_a_flood_of_side_branches_is_bounded(runtime):
+    victim = Node("victim", runtime=runtime, services=[Relay, BlockSync], limits=FAST)
+    victim.start()
+    for _ in range(20):
+        victim.seal()
+    tip = victim.ledger.tip_hash
+    flooder = Flooder(runtime, branches=700, length=10)  # 7,000 headers, each branch less work
+    flooder.start()
+    try:
+        victim.connect(flooder)
+        victim.wait_until(lambda: flooder.sent == 7000, timeout=20, what="the flood is sent")
+        victim.sync_with_ping()  # every header before the pong was handled
+        tree = victim.service(BlockSync).tree
+        assert tree.side_count <= params.MAX_SIDE_HEADERS
+        assert victim.ledger.tip_hash == tip and tree.tip.hash == tip
+    finally:
+        flooder.stop()
+        victim.stop()
+
+
+def test_a_header_tree_keeps_the_side_branches_with_most_work():
+    from toycoin.headers import HeaderChain
+
+    tree = HeaderChain(GENESIS.header, max_side=6)
+    main = [fake_header(0)]
+    for _i in range(9):
+        main.append(fake_header(0, main[-1]))
+    tree.add(main)
+    short, longer = [fake_header(7)], [fake_header(8)]
+    for _ in range(2):
+        short.append(fake_header(7, short[-1]))
+    for _ in range(5):
+        longer.append(fake_header(8, longer[-1]))
+    tree.add(short)
+    tree.add(longer)  # 3 + 6 side headers: the short branch goes first
+    assert tree.side_count == 6 and longer[-1].hash in tree and short[0].hash not in tree
+    assert tree.tip == main[-1]
+    tree.forget(main[5].hash)  # nobody serves block 6: the best chain falls back to the longer fork
+    assert tree.tip == longer[-1] and main[4].hash in tree and main[5].hash not in tree
