@@ -235,7 +235,7 @@ def test_undo_restores_the_utxo_set_exactly():
     states = [ledger.utxos]
     for step in range(3):
         payment = ALICE.make_payment(ledger.unspent_for(ALICE.address), BOB.address, 1 + step)
-        ledger.seal_block([payment], CAROL.address, T0 + step)
+        ledger.seal_block([payment], CAROL.address, T0 + 1 + step)  # each later than the last
         states.append(ledger.utxos)
     tip = ledger.blocks[-1]
     assert ledger.undo_block() == tip

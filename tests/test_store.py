@@ -15,6 +15,8 @@ from toycoin.wallet import Wallet
 from toycoin.relay import Relay
 from toycoin.sync import BlockSync
 
+T0 = course_genesis().header.timestamp  # blocks come after genesis (median time past)
+
 pytestmark = pytest.mark.timeout(60)
 
 ALICE = PrivateKey.from_seed("alice")
@@ -26,7 +28,7 @@ def test_a_new_store_holds_the_genesis_block_and_reopens_with_every_block(tmp_pa
     assert store.height == 0 and store.tip_hash == course_genesis().hash
     ledger = store.load()
     tx = Wallet(ALICE).make_payment(ledger.unspent_for(ALICE.address), BOB, 10)
-    block = ledger.seal_block([tx], BOB, 1)
+    block = ledger.seal_block([tx], BOB, T0 + 1)
     store.append(block, ledger.undo_at(1))
     store.close()
     again = Store.open(tmp_path, course_genesis())
@@ -40,15 +42,15 @@ def test_a_new_store_holds_the_genesis_block_and_reopens_with_every_block(tmp_pa
 def test_undo_data_round_trips():
     ledger = Ledger(course_genesis())
     tx = Wallet(ALICE).make_payment(ledger.unspent_for(ALICE.address), BOB, 10)
-    ledger.seal_block([tx], BOB, 1)
+    ledger.seal_block([tx], BOB, T0 + 1)
     assert parse_undo(serialize_undo(ledger.undo_at(1))) == ledger.undo_at(1)
 
 
 def test_a_block_that_does_not_build_on_the_stored_tip_is_refused(tmp_path):
     store = Store.open(tmp_path, course_genesis())
     ledger = Ledger(course_genesis())
-    ledger.seal_block([], BOB, 1)
-    block = ledger.seal_block([], BOB, 2)  # height 2, but the store is at 0
+    ledger.seal_block([], BOB, T0 + 1)
+    block = ledger.seal_block([], BOB, T0 + 2)  # height 2, but the store is at 0
     with pytest.raises(StoreError, match="does not build on the stored tip"):
         store.append(block, ledger.undo_at(2))
     assert store.height == 0
@@ -109,7 +111,7 @@ def test_a_block_handed_to_a_node_reaches_its_store_and_leaves_its_mempool(tmp_p
     if sync:
         node.submit_tx(tx)
         assert node.runtime.call(lambda: len(node.mempool)) == 1
-    for block in (elsewhere.seal_block([tx], BOB, 1), elsewhere.seal_block([], BOB, 2)):
+    for block in (elsewhere.seal_block([tx], BOB, T0 + 1), elsewhere.seal_block([], BOB, T0 + 2)):
         node.accept_block(block)
     assert node.height == 2 and node.runtime.call(lambda: len(node.mempool)) == 0
     store = Store.open(tmp_path, course_genesis())  # a second reader of the same directory

@@ -59,7 +59,7 @@ from toycoin.events import Recorder
 from toycoin.message import Message
 from toycoin.msg_control import Version
 from toycoin.peer import Connection, Limits
-from toycoin.runtime import DEFAULT_TIMEOUT, Runtime, get_runtime
+from toycoin.runtime import DEFAULT_TIMEOUT, Runtime, get_runtime, raise_open_file_limit
 from toycoin.wire import NODE_MESSAGES, MessageSet
 
 T = TypeVar("T")
@@ -95,6 +95,9 @@ def dial_error(error: BaseException) -> str:
         return "timed out"
     if isinstance(error, socket.gaierror):  # before OSError's strerror: that one says little
         return f"the host name does not resolve ({error.strerror})"
+    if getattr(error, "errno", None) == errno.EMFILE:
+        return (f"too many open files (this process may open {raise_open_file_limit()}); "
+                "raise the limit with `ulimit -n 65536` before starting")
     return getattr(error, "strerror", None) or type(error).__name__
 
 
@@ -460,6 +463,9 @@ def _listen_error(host: str, port: int, error: OSError) -> str:
     where = f"cannot listen on {host}:{port}"
     if error.errno == errno.EADDRINUSE:
         return f"{where}: address already in use (is another node on that port?)"
+    if error.errno == errno.EMFILE:
+        return (f"{where}: too many open files: this process may open {raise_open_file_limit()} "
+                "(every node holds one per connection); raise it with `ulimit -n 65536` before starting")
     if error.errno == errno.EADDRNOTAVAIL:
         return f"{where}: {host} is not an address of this machine"
     if isinstance(error, socket.gaierror):

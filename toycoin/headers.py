@@ -39,6 +39,7 @@ Reference: https://developer.bitcoin.org/devguide/operating_modes.html#simplifie
 from __future__ import annotations
 
 import heapq
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -60,8 +61,8 @@ class HeaderChain:
     """Headers from genesis; the best chain is the one with the most work."""
 
     def __init__(self, genesis: BlockHeader, rules: PowRules = NO_POW,
-                 max_side: int = params.MAX_SIDE_HEADERS) -> None:
-        self.rules, self.max_side = rules, max_side
+                 max_side: int = params.MAX_SIDE_HEADERS, now: Callable[[], float] = time.time) -> None:
+        self.rules, self.max_side, self.now = rules, max_side, now
         self.genesis_hash = genesis.hash
         self._entries = {genesis.hash: _Entry(genesis, 0, block_work(genesis.bits))}
         self._children: dict[bytes, list[bytes]] = {}  # hash -> hashes of the headers built on it
@@ -177,7 +178,10 @@ class HeaderChain:
         if parent is None:
             raise ValidationError(f"header {header.hash_hex[:12]}… does not link: its prev_block_hash "
                                   f"{header.prev_block_hash[::-1].hex()[:12]}… is no header I have")
-        check_header(self.rules, header, next_bits(self.rules, parent.height + 1, self._branch(parent)))
+        branch = self._branch(parent)
+        check_header(self.rules, header, next_bits(self.rules, parent.height + 1, branch))
+        first = max(0, parent.height + 1 - params.MEDIAN_TIME_SPAN)
+        check_timestamp(header, [branch(h).timestamp for h in range(first, parent.height + 1)], self.now())
         return parent
 
     def _branch(self, tip: _Entry) -> Callable[[int], BlockHeader]:
@@ -255,6 +259,18 @@ class IndexedChain(Chain, Protocol):
     def height_of(self, block_hash: bytes) -> int | None: ...
 
     def header_at(self, height: int) -> BlockHeader: ...
+
+
+def check_timestamp(header: BlockHeader, past: Sequence[int], now: float) -> None:
+    """Bitcoin's two time rules: later than the median of the ``past`` timestamps (the last
+    MEDIAN_TIME_SPAN blocks, newest last), and not more than MAX_FUTURE_BLOCK_TIME ahead of ``now``."""
+    median = sorted(past[-params.MEDIAN_TIME_SPAN:])[len(past[-params.MEDIAN_TIME_SPAN:]) // 2]
+    if header.timestamp <= median:
+        raise ValidationError(f"header {header.hash_hex[:12]}… has timestamp {header.timestamp}, not later "
+                              f"than the median of the last {params.MEDIAN_TIME_SPAN} blocks ({median})")
+    if header.timestamp > now + params.MAX_FUTURE_BLOCK_TIME:
+        raise ValidationError(f"header {header.hash_hex[:12]}… has timestamp {header.timestamp}, more than "
+                              f"{params.MAX_FUTURE_BLOCK_TIME // 3600} hours ahead of this node's clock")
 
 
 def block_locator(chain: Chain) -> tuple[bytes, ...]:

@@ -37,10 +37,14 @@ Reference: https://developer.bitcoin.org/devguide/block_chain.html
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import replace
 
+from toycoin import params
 from toycoin.block import Block, BlockHeader, check_merkle_root, make_block
 from toycoin.errors import ParseError, ValidationError
+from toycoin.headers import check_timestamp
 from toycoin.keys import PublicKey, pubkey_hash
 from toycoin.params import BLOCK_REWARD, MAX_MONEY
 from toycoin.pow import NO_POW, PowRules, check_header, mine, next_bits
@@ -56,6 +60,8 @@ TxUndo = list[tuple[OutPoint, TxOut]]
 
 def check_tx_shape(tx: Tx) -> None:
     """The rules that need no UTXO set (Bitcoin Core: CheckTransaction)."""
+    if len(tx.serialize()) == 64:  # two joined Merkle hashes are 64 bytes too
+        raise ValidationError("a transaction of exactly 64 bytes could pass for an inner Merkle node")
     if not tx.inputs:
         raise ValidationError("transaction has no inputs")
     if not tx.outputs:
@@ -95,8 +101,9 @@ def check_amounts(amounts: list[int], what: str) -> int:
 class Ledger:
     """One chain of blocks, starting at ``genesis``, and its UTXO set."""
 
-    def __init__(self, genesis: Block, rules: PowRules = NO_POW) -> None:
-        self.rules = rules
+    def __init__(self, genesis: Block, rules: PowRules = NO_POW,
+                 now: Callable[[], float] = time.time) -> None:
+        self.rules, self.now = rules, now  # now: the clock the future-time rule checks against
         self._blocks: list[Block] = []
         self._undo: list[list[TxUndo]] = []
         self._utxos: dict[OutPoint, TxOut] = {}
@@ -252,6 +259,9 @@ class Ledger:
                 f"block does not build on the tip: its prev_block_hash is "
                 f"{block.header.prev_block_hash[::-1].hex()}, the tip is {self.tip.hash_hex}")
         check_header(self.rules, block.header, self.next_bits())
+        first = max(0, self.height + 1 - params.MEDIAN_TIME_SPAN)
+        past = [self.block_at(h).header.timestamp for h in range(first, self.height + 1)]
+        check_timestamp(block.header, past, self.now())
         check_merkle_root(block)
         if not block.txs[0].is_coinbase:
             raise ValidationError("the first transaction of a block must be a coinbase")

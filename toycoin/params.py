@@ -99,6 +99,14 @@ BLOCK_INTERVAL = 600
 # Most headers in one headers message; a full batch means "ask again for more"
 # [MAX_HEADERS_RESULTS].
 MAX_HEADERS_RESULTS = 2000
+# A header must be later than the median timestamp of the 11 blocks before it
+# [nMedianTimeSpan in CBlockIndex::GetMedianTimePast] ...
+MEDIAN_TIME_SPAN = 11
+# ... and at most two hours ahead of the checking node's clock [MAX_FUTURE_BLOCK_TIME].
+MAX_FUTURE_BLOCK_TIME = 2 * 60 * 60
+# Headers that do not connect to anything known a peer may send before it is dropped
+# [MAX_NUM_UNCONNECTING_HEADERS_MSGS].
+MAX_UNCONNECTING_HEADERS = 10
 # Most headers a header tree keeps off its best chain: side branches beyond this are
 # forgotten, those with the least work first, so a flood of cheap forks cannot fill memory
 # (Bitcoin Core bounds them by requiring minimum chain work [nMinimumChainWork]).

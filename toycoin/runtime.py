@@ -74,6 +74,7 @@ class Runtime:
             return self._loop
 
     def _start_thread(self) -> None:
+        raise_open_file_limit()
         loop = asyncio.new_event_loop()
         ready = threading.Event()
 
@@ -169,6 +170,28 @@ class Runtime:
         thread.join(timeout)
         if not thread.is_alive():
             loop.close()
+
+
+def raise_open_file_limit() -> int:
+    """Raise this process's soft limit of open files to its hard limit, where the system allows it;
+    return the limit now in force (0 where it cannot be read, as on Windows).
+
+    Every node holds a listening socket and one per connection: at the common soft limit of 1,024
+    a network of about 120 nodes in one process runs out ("Too many open files").
+    """
+    try:
+        import resource
+    except ImportError:  # Windows: no such limit to raise
+        return 0
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+            soft = wanted
+        except (ValueError, OSError):
+            pass  # not allowed here: the error on running out names the limit
+    return soft
 
 
 def get_runtime(runtime: Runtime | None = None) -> Runtime:

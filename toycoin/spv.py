@@ -74,6 +74,8 @@ def check_proof(chain: HeaderChain, txid: bytes, reply: Proof) -> ProvenTx:
     """Check a node's proof that ``txid`` is in a block, against the wallet's own header."""
     if reply.tx.txid != txid:
         raise ValidationError("the proof carries another transaction than the one asked for")
+    if len(reply.tx.serialize()) == 64:  # two inner Merkle hashes, joined, can parse as one
+        raise ValidationError("the proof's transaction is 64 bytes: it could be two inner hashes of the tree")
     height = chain.height_of(reply.block_hash)
     if height is None:
         raise ValidationError(f"proof against block {reply.block_hash[::-1].hex()[:12]}…, "
@@ -169,6 +171,11 @@ class LightClient(PeerGroup):
             if new:
                 self.record("headers", self.peer_name(conn),
                              f"{new} new, height {self.chain.height}")
+            version = self.state(conn).version
+            announced = version.height if version else 0
+            if self.chain.height > announced + params.MAX_HEADERS_RESULTS:  # it grows, but not by that much
+                raise ValidationError(f"sent headers up to height {self.chain.height}, far past the height "
+                                      f"{announced} it announced")
             if len(reply.headers) < params.MAX_HEADERS_RESULTS:
                 return self.chain.height
 

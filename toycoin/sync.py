@@ -77,6 +77,7 @@ class BlockSync(Service):
         self._known: dict[Connection, bytes] = {}  # the best header each peer is known to have
         self._asked_mempool: set[Connection] = set()
         self._refused: set[bytes] = set()  # first headers of branches reported as not applied
+        self._unconnecting: dict[Connection, int] = {}  # headers messages in a row that connect to nothing
 
     def attach(self, node: NodeServices) -> None:
         super().attach(node)
@@ -143,9 +144,13 @@ class BlockSync(Service):
             if after.prev_block_hash != before.hash:
                 raise ProtocolError("headers that do not form a chain")
         if headers and headers[0].prev_block_hash not in self.tree:
-            # An announcement whose parent we lack: ask for the headers in between.
+            # An announcement whose parent we lack: ask for the headers in between, a few times.
+            self._unconnecting[conn] = self._unconnecting.get(conn, 0) + 1
+            if self._unconnecting[conn] >= params.MAX_UNCONNECTING_HEADERS:
+                raise ProtocolError(f"{self._unconnecting[conn]} headers messages that connect to nothing")
             conn.send(GetHeaders(block_locator(self.ledger)))
             return
+        self._unconnecting.pop(conn, None)
         try:
             new = self.tree.add(headers)
         except ValidationError as error:
@@ -355,6 +360,7 @@ class BlockSync(Service):
 
     def on_closed(self, conn: Connection) -> None:
         self._peers.discard(conn)
+        self._unconnecting.pop(conn, None)
         self._known.pop(conn, None)
         self._asked_mempool.discard(conn)
         again = [h for h, (c, _) in self._in_flight.items() if c is conn]

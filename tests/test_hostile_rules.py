@@ -1,0 +1,148 @@
+"""Hostile input against consensus rules: timestamps, 64-byte transactions, endless headers,
+headers that connect to nothing, and the open-file limit.
+
+Each test attacks a real node over loopback where a peer is involved, and
+checks that the node refuses with a reason, keeps its ledger, and can go on.
+"""
+
+import pytest
+
+from toycoin import params
+from toycoin.block import Block, BlockHeader, make_block
+from toycoin.errors import ValidationError
+from toycoin.headers import HeaderChain
+from toycoin.keys import PrivateKey
+from toycoin.ledger import Ledger, check_tx_shape
+from toycoin.merkle import make_proof
+from toycoin.msg_data import GetHeaders, Headers
+from toycoin.msg_wallet import Proof
+from toycoin.node import Node, course_genesis
+from toycoin.peer import Limits
+from toycoin.peerman import PeerMan
+from toycoin.relay import Relay
+from toycoin.runtime import Runtime, raise_open_file_limit
+from toycoin.spv import LightClient, check_proof
+from toycoin.sync import BlockSync
+from toycoin.tx import OutPoint, Tx, TxIn, make_coinbase
+
+GENESIS = course_genesis()
+MINER = PrivateKey.from_seed("miner").address
+FAST = Limits(handshake_timeout=2.0, frame_timeout=2.0, block_timeout=1.0)
+
+
+@pytest.fixture
+def runtime():
+    runtime = Runtime("test-hostile-rules")
+    yield runtime
+    runtime.close()
+
+
+def block_at(ledger: Ledger, timestamp: int) -> Block:
+    coinbase = make_coinbase(ledger.height + 1, MINER, params.BLOCK_REWARD)
+    return make_block(ledger.tip_hash, [coinbase], timestamp)
+
+
+def test_a_block_from_the_far_future_is_refused_and_sealing_goes_on(runtime):
+    node = Node("A", runtime=runtime, services=[Relay, BlockSync])
+    with pytest.raises(ValidationError, match="more than 2 hours ahead of this node's clock"):
+        node.accept_block(block_at(node.ledger, 2**32 - 1))
+    assert node.height == 0
+    node.seal()  # the clock was never pushed to the end of time
+    assert node.height == 1
+
+
+def test_a_block_no_later_than_the_median_of_the_last_eleven_is_refused():
+    ledger = Ledger(GENESIS)
+    for step in range(1, 12):
+        ledger.apply_block(block_at(ledger, GENESIS.header.timestamp + 600 * step))
+    median = sorted(ledger.block_at(h).header.timestamp for h in range(1, 12))[5]
+    with pytest.raises(ValidationError, match=f"not later than the median of the last 11 blocks \\({median}"):
+        ledger.apply_block(block_at(ledger, median))
+    ledger.apply_block(block_at(ledger, median + 1))  # a timestamp may go back, but not that far
+    chain = HeaderChain(GENESIS.header, now=lambda: GENESIS.header.timestamp)
+    late = BlockHeader(1, GENESIS.hash, bytes(32), GENESIS.header.timestamp + 3 * 3600, params.BLOCK_BITS, 0)
+    with pytest.raises(ValidationError, match="more than 2 hours ahead"):
+        chain.add([late])  # a light wallet checks the same rules
+
+
+def sixty_four_byte_tx() -> Tx:
+    # One input with a 16-byte "signature", no key, no outputs: 4+1+(32+4+1+16+1)+1+4 = 64 bytes.
+    return Tx(inputs=[TxIn(OutPoint(bytes(32), 1), bytes(16), b"")], outputs=[])
+
+
+def test_a_64_byte_transaction_is_refused_by_nodes_and_light_wallets():
+    tx = sixty_four_byte_tx()
+    assert len(tx.serialize()) == 64
+    with pytest.raises(ValidationError, match="exactly 64 bytes could pass for an inner Merkle node"):
+        check_tx_shape(tx)
+    chain = HeaderChain(GENESIS.header)
+    reply = Proof(GENESIS.hash, 0, make_proof([tx.txid], 0), tx)
+    with pytest.raises(ValidationError, match="64 bytes"):
+        check_proof(chain, tx.txid, reply)
+
+
+class EndlessHeaders(PeerMan):
+    """A full node that always has 2,000 more headers, free on a network without proof of work."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        super().__init__("liar", runtime=runtime, limits=FAST)
+        self.handle(GetHeaders, self.on_getheaders)
+        self.tip = GENESIS.header
+
+    def on_getheaders(self, conn, message) -> None:
+        batch = []
+        for _ in range(params.MAX_HEADERS_RESULTS):
+            later = self.tip.timestamp + 600
+            self.tip = BlockHeader(1, self.tip.hash, bytes(32), later, params.BLOCK_BITS, 0)
+            batch.append(self.tip)
+        conn.send(Headers(tuple(batch)))
+
+
+def test_a_light_wallet_stops_taking_headers_far_past_the_announced_height(runtime):
+    liar = EndlessHeaders(runtime)
+    liar.start()
+    wallet = LightClient(PrivateKey.from_seed("alice"), [liar], runtime=runtime, discover=False, timeout=2.0)
+    try:
+        wallet.start(wait=False)
+        wallet.wait_until(lambda: wallet.banned, timeout=20, what="the wallet banned the liar")
+        assert "far past the height 0 it announced" in wallet.banned["liar"]
+        assert wallet.header_height <= 2 * params.MAX_HEADERS_RESULTS
+    finally:
+        wallet.stop()
+        liar.stop()
+
+
+class Unconnected(PeerMan):
+    """Keeps announcing headers whose parents nobody has."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        super().__init__("liar", runtime=runtime, limits=FAST)
+        self.handle(GetHeaders, lambda conn, message: self.announce(conn))
+
+    def announce(self, conn) -> None:
+        later = GENESIS.header.timestamp + 600
+        stray = BlockHeader(1, bytes(range(32)), bytes(32), later, params.BLOCK_BITS, 0)
+        conn.send(Headers((stray,)))
+
+    def on_connected(self, conn) -> None:
+        self.announce(conn)
+
+
+def test_headers_that_connect_to_nothing_cost_the_peer_its_connection(runtime):
+    victim = Node("victim", runtime=runtime, services=[Relay, BlockSync], limits=FAST)
+    liar = Unconnected(runtime)
+    victim.start()
+    liar.start()
+    try:
+        victim.connect(liar, wait=False)
+        victim.wait_until(lambda: any(e.kind == "disconnected" and "connect to nothing" in e.detail
+                                      for e in victim.events), timeout=10, what="the liar was dropped")
+        assert victim.height == 0
+    finally:
+        victim.stop()
+        liar.stop()
+
+
+def test_the_open_file_limit_is_raised_where_the_system_allows():
+    limit = raise_open_file_limit()
+    assert limit == 0 or limit >= 1024  # 0: a system without such a limit (Windows)
