@@ -23,10 +23,15 @@ from toycoin.relay import Relay
 from toycoin.runtime import Runtime, raise_open_file_limit
 from toycoin.spv import LightClient, check_proof
 from toycoin.sync import BlockSync
-from toycoin.tx import OutPoint, Tx, TxIn, make_coinbase
+from toycoin.mempool import Mempool
+from toycoin.tx import OutPoint, Tx, TxIn, TxOut, make_coinbase
+from toycoin.wallet import Wallet
 
 GENESIS = course_genesis()
 MINER = PrivateKey.from_seed("miner").address
+ALICE = PrivateKey.from_seed("alice")
+ALICE_WALLET = Wallet(ALICE)
+BOB = PrivateKey.from_seed("bob").address
 FAST = Limits(handshake_timeout=2.0, frame_timeout=2.0, block_timeout=1.0)
 
 
@@ -146,3 +151,41 @@ def test_headers_that_connect_to_nothing_cost_the_peer_its_connection(runtime):
 def test_the_open_file_limit_is_raised_where_the_system_allows():
     limit = raise_open_file_limit()
     assert limit == 0 or limit >= 1024  # 0: a system without such a limit (Windows)
+
+
+def test_a_block_too_big_to_send_is_never_built_nor_accepted():
+    ledger = Ledger(GENESIS)
+    coinbase = make_coinbase(1, MINER, 0)
+    huge = Tx(coinbase.inputs, [TxOut(0, MINER)] * 35_000)  # 980,000 bytes of zero-value outputs
+    block = make_block(GENESIS.hash, [huge], GENESIS.header.timestamp + 600)
+    with pytest.raises(ValidationError, match="larger than the limit of 900,000"):
+        ledger.apply_block(block)
+    assert ledger.height == 0
+
+
+def test_dust_and_oversized_payments_are_not_relayed():
+    ledger = Ledger(GENESIS)
+    coins = ledger.unspent_for(ALICE.address)
+    dusty = ALICE_WALLET.sign(Tx([TxIn(coins[0][0])], [TxOut(100, BOB), TxOut(0, BOB)]), [coins[0][1]])
+    with pytest.raises(ValidationError, match="output 1 is dust: 0 coins"):
+        Mempool().add(dusty, ledger)
+    ledger.validate_tx(dusty)  # valid by consensus: only relay policy refuses it
+
+
+def test_a_sealer_fills_a_block_up_to_the_limit_and_leaves_the_rest(monkeypatch):
+    node_ledger = Ledger(GENESIS)
+    coins = node_ledger.unspent_for(ALICE.address)
+    outputs = [TxOut(1, ALICE.address)] * 40 + [TxOut(60, ALICE.address)]
+    split = ALICE_WALLET.sign(Tx([TxIn(coins[0][0])], outputs), [coins[0][1]])
+    node_ledger.seal_block([split], MINER, GENESIS.header.timestamp + 600)
+    pool = Mempool()
+    for outpoint, txout in node_ledger.unspent_for(ALICE.address)[:40]:
+        pool.add(ALICE_WALLET.sign(Tx([TxIn(outpoint)], [TxOut(1, BOB)]), [txout]), node_ledger)
+    size = len(pool.txs()[0].serialize())
+    monkeypatch.setattr(params, "MAX_BLOCK_SIZE", 10 * size + 1_000 + 10)  # room for 10 payments
+    chosen = pool.txs_for_block()
+    assert len(chosen) == 10 and chosen == pool.txs()[:10]
+    block = node_ledger.seal_block(chosen, MINER, GENESIS.header.timestamp + 1200)
+    assert len(block.serialize()) <= params.MAX_BLOCK_SIZE
+    pool.remove_for_block(block)
+    assert len(pool) == 30

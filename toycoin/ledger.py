@@ -258,6 +258,10 @@ class Ledger:
             raise ValidationError(
                 f"block does not build on the tip: its prev_block_hash is "
                 f"{block.header.prev_block_hash[::-1].hex()}, the tip is {self.tip.hash_hex}")
+        size = len(block.serialize())
+        if size > params.MAX_BLOCK_SIZE:
+            raise ValidationError(f"block of {size:,} bytes is larger than the limit of "
+                                  f"{params.MAX_BLOCK_SIZE:,}")
         check_header(self.rules, block.header, self.next_bits())
         first = max(0, self.height + 1 - params.MEDIAN_TIME_SPAN)
         past = [self.block_at(h).header.timestamp for h in range(first, self.height + 1)]

@@ -7,10 +7,12 @@ whichever node seals the next block takes its transactions from there.
 
     Mempool(max_size)
       .add(tx, ledger)         the fee, or ValidationError naming the broken rule
+      .txs_for_block()         the oldest transactions that fit in one block
       .remove_for_block(block) drop what the block holds, and what now conflicts with it
       .txs(), .get(txid), txid in pool, len(pool), .spender_of(outpoint)
 
-A transaction enters only if the ledger says it is valid now, no transaction
+A transaction enters only if it follows the relay policy (check_policy: no dust
+outputs, not too large), the ledger says it is valid now, no transaction
 already in the pool spends one of the same outputs (a conflicting spend,
 refused with the txid it conflicts with), and the pool is not full.
 
@@ -30,6 +32,21 @@ from toycoin.block import Block
 from toycoin.errors import ValidationError
 from toycoin.ledger import Ledger
 from toycoin.tx import OutPoint, Tx
+
+
+BLOCK_OVERHEAD = 1_000  # header, transaction count and coinbase, with room to spare
+
+
+def check_policy(tx: Tx) -> None:
+    """Relay policy (Bitcoin Core: IsStandardTx): no dust outputs, no oversized transactions; a block
+    may still hold such a transaction, but a node does not pass it on or seal it from its pool."""
+    size = len(tx.serialize())
+    if size > params.MAX_STANDARD_TX_SIZE:
+        raise ValidationError(f"transaction of {size:,} bytes is larger than the relay limit of "
+                              f"{params.MAX_STANDARD_TX_SIZE:,}")
+    for n, out in enumerate(tx.outputs):
+        if out.amount < params.DUST_AMOUNT:
+            raise ValidationError(f"output {n} is dust: {out.amount} coins, below {params.DUST_AMOUNT}")
 
 
 class Mempool:
@@ -56,6 +73,19 @@ class Mempool:
         """The pool's transactions, oldest first (the order a sealer puts them in a block)."""
         return list(self._txs.values())
 
+    def txs_for_block(self, room: int | None = None) -> list[Tx]:
+        """The oldest transactions that fit in ``room`` bytes together (by default a block's, less
+        its header and coinbase): what the next block takes. A pool transaction spends only
+        outputs already in blocks, so any of them may be left out."""
+        room = params.MAX_BLOCK_SIZE - BLOCK_OVERHEAD if room is None else room
+        chosen, used = [], 0
+        for tx in self._txs.values():
+            size = len(tx.serialize())
+            if used + size <= room:
+                chosen.append(tx)
+                used += size
+        return chosen
+
     def spender_of(self, outpoint: OutPoint) -> bytes | None:
         """The txid of the pool transaction that spends ``outpoint``, if any."""
         return self._spenders.get(outpoint)
@@ -64,6 +94,7 @@ class Mempool:
         """Accept ``tx`` and return its fee; ValidationError if it may not enter."""
         if tx.txid in self._txs:
             raise ValidationError("transaction is already in the mempool")
+        check_policy(tx)
         for i, txin in enumerate(tx.inputs):
             other = self._spenders.get(txin.outpoint)
             if other is not None:

@@ -270,7 +270,7 @@ class Node(PeerMan):
         return block
 
     def _seal(self) -> Block:
-        timestamp, txs = self._timestamp(), self.mempool.txs()
+        timestamp, txs = self._timestamp(), self.mempool.txs_for_block()
         block = self.ledger.seal_block(txs, self.miner_address, timestamp)
         self._after_block(block)
         n = len(txs)
@@ -279,7 +279,7 @@ class Node(PeerMan):
         return block
 
     def block_template(self) -> Block:
-        return self.ledger.block_template(self.mempool.txs(), self.miner_address, self._timestamp())
+        return self.ledger.block_template(self.mempool.txs_for_block(), self.miner_address, self._timestamp())
 
     def add_mined_block(self, block: Block) -> None:
         self.ledger.apply_block(block)

@@ -45,6 +45,9 @@ NODE_NETWORK = 1
 # Largest payload a peer may announce; a bigger length is refused before a byte
 # of it is read. Bitcoin allows 4,000,000 [MAX_PROTOCOL_MESSAGE_LENGTH].
 MAX_PROTOCOL_MESSAGE_LENGTH = 1_000_000
+# Largest block, in bytes, below the message limit so that every valid block can be sent
+# to a peer (Bitcoin: a weight limit of 4,000,000 [MAX_BLOCK_WEIGHT]).
+MAX_BLOCK_SIZE = 900_000
 # Most addresses in one addr message [MAX_ADDR_TO_SEND].
 MAX_ADDR_TO_SEND = 1000
 # Most coins listed in one utxos reply to a wallet (toycoin's own message).
@@ -126,6 +129,10 @@ SPV_CONNECTIONS = 3
 # (Bitcoin Core bounds it by memory instead, 300 MB, and evicts the lowest fee
 # rates [DEFAULT_MAX_MEMPOOL_SIZE_MB]).
 MAX_MEMPOOL_TXS = 5000
+# Relay policy, not consensus: an output worth less than this is dust, and a transaction
+# larger than this is not relayed [GetDustThreshold; MAX_STANDARD_TX_WEIGHT].
+DUST_AMOUNT = 1
+MAX_STANDARD_TX_SIZE = 100_000
 # Most items in one inv, getdata or notfound message [MAX_INV_SZ, which is 50,000].
 MAX_INV_SZ = 1000
 # Most items a node remembers, per peer, as already known to that peer, so it
