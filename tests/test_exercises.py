@@ -28,3 +28,16 @@ def test_unanswered_exercise(capsys):
 def test_an_error_in_the_answer_is_reported_not_raised(capsys):
     check(lambda x: 1 / x, [Case((0,), 1, describe="zero")])
     assert capsys.readouterr().out.startswith("Case 1 (zero): your function raised ZeroDivisionError")
+
+
+def test_a_known_mistake_is_named_instead_of_the_hint(capsys):
+    case = Case((3,), 6, hint="double it",
+                mistakes=((9, "you squared it"), (lambda got: got < 0, "negative")))
+    check(lambda x: x * x, [case])
+    assert capsys.readouterr().out.endswith("  hint: you squared it\n")
+    check(lambda x: -x, [case])
+    assert capsys.readouterr().out.endswith("  hint: negative\n")
+    check(lambda x: x + 1, [case])
+    assert capsys.readouterr().out.endswith("  hint: double it\n")
+    check(lambda x: "six", [case])  # a test that cannot compare "six" < 0 does not match
+    assert capsys.readouterr().out.endswith("  hint: double it\n")
