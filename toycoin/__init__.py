@@ -35,7 +35,7 @@ imports only modules above it in this list (tests/test_architecture.py checks):
     peergroup        a client's connections to several full nodes, and failover between them
     spv              a light wallet: headers only, Merkle proofs, failover between nodes
     liar             a full node that forges proofs, to watch a light wallet catch it
-    cli              python -m toycoin node: a full node as a program of its own
+    cli              python -m toycoin node / wallet: a full node, and a wallet, from a terminal
     process          a node as its own operating-system process, killed for real
     network          many nodes at once, and snapshots of them for pictures
 
@@ -46,7 +46,7 @@ imports only modules above it in this list (tests/test_architecture.py checks):
     blockdiagrams    pictures of Merkle trees and chains of blocks
     widgets          ipywidgets panels that start and stop real nodes
 
-Run a node from a terminal with ``python -m toycoin node --help``.
+Run a node, or a wallet, from a terminal: ``python -m toycoin`` lists the commands.
 """
 
 __version__ = "0.1.0"

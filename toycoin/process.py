@@ -46,13 +46,14 @@ class NodeProcess:
     def __init__(self, name: str = "node", host: str = "127.0.0.1", port: int = 0,
                  peers: Sequence[Address] = (), startup_timeout: float = 15.0,
                  runtime: Runtime | None = None, sync: bool = False,
-                 data_dir: str | Path | None = None) -> None:
+                 data_dir: str | Path | None = None, seal_every: float | None = None) -> None:
         self.name = check_name(name)
         self.host, self._port = host, port
         self.peers_to_dial = list(peers)
         self.startup_timeout = startup_timeout
         self.sync = sync or data_dir is not None
         self.data_dir = data_dir
+        self.seal_every = seal_every  # seconds between blocks sealed from its mempool (--seal-every)
         self.runtime = runtime  # for snapshot(), which asks the node over TCP
         self._proc: subprocess.Popen | None = None
         self._log: deque[str] = deque(maxlen=params.MAX_EVENTS)
@@ -70,6 +71,8 @@ class NodeProcess:
             command.append("--sync")
         if self.data_dir is not None:
             command += ["--data-dir", str(self.data_dir)]
+        if self.seal_every is not None:
+            command += ["--seal-every", f"{self.seal_every:g}"]
         return command
 
     def start(self) -> None:
