@@ -151,3 +151,14 @@ def test_network_diagram_from_live_nodes_shows_up_down_and_links():
             "wallet alice -> A (no answer)",
         ]
         assert "no answer" in picture.svg()
+
+
+def test_a_light_wallet_shows_the_node_it_banned():
+    from toycoin.events import LightSnapshot, NodeSnapshot
+    from toycoin.network import NetworkSnapshot
+
+    nodes = tuple(NodeSnapshot(name, True, 3, "", (), (), False) for name in ("B", "M"))
+    light = LightSnapshot("alice v3", "B", True, ("B",), 3, 31, ("M",))
+    picture = network_diagram(NetworkSnapshot(nodes, (), (), (light,)))
+    assert "light wallet alice v3 asks B: 4 headers, proven 31; banned M" in picture.description
+    assert "banned: lied" in picture.graph.source and "arrowhead=tee" in picture.graph.source

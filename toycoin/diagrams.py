@@ -142,13 +142,19 @@ def _draw_light_wallet(graph: Any, light: Any) -> str:
     for other in light.nodes:
         if other != light.node:
             graph.edge(f"light-{light.name}", f"node-{other}", len="1.8", style="dashed", color=DOWN)
+    banned = getattr(light, "banned", ())
+    for liar in banned:  # caught lying: cut off, and never dialled again
+        graph.edge(f"light-{light.name}", f"node-{liar}", len="1.8", color="#c62828", penwidth="2",
+                   style="dashed", dir="forward", arrowhead="tee", label="banned: lied",
+                   fontcolor="#c62828")
+    cut_off = f"; banned {', '.join(banned)}" if banned else ""
     if not light.connected:
         where = f"{light.node} does not answer" if light.node else "no node yet"
-        return f"light wallet {light.name}: stuck, {where}"
+        return f"light wallet {light.name}: stuck, {where}{cut_off}"
     others = [n for n in light.nodes if n != light.node]
     also = f" (also connected to {', '.join(others)})" if others else ""
     return (f"light wallet {light.name} asks {light.node}{also}: "
-            f"{light.header_height + 1} headers, proven {proven}")
+            f"{light.header_height + 1} headers, proven {proven}{cut_off}")
 
 
 def _node_label(node: Any) -> str:
