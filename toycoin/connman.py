@@ -113,6 +113,7 @@ class ConnMan(Recorder):
         self.nonce = 0  # drawn at each start
         self.addrman = AddrMan()  # whom to stay connected to
         self._running = False
+        self._listened_before = False  # has it listened on self._port already (a restart)?
         self._server: asyncio.Server | None = None
         self._peers: dict[Connection, PeerState] = {}
         self._tasks: set[asyncio.Task] = set()  # dial loops, connection handlers, services' timers
@@ -269,16 +270,30 @@ class ConnMan(Recorder):
             return
         self.nonce = self.rng.getrandbits(64)
         if self.listen:
-            try:
-                self._server = await asyncio.start_server(self._on_inbound, self.host, self._port)
-            except OSError as error:
-                raise NodeError(_listen_error(self.host, self._port, error)) from None
+            self._server = await self._listen()
             self._port = self._server.sockets[0].getsockname()[1]
             self.record("started", None, f"listening on {format_address(self.address)}")
         self._running = True
         for address in self.addrman.wanted:
             self.spawn(self._keep_connected(address))
         self.on_started()
+
+    async def _listen(self) -> asyncio.Server:
+        """Listen on (host, port). Restarting on its own old port, a node waits a moment if the
+        port is still held by its last connections (closed sockets still finishing their
+        goodbye): the port is its own, so "in use" only means "not released yet"."""
+        restarting = self._listened_before
+        deadline = asyncio.get_running_loop().time() + params.RELISTEN_TIMEOUT
+        while True:
+            try:
+                server = await asyncio.start_server(self._on_inbound, self.host, self._port)
+                self._listened_before = True
+                return server
+            except OSError as error:
+                in_use = error.errno == errno.EADDRINUSE
+                if not (restarting and in_use and asyncio.get_running_loop().time() < deadline):
+                    raise NodeError(_listen_error(self.host, self._port, error)) from None
+                await asyncio.sleep(0.05)
 
     async def _stop(self, abrupt: bool) -> None:
         if not self._running:
