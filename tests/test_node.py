@@ -261,7 +261,7 @@ def test_a_host_name_that_does_not_resolve_is_said_plainly():
 
 
 def test_a_restart_waits_for_its_own_port_to_be_released():
-    """A node restarting on its old port waits while that port is still held, then listens."""
+    """A node restarting on its old port waits while it is held but nobody listens there."""
     import socket
     import threading
 
@@ -271,9 +271,8 @@ def test_a_restart_waits_for_its_own_port_to_be_released():
     node.start()
     port = node.address[1]
     node.stop()
-    holder = socket.socket()  # stands for the node's last connections, still closing
+    holder = socket.socket()  # holds the port without listening, as a closing connection does
     holder.bind(("127.0.0.1", port))
-    holder.listen()
     threading.Timer(0.3, holder.close).start()
     node.start()  # would say "address already in use" without the wait
     assert node.is_running and node.address[1] == port

@@ -113,7 +113,6 @@ class ConnMan(Recorder):
         self.nonce = 0  # drawn at each start
         self.addrman = AddrMan()  # whom to stay connected to
         self._running = False
-        self._listened_before = False  # has it listened on self._port already (a restart)?
         self._server: asyncio.Server | None = None
         self._peers: dict[Connection, PeerState] = {}
         self._tasks: set[asyncio.Task] = set()  # dial loops, connection handlers, services' timers
@@ -279,21 +278,29 @@ class ConnMan(Recorder):
         self.on_started()
 
     async def _listen(self) -> asyncio.Server:
-        """Listen on (host, port). Restarting on its own old port, a node waits a moment if the
-        port is still held by its last connections (closed sockets still finishing their
-        goodbye): the port is its own, so "in use" only means "not released yet"."""
-        restarting = self._listened_before
-        deadline = asyncio.get_running_loop().time() + params.RELISTEN_TIMEOUT
+        """Listen on (host, port). A port that is "in use" while nothing listens on it is held
+        by connections that are still closing, or lent for a moment to another program's
+        outgoing connection (a freed port goes back to the pool the system draws from): a node
+        restarting on its old port waits up to RELISTEN_TIMEOUT for it. If something listens
+        there, that is another server, and it says so at once."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + params.RELISTEN_TIMEOUT
         while True:
             try:
-                server = await asyncio.start_server(self._on_inbound, self.host, self._port)
-                self._listened_before = True
-                return server
+                return await asyncio.start_server(self._on_inbound, self.host, self._port)
             except OSError as error:
                 in_use = error.errno == errno.EADDRINUSE
-                if not (restarting and in_use and asyncio.get_running_loop().time() < deadline):
+                if not (in_use and loop.time() < deadline and not await self._someone_listens()):
                     raise NodeError(_listen_error(self.host, self._port, error)) from None
                 await asyncio.sleep(0.05)
+
+    async def _someone_listens(self) -> bool:
+        try:
+            _, writer = await asyncio.wait_for(asyncio.open_connection(self.host, self._port), 1.0)
+        except (OSError, asyncio.TimeoutError):
+            return False
+        writer.close()
+        return True
 
     async def _stop(self, abrupt: bool) -> None:
         if not self._running:

@@ -78,8 +78,8 @@ MAX_SEND_BUFFER = 1_000_000
 # the maximum; retries go on for as long as the node runs (toycoin's own).
 RECONNECT_DELAY_MIN = 0.05
 RECONNECT_DELAY_MAX = 2.0
-# Seconds a node restarting on its own old port waits for that port to be released by
-# its last connections before it says "address already in use" (toycoin's own).
+# Seconds a node waits for a port that is in use while nothing listens on it (its own
+# last connections still closing) before it says "address already in use" (toycoin's own).
 RELISTEN_TIMEOUT = 3.0
 # Events a node keeps for diagrams and logs; older ones are forgotten.
 MAX_EVENTS = 10_000
