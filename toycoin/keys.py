@@ -108,7 +108,7 @@ def address_to_pubkey_hash(address: str) -> bytes:
     try:
         payload = base58check_decode(address)
     except ParseError as error:
-        raise ParseError(f"{address!r} is not a toycoin address ({error}): check it for a typo") from None
+        raise ParseError(f"{address!r} is not a toycoin address: {error}") from None
     if len(payload) != 1 + PUBKEY_HASH_SIZE or payload[0] != ADDRESS_VERSION:
         raise ParseError(f"{address!r} is not a toycoin address")
     return payload[1:]
