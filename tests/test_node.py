@@ -258,3 +258,22 @@ def test_an_addr_full_of_dead_addresses_is_dialled_a_few_at_a_time(make_node):
 def test_a_host_name_that_does_not_resolve_is_said_plainly():
     error = socket.gaierror(socket.EAI_NONAME, "Name or service not known")
     assert dial_error(error) == "the host name does not resolve (Name or service not known)"
+
+
+def test_a_restart_waits_for_its_own_port_to_be_released():
+    """A node restarting on its old port waits while it is held but nobody listens there."""
+    import socket
+    import threading
+
+    from toycoin.node import Node
+
+    node = Node("R")
+    node.start()
+    port = node.address[1]
+    node.stop()
+    holder = socket.socket()  # holds the port without listening, as a closing connection does
+    holder.bind(("127.0.0.1", port))
+    threading.Timer(0.3, holder.close).start()
+    node.start()  # would say "address already in use" without the wait
+    assert node.is_running and node.address[1] == port
+    node.stop()

@@ -22,6 +22,13 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(command, capture_output=True, text=True, timeout=30)
 
 
+def test_no_command_lists_the_commands():
+    result = run_cli()
+    assert result.returncode == 2
+    assert "choose a command" in result.stderr
+    assert "node " in result.stderr and "wallet " in result.stderr
+
+
 def test_help_describes_the_node_command():
     result = run_cli("node", "--help")
     assert result.returncode == 0
@@ -30,7 +37,9 @@ def test_help_describes_the_node_command():
 
 @pytest.mark.parametrize("args, message", [
     (["--peer", "nonsense"], "bad address 'nonsense': expected host:port"),
-    (["--peer", "127.0.0.1:99999"], "bad address '127.0.0.1:99999'"),
+    (["--peer", "127.0.0.1:99999"], "bad address '127.0.0.1:99999': port 99999 is out of range (1 to 65535)"),
+    (["--port", "99999"], "port 99999 is out of range (0 to 65535; 0: any free port)"),
+    (["--seal-every", "0"], "--seal-every needs a number of seconds above 0"),
     (["--peer", "nosuchhost.invalid:8333"], "nosuchhost.invalid is not an IPv4 address (host names are not"),
     (["--host", "999.1.1.1"], "'999.1.1.1' is not a valid host name or IP address"),
     (["--name", "x" * 40], "1 to 32 printable ASCII characters"),

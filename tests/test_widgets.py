@@ -52,3 +52,26 @@ def test_panel_text_repr_is_a_stable_summary():
             assert "application/vnd.jupyter.widget-view+json" in bundle
         finally:
             panel.close()
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("learner_clicks", [0, 1, 2])
+def test_a_cell_sets_a_state_whatever_the_learner_clicked(learner_clicks):
+    """panel.stop/start mean "down"/"up": a click before the cell, or two, change nothing."""
+    with Network(["A", "B"]) as net:
+        net.start_all()
+        net.connect("A", "B")
+        panel = NetworkPanel(net)
+        try:
+            for _ in range(learner_clicks):
+                panel.buttons["A"].click()
+            panel.stop("A")
+            assert not net["A"].is_running and panel.buttons["A"].description == "start A"
+            panel.stop("A")
+            assert not net["A"].is_running
+            panel.start("A")
+            panel.start("A")
+            assert net["A"].is_running and net["A"].peers == ("B",)
+            assert panel.buttons["A"].description == "stop A"
+        finally:
+            panel.close()

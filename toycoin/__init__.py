@@ -38,7 +38,7 @@ imports only modules above it in this list (tests/test_architecture.py checks):
     spv              a light wallet: headers only, Merkle proofs, failover between nodes
     liar             a full node that forges proofs, to watch a light wallet catch it
     tamper           rewrite an old block, check every link, re-seal; a node that serves the copy
-    cli              python -m toycoin node: a full node as a program of its own
+    cli              python -m toycoin node / wallet: a full node, and a wallet, from a terminal
     process          a node as its own operating-system process, killed for real
     network          many nodes at once, and snapshots of them for pictures
 
@@ -49,7 +49,7 @@ imports only modules above it in this list (tests/test_architecture.py checks):
     blockdiagrams    pictures of Merkle trees, chains of blocks and each block's link to its parent
     widgets          ipywidgets panels that start and stop real nodes
 
-Run a node from a terminal with ``python -m toycoin node --help``.
+Run a node, or a wallet, from a terminal: ``python -m toycoin`` lists the commands.
 """
 
 __version__ = "0.1.0"

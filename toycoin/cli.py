@@ -1,7 +1,11 @@
-"""CLI: ``python -m toycoin node``, a full node as a program of its own.
+"""CLI: ``python -m toycoin node`` (a full node as a program) and ``wallet`` (pay, balances).
 
     python -m toycoin node --name A --port 0 --peer 127.0.0.1:8333 [--sync] [--data-dir DIR]
-                           [--pow] [--mine [--hashrate N]]
+                           [--seal-every SECONDS] [--pow] [--mine [--hashrate N]]
+    python -m toycoin wallet --node 127.0.0.1:8333 balance alice bob
+    python -m toycoin wallet --node 127.0.0.1:8333 pay alice bob 5
+
+With no command it prints the list of commands.
 
 prints one line on stdout once it listens, ``listening 127.0.0.1 43121``,
 then runs until SIGTERM or Ctrl-C (a clean stop), or SIGKILL (no goodbye).
@@ -10,13 +14,22 @@ or failed (``A: connected to B (outbound full node)``); a peer that cannot be
 reached is reported once, not at every retry. A bad argument or a port in
 use is one line on stderr and exit code 2.
 
-    main(argv)         the command line (toycoin/__main__.py calls it)
-    run_node(...)      start a node in this process and serve until told to stop
-    ConnectionLog      turns a node's connection events into those stderr lines
-
 With ``--data-dir DIR`` the node keeps its ledger in DIR (toycoin.store), so a
 process killed with SIGKILL and started again resumes from its last block and
-syncs only what it missed; without it the ledger lives in memory.
+syncs only what it missed; without it the ledger lives in memory. With
+``--seal-every SECONDS`` (chapter 07's nodes, which keep payments in a
+mempool) it seals the payments waiting in its mempool into a block every so
+often, and says so on stderr: the terminal's way of calling ``node.seal()``.
+
+``wallet`` is chapter 03's WalletClient from a terminal: one short session
+with the node given by ``--node``. People are named by the course's readable
+seeds (``alice`` is ``PrivateKey.from_seed("alice")``), or the payee by an
+address. Seeds anybody can guess are for a course, never for real money.
+
+    main(argv)         the command line (toycoin/__main__.py calls it)
+    run_node(...)      start a node in this process and serve until told to stop
+    run_wallet(...)    ask a node for balances, or pay through it
+    ConnectionLog      turns a node's connection events into those stderr lines
 
 Simplifications: it cannot be told to connect elsewhere once started: other
 nodes connect to it, or it is given its peers with --peer. Peers are IPv4
@@ -33,10 +46,12 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
-from toycoin.addrman import Address, is_ipv4
-from toycoin.errors import NodeError
+from toycoin.addrman import Address, format_address, is_ipv4
+from toycoin.client import WalletClient
+from toycoin.errors import NodeError, ParseError, ValidationError
 from toycoin.events import Event
 from toycoin.connman import check_name
+from toycoin.keys import PrivateKey, address_to_pubkey_hash
 from toycoin.mining import Miner
 from toycoin.node import Node
 from toycoin.pow import COURSE_POW, NO_POW, PowRules
@@ -59,8 +74,11 @@ class OneLineParser(argparse.ArgumentParser):
 def parse_address(text: str) -> Address:
     """'127.0.0.1:8333' -> ('127.0.0.1', 8333); argparse shows the error text."""
     host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+    if not sep or not host or not port.isdigit():
         raise argparse.ArgumentTypeError(f"bad address {text!r}: expected host:port, e.g. 127.0.0.1:8333")
+    if not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"bad address {text!r}: port {port} is out of range "
+                                         "(1 to 65535), e.g. 127.0.0.1:8333")
     if not is_ipv4(host):
         raise argparse.ArgumentTypeError(f"bad address {text!r}: {host} is not an IPv4 address "
                                          "(host names are not looked up), e.g. 127.0.0.1:8333")
@@ -69,7 +87,7 @@ def parse_address(text: str) -> Address:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog=PROG, description="toycoin from the command line.")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     node = commands.add_parser("node", help="run a full node until SIGTERM or Ctrl-C",
                                description="Run a toycoin full node. Prints 'listening HOST PORT' "
                                            "on stdout once it accepts connections, then one line "
@@ -85,6 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="gossip payments and sync blocks with peers (chapter 07); off: chapters 03-05")
     node.add_argument("--data-dir", metavar="DIR", default=None,
                       help="keep the ledger in DIR (sqlite3) and resume from it on restart; implies --sync")
+    node.add_argument("--seal-every", type=float, default=None, metavar="SECONDS",
+                      help="seal the payments of the mempool into a block every SECONDS; implies --sync")
     node.add_argument("--pow", action="store_true",
                       help="join the proof-of-work network (chapters 09 on); implies --sync")
     node.add_argument("--mine", action="store_true",
@@ -93,29 +113,52 @@ def build_parser() -> argparse.ArgumentParser:
                       help="with --mine: at most N hashes per second (default: as fast as it goes)")
     node.add_argument("--stop-on-eof", action="store_true",
                       help="also stop cleanly when stdin closes (used by NodeProcess)")
+    wallet = commands.add_parser("wallet", help="ask a node for balances, or pay through it",
+                                 description="A wallet that keeps no ledger: it asks the node given by "
+                                             "--node (chapter 03). People are named by the course's "
+                                             "seeds (alice, bob, ...): never use such keys for real money.")
+    wallet.add_argument("--node", type=parse_address, required=True, metavar="HOST:PORT",
+                        help="the node to ask, e.g. 127.0.0.1:8333")
+    actions = wallet.add_subparsers(dest="action", required=True, metavar="ACTION")
+    balance = actions.add_parser("balance", help="print each person's balance, as the node sees it")
+    balance.add_argument("names", nargs="+", metavar="NAME", help="a seed name, e.g. alice")
+    pay = actions.add_parser("pay", help="pay AMOUNT from PAYER to PAYEE; the node validates it")
+    pay.add_argument("payer", metavar="PAYER", help="the seed name of who pays, e.g. alice")
+    pay.add_argument("payee", metavar="PAYEE", help="a seed name (bob) or a toycoin address")
+    pay.add_argument("amount", type=int, metavar="AMOUNT", help="whole coins")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        print(f"{PROG}: error: choose a command\n", file=sys.stderr)
+        parser.print_help(sys.stderr)
+        return 2
+    if args.command == "wallet":
+        return run_wallet(args.node, args.action, args)
     try:
         check_name(args.name)
         if not 0 <= args.port < 65536:
-            raise ValueError(f"port {args.port} is not in 0..65535")
+            raise ValueError(f"port {args.port} is out of range (0 to 65535; 0: any free port)")
+        if args.seal_every is not None and not args.seal_every > 0:
+            raise ValueError(f"--seal-every needs a number of seconds above 0, not {args.seal_every:g}")
         if args.hashrate is not None and (args.hashrate <= 0 or not args.mine):
             raise ValueError("--hashrate takes a positive number of hashes per second, with --mine")
     except ValueError as error:
         return _fail(error)
     pow_network = args.pow or args.mine
     return run_node(args.name, args.host, args.port, args.peer, args.stop_on_eof,
-                    sync=args.sync or pow_network or args.data_dir is not None, data_dir=args.data_dir,
+                    sync=args.sync or pow_network or args.data_dir is not None or args.seal_every is not None,
+                    data_dir=args.data_dir, seal_every=args.seal_every,
                     rules=COURSE_POW if pow_network else NO_POW,
                     miner=Miner(args.hashrate) if args.mine else None)
 
 
 def run_node(name: str, host: str, port: int, peers: Sequence[Address], stop_on_eof: bool = False,
-             sync: bool = False, data_dir: str | None = None, rules: PowRules = NO_POW,
-             miner: Miner | None = None) -> int:
+             sync: bool = False, data_dir: str | None = None, seal_every: float | None = None,
+             rules: PowRules = NO_POW, miner: Miner | None = None) -> int:
     """Run one node in this process until a signal (or stdin's end) says stop."""
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -138,10 +181,44 @@ def run_node(name: str, host: str, port: int, peers: Sequence[Address], stop_on_
     if miner is not None:
         miner.start()
     print(f"{READY_PREFIX} {node.address[0]} {node.address[1]}", flush=True)
-    stop.wait()
+    while not stop.wait(seal_every):  # without --seal-every: wait for the signal only
+        if node.snapshot().mempool_size:
+            block = node.seal()
+            print(f"{name}: sealed block {node.height} with {len(block.txs) - 1} payment(s)",
+                  file=sys.stderr, flush=True)
     node.stop()
     runtime.close()
     return 0
+
+
+def run_wallet(node: Address, action: str, args: argparse.Namespace) -> int:
+    """``balance NAME...`` or ``pay PAYER PAYEE AMOUNT``, through the node at ``node``."""
+    where = f"node at {format_address(node)}"
+    try:
+        if action == "balance":
+            for name in args.names:
+                client = WalletClient(PrivateKey.from_seed(name), node, name=name)
+                print(f"{name} {client.balance()}")
+            return 0
+        payee = payee_address(args.payee)
+        client = WalletClient(PrivateKey.from_seed(args.payer), node, name=args.payer)
+        txid = client.pay(payee, args.amount)
+        print(f"{args.payer} paid {args.payee} {args.amount}: txid {txid}, accepted by the {where}")
+        print("balances change once a block holds the payment: at once on a node without --sync, "
+              "else when a node with --seal-every seals its mempool")
+        return 0
+    except (NodeError, ValidationError) as error:
+        print(f"{PROG} wallet: error: {error}", file=sys.stderr)
+        return 1
+
+
+def payee_address(text: str) -> str:
+    """A toycoin address as given, else the address of the seed ``text`` (bob -> Bob's address)."""
+    try:
+        address_to_pubkey_hash(text)
+        return text
+    except ParseError:
+        return PrivateKey.from_seed(text).address
 
 
 def _fail(error: Exception) -> int:

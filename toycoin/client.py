@@ -44,7 +44,7 @@ from typing import TypeVar
 from toycoin.addrman import Address, format_address
 from toycoin.errors import ValidationError
 from toycoin.events import Event
-from toycoin.keys import PrivateKey
+from toycoin.keys import PrivateKey, address_to_pubkey_hash
 from toycoin.message import Message
 from toycoin.msg_control import Addr, GetAddr, Reject
 from toycoin.msg_data import TxMessage
@@ -124,7 +124,12 @@ class WalletClient:
         return self._call(work)
 
     def pay(self, to_address: str, amount: int, fee: int = 0) -> str:
-        """Pay through the node; return the txid_hex once the node accepted it (see above)."""
+        """Pay through the node; return the txid_hex once the node accepted it (see above).
+
+        ``to_address`` is an address: ParseError at once, before any connection, for a
+        name or a typo (``pay("bob", 5)`` says to pass Bob's address).
+        """
+        address_to_pubkey_hash(to_address)
 
         async def work(conn: Connection) -> str:
             utxos = await self._ask_utxos(conn)

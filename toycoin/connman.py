@@ -315,16 +315,38 @@ class ConnMan(Recorder):
             return
         self.nonce = self.rng.getrandbits(64)
         if self.listen:
-            try:
-                self._server = await asyncio.start_server(self._on_inbound, self.host, self._port)
-            except OSError as error:
-                raise NodeError(_listen_error(self.host, self._port, error)) from None
+            self._server = await self._listen()
             self._port = self._server.sockets[0].getsockname()[1]
             self.record("started", None, f"listening on {format_address(self.address)}")
         self._running = True
         for address in self.addrman.wanted:
             self.spawn(self._keep_connected(address))
         self.on_started()
+
+    async def _listen(self) -> asyncio.Server:
+        """Listen on (host, port). A port that is "in use" while nothing listens on it is held
+        by connections that are still closing, or lent for a moment to another program's
+        outgoing connection (a freed port goes back to the pool the system draws from): a node
+        restarting on its old port waits up to RELISTEN_TIMEOUT for it. If something listens
+        there, that is another server, and it says so at once."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + params.RELISTEN_TIMEOUT
+        while True:
+            try:
+                return await asyncio.start_server(self._on_inbound, self.host, self._port)
+            except OSError as error:
+                in_use = error.errno == errno.EADDRINUSE
+                if not (in_use and loop.time() < deadline and not await self._someone_listens()):
+                    raise NodeError(_listen_error(self.host, self._port, error)) from None
+                await asyncio.sleep(0.05)
+
+    async def _someone_listens(self) -> bool:
+        try:
+            _, writer = await asyncio.wait_for(asyncio.open_connection(self.host, self._port), 1.0)
+        except (OSError, asyncio.TimeoutError):
+            return False
+        writer.close()
+        return True
 
     async def _stop(self, abrupt: bool) -> None:
         if not self._running:

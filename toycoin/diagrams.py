@@ -9,6 +9,7 @@ What is in here:
     network_diagram    a NetworkSnapshot: nodes up or down, links, heights, balances,
                        and light wallets with the node each one asks; mempools,
                        and an arrow on each link a node is syncing blocks over
+    node_positions     where each node of a network is pinned: one network, one layout
     sequence_diagram   messages between participants, top to bottom (the handshake)
     message_sequence   the same, drawn from the events nodes recorded
 
@@ -18,6 +19,7 @@ Reference: https://graphviz.org/doc/info/lang.html
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -88,7 +90,8 @@ def _tx_table(tx: Any, names: Mapping[str, str], spent_keys: set) -> str:
 
 # --- networks ---------------------------------------------------------------
 
-def network_diagram(snapshot: Any, title: str = "", layout: str = "neato") -> Picture:
+def network_diagram(snapshot: Any, title: str = "", layout: str = "neato",
+                    centre: str | None = None) -> Picture:
     """Draw a NetworkSnapshot: each node with its height and balances, live links.
 
     A node that is down is grey and dashed; a node that runs as its own
@@ -96,12 +99,20 @@ def network_diagram(snapshot: Any, title: str = "", layout: str = "neato") -> Pi
     ellipses attached to the node they talk to; light wallets (chapter 06)
     are notes, with a thick edge to the node they ask and thin ones to the
     other nodes they keep connections to.
+
+    Full nodes are pinned where ``node_positions`` puts them, from their names
+    alone, so every picture of one network puts A, B and C in the same places
+    whoever is down or connected (``centre``: the hub of a star, in the middle).
     """
+    # Every node is pinned (pos="x,y!"), so neato only routes the edges: no overlap removal,
+    # which would scale pictures of one network differently.
     graph = new_graph(directed=False, label=title, labelloc="t", layout=layout,
-                      overlap="false", splines="true", pad="0.3", sep="+12", start="7")
+                      overlap="true", splines="line", pad="0.3")
     lines = []
+    positions = node_positions([node.name for node in snapshot.nodes], centre)
     for node in snapshot.nodes:
-        graph.node(f"node-{node.name}", _node_label(node), **_node_style(node))
+        x, y = positions[node.name]
+        graph.node(f"node-{node.name}", _node_label(node), pos=f"{x:.2f},{y:.2f}!", **_node_style(node))
         lines.append(_node_text(node))
     syncing = {(n.name, peer) for n in snapshot.nodes for peer in getattr(n, "syncing_from", ())}
     for a, b in snapshot.links:
@@ -114,26 +125,65 @@ def network_diagram(snapshot: Any, title: str = "", layout: str = "neato") -> Pi
             graph.edge(f"node-{a}", f"node-{b}", color=UP, penwidth="2", len="2.2")
             lines.append(f"link {a} -- {b}")
     alive = {node.name for node in snapshot.nodes if node.alive}
+    attached: dict[str | None, int] = {}  # how many wallets are drawn next to each node so far
     for wallet, node_name in snapshot.wallets:
         graph.node(f"wallet-{wallet}", f"{wallet}'s wallet", shape="ellipse",
-                   style="filled", fillcolor="#fff8e1", fontsize="10")
+                   style="filled", fillcolor="#fff8e1", fontsize="10",
+                   pos=_next_to(positions, node_name, attached))
         reachable = node_name in alive
         graph.edge(f"wallet-{wallet}", f"node-{node_name}", len="1.4",
                    style="dashed" if reachable else "dotted", color=ACCENT if reachable else "#c62828",
                    label="" if reachable else "no answer", fontcolor="#c62828")
         lines.append(f"wallet {wallet} -> {node_name}" + ("" if reachable else " (no answer)"))
     for light in getattr(snapshot, "light_wallets", ()):
-        lines.append(_draw_light_wallet(graph, light))
+        lines.append(_draw_light_wallet(graph, light, _next_to(positions, light.node, attached, 1.6)))
     return Picture(graph, "\n".join(lines) or "(no nodes)")
 
 
-def _draw_light_wallet(graph: Any, light: Any) -> str:
+# Where the first nodes of a network go (angles in degrees, on a circle): A on the left,
+# the way sequence charts put it, then B and C to its right, a fourth node below left.
+SLOTS = {1: (None,), 2: (180, 0), 3: (180, 60, -60), 4: (180, 60, -60, -120)}
+RADIUS = 1.9  # inches: room for a node's balances and a wallet between two nodes
+
+
+def node_positions(names: Sequence[str], centre: str | None = None) -> dict[str, tuple[float, float]]:
+    """Fixed places (inches) for nodes, from their names alone: the same network, the same picture.
+
+    Names in sorted order take the slots above; from five nodes on, a circle
+    (with ``centre``, the hub of a star, in the middle).
+    """
+    ordered = sorted(name for name in names if name != centre)
+    places = {centre: (0.0, 0.0)} if centre in names else {}
+    angles = SLOTS.get(len(ordered)) or tuple(180 - 360 * i / len(ordered) for i in range(len(ordered)))
+    radius = max(RADIUS, 0.45 * len(ordered))
+    for name, angle in zip(ordered, angles, strict=True):
+        places[name] = (0.0, 0.0) if angle is None else (round(radius * math.cos(math.radians(angle)), 2),
+                                                         round(radius * math.sin(math.radians(angle)), 2))
+    return places
+
+
+def _next_to(positions: dict[str, tuple[float, float]], node: str | None, attached: dict[str | None, int],
+             distance: float = 1.15) -> str:
+    """A pinned place for the next wallet drawn next to ``node``: outwards, away from the
+    other nodes, a fan of them when there are several (below the picture if no node)."""
+    k = attached.get(node, 0)
+    attached[node] = k + 1
+    x, y = positions.get(node, (0.0, -max([RADIUS, *(abs(p[1]) for p in positions.values())])))
+    outward = math.atan2(y, x) if (x, y) != (0.0, 0.0) else math.radians(90)
+    turn = math.radians(50) * ((k + 1) // 2) * (1 if k % 2 else -1)  # 0, +50, -50, +100 degrees...
+    if node not in positions:
+        outward = math.radians(-90)
+    angle = outward + turn
+    return f"{x + distance * math.cos(angle):.2f},{y + distance * math.sin(angle):.2f}!"
+
+
+def _draw_light_wallet(graph: Any, light: Any, pos: str) -> str:
     """A light wallet (toycoin.spv.LightSnapshot): a solid edge to the node it asks,
     thin ones to the other nodes it keeps connections to; red and dotted when stuck."""
     proven = "not yet checked" if light.proven_balance is None else light.proven_balance
     label = f"{light.name}\nlight wallet\n{light.header_height + 1} headers\nproven: {proven}"
     graph.node(f"light-{light.name}", label, shape="note", style="filled", fillcolor="#fff8e1",
-               fontsize="10")
+               fontsize="10", pos=pos)
     colour = ACCENT if light.connected else "#c62828"
     if light.node is not None:
         graph.edge(f"light-{light.name}", f"node-{light.node}", len="1.4", penwidth="2", color=colour,
@@ -142,13 +192,19 @@ def _draw_light_wallet(graph: Any, light: Any) -> str:
     for other in light.nodes:
         if other != light.node:
             graph.edge(f"light-{light.name}", f"node-{other}", len="1.8", style="dashed", color=DOWN)
+    banned = getattr(light, "banned", ())
+    for liar in banned:  # caught lying: cut off, and never dialled again
+        graph.edge(f"light-{light.name}", f"node-{liar}", len="1.8", color="#c62828", penwidth="2",
+                   style="dashed", dir="forward", arrowhead="tee", label="banned: lied",
+                   fontcolor="#c62828")
+    cut_off = f"; banned {', '.join(banned)}" if banned else ""
     if not light.connected:
         where = f"{light.node} does not answer" if light.node else "no node yet"
-        return f"light wallet {light.name}: stuck, {where}"
+        return f"light wallet {light.name}: stuck, {where}{cut_off}"
     others = [n for n in light.nodes if n != light.node]
     also = f" (also connected to {', '.join(others)})" if others else ""
     return (f"light wallet {light.name} asks {light.node}{also}: "
-            f"{light.header_height + 1} headers, proven {proven}")
+            f"{light.header_height + 1} headers, proven {proven}{cut_off}")
 
 
 def _node_label(node: Any) -> str:

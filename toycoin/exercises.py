@@ -6,8 +6,14 @@ worked solution. The check cell calls ``check`` with a few cases; it never
 raises, so a notebook with unanswered exercises still runs top to bottom.
 
 What is in here:
-    Case    one input, the expected answer, and a hint for when it is wrong
+    Case    one input, the expected answer, a hint for when it is wrong, and
+            the plausible wrong answers (``mistakes``), each with a sentence
+            that names that mistake
     check   run the learner's function on every case and say what happened
+
+A mistake is ``(wrong, words)``: ``wrong`` is a wrong answer (compared with
+``==``) or a test of one (a function of the answer that returns True), and
+``words`` replace the hint when the learner's answer is that one.
 """
 from __future__ import annotations
 
@@ -23,6 +29,18 @@ class Case:
     hint: str = ""
     describe: str = ""  # how to name the input in feedback; default: repr of args
     kwargs: dict = field(default_factory=dict)
+    mistakes: tuple[tuple[Any, str], ...] = ()  # (a wrong answer or a test of one, what is wrong)
+
+    def diagnose(self, got: Any) -> str:
+        """The words for the mistake ``got`` makes, if it is a known one; else the hint."""
+        for wrong, words in self.mistakes:
+            try:
+                known = wrong(got) if callable(wrong) else got == wrong
+            except Exception:  # a test of one kind of answer, given another kind
+                known = False
+            if known:
+                return words
+        return self.hint
 
 
 def check(answer: Callable[..., Any], cases: list[Case],
@@ -51,7 +69,7 @@ def check(answer: Callable[..., Any], cases: list[Case],
         if not equal(got, case.expected):
             print(f"Case {number} ({given}): expected {case.expected!r}, "
                   f"but your function returned {got!r}.")
-            if case.hint:
-                print(f"  hint: {case.hint}")
+            if case.diagnose(got):
+                print(f"  hint: {case.diagnose(got)}")
             return
     print(f"Correct: all {len(cases)} cases pass.")

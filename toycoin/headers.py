@@ -274,18 +274,22 @@ def check_timestamp(header: BlockHeader, past: Sequence[int], now: float) -> Non
 
 
 def block_locator(chain: Chain) -> tuple[bytes, ...]:
-    """The chain's hashes, newest first: ten in a row, then doubling steps, then genesis.
+    """The chain's hashes, newest first: eleven in a row, then doubling steps, then genesis.
 
     About log2(height) hashes, enough for the other side to find the last
-    block both chains share (Bitcoin Core: CChain::GetLocator).
+    block both chains share. The rule is Bitcoin Core's (CChain::GetLocator):
+    step 1; after each hash, go down by the step (never below genesis), and
+    once more than ten hashes are in, double the step. For tip 40 that is
+    40 ... 29, 27, 23, 15, 0.
     """
     hashes, height, step = [], chain.height, 1
-    while height > 0:
+    while True:
         hashes.append(chain.hash_at(height))
-        if len(hashes) >= 10:
+        if height == 0:
+            break
+        height = max(height - step, 0)
+        if len(hashes) > 10:
             step *= 2
-        height -= step
-    hashes.append(chain.hash_at(0))
     return tuple(hashes[: params.MAX_LOCATOR_SZ])
 
 

@@ -100,8 +100,15 @@ def make_address(key_hash: bytes) -> str:
 
 
 def address_to_pubkey_hash(address: str) -> bytes:
-    """The pubkey hash inside an address; ParseError for a typo or a foreign address."""
-    payload = base58check_decode(address)
+    """The pubkey hash inside an address; ParseError for a typo, a name or a foreign address."""
+    if isinstance(address, str) and address.isalpha() and len(address) < 25:
+        # Far too short for an address: most likely a person's name, typed where the address goes.
+        raise ParseError(f"{address!r} is not a toycoin address but looks like a name: pass the "
+                         f"address, e.g. PrivateKey.from_seed({address!r}).address")
+    try:
+        payload = base58check_decode(address)
+    except ParseError as error:
+        raise ParseError(f"{address!r} is not a toycoin address: {error}") from None
     if len(payload) != 1 + PUBKEY_HASH_SIZE or payload[0] != ADDRESS_VERSION:
         raise ParseError(f"{address!r} is not a toycoin address")
     return payload[1:]

@@ -86,6 +86,9 @@ MAX_SEND_BUFFER = 1_000_000
 # the maximum; retries go on for as long as the node runs (toycoin's own).
 RECONNECT_DELAY_MIN = 0.05
 RECONNECT_DELAY_MAX = 2.0
+# Seconds a node waits for a port that is in use while nothing listens on it (its own
+# last connections still closing) before it says "address already in use" (toycoin's own).
+RELISTEN_TIMEOUT = 3.0
 # Events a node keeps for diagrams and logs; older ones are forgotten.
 MAX_EVENTS = 10_000
 # Every node of the course starts from the same genesis block, whose coinbase

@@ -46,8 +46,8 @@ class NodeProcess:
     def __init__(self, name: str = "node", host: str = "127.0.0.1", port: int = 0,
                  peers: Sequence[Address] = (), startup_timeout: float = 15.0,
                  runtime: Runtime | None = None, sync: bool = False,
-                 data_dir: str | Path | None = None, pow: bool = False, mine: bool = False,
-                 hashrate: float | None = None) -> None:
+                 data_dir: str | Path | None = None, seal_every: float | None = None,
+                 pow: bool = False, mine: bool = False, hashrate: float | None = None) -> None:
         self.name = check_name(name)
         self.host, self._port = host, port
         self.peers_to_dial = list(peers)
@@ -55,6 +55,7 @@ class NodeProcess:
         self.sync = sync or data_dir is not None
         self.data_dir = data_dir
         self.pow, self.mine, self.hashrate = pow or mine, mine, hashrate  # the proof-of-work network
+        self.seal_every = seal_every  # seconds between blocks sealed from its mempool (--seal-every)
         self.runtime = runtime  # for snapshot(), which asks the node over TCP
         self._proc: subprocess.Popen | None = None
         self._log: deque[str] = deque(maxlen=params.MAX_EVENTS)
@@ -78,6 +79,8 @@ class NodeProcess:
             command.append("--mine")
         if self.hashrate is not None:
             command += ["--hashrate", str(self.hashrate)]
+        if self.seal_every is not None:
+            command += ["--seal-every", f"{self.seal_every:g}"]
         return command
 
     def start(self) -> None:

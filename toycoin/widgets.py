@@ -5,6 +5,9 @@
 * one button per node: "stop A" while node A runs, "start A" while it is down;
   a click really stops the node (its port closes) or starts it again on the
   same port with the same ledger;
+* ``stop(name)`` and ``start(name)`` for cells: they set a state rather than
+  toggle one, so a cell that stops A leaves A down whether or not the learner
+  clicked the button first, or twice (only the button toggles);
 * a status line per node ("A: up, height 1, alice 90" or "A: down");
 * the network diagram, redrawn whenever a node records an event (a peer
   connects, a connection drops, a block is sealed), not only when a cell runs;
@@ -77,14 +80,27 @@ class NetworkPanel:
     # --- actions ---------------------------------------------------------
 
     def toggle(self, name: str) -> None:
-        """Stop the node if it runs, start it if it is down; then redraw."""
+        """What the button does: stop the node if it runs, start it if it is down."""
+        self._set(name, up=not self.network.node(name).is_running)
+
+    def stop(self, name: str) -> None:
+        """Make sure node ``name`` is down (nothing to do if the learner already stopped it)."""
+        self._set(name, up=False)
+
+    def start(self, name: str) -> None:
+        """Make sure node ``name`` is up (nothing to do if the learner already started it)."""
+        self._set(name, up=True)
+
+    def _set(self, name: str, up: bool) -> None:
         node = self.network.node(name)
-        if node.is_running:
-            node.stop()
-            self.log.append_stdout(f"stopped {name}: its port is closed\n")
-        else:
+        if node.is_running == up:
+            self.log.append_stdout(f"{name} is already {'up' if up else 'down'}\n")
+        elif up:
             node.start()
             self.log.append_stdout(f"started {name} again on the same port\n")
+        else:
+            node.stop()
+            self.log.append_stdout(f"stopped {name}: its port is closed\n")
         try:
             self.network.wait_settled()  # let the peers notice, then draw what they settled on
         except NodeError as error:

@@ -9,11 +9,12 @@
   click: a chapter closes its panel and network at the end.) A screenshot of
   the panel with the node down is the chapter's demo picture:
   images/demo_<chapter>.png when TOYCOIN_UPDATE_IMAGES=1.
-* Every chapter whose story stops a node with a cell that sets a state
-  (``if node.is_running: panel.buttons["M"].click()``): run down to just
-  before that cell, click the node's stop button as an eager learner would,
-  then run the rest: the cell must leave the node down, not start it again,
-  and the chapter must still show no error.
+* The learner does what the prose says before the cell does it: click the
+  stop button of the node the chapter stops (once, or twice: stop then start)
+  and only then run the rest. A cell that stops or starts a node sets a state
+  (``panel.stop("A")``), so no cell may show an error and every line the
+  cells print after the panel must be the one stored in the notebook (with
+  nbval's sanitizing), exercise verdicts included.
 * The harness itself is tested on a small notebook it writes: a hand-built
   panel, a cell tagged raises-exception and a cell that really fails.
 
@@ -59,53 +60,89 @@ def test_stop_and_start_a_node_from_the_panel(notebooks: Notebooks, chapter: str
     run.check("run to the end after the clicks")
 
 
-SET_STATE_STOP = re.compile(r'if [\w\[\]"\'.]+\.is_running:\s*\n\s*panel\.buttons\["([^"]+)"\]\.click\(\)')
-
-
-def stop_cell(cells: list[dict]) -> tuple[int, str] | None:
-    """(index, node name) of the first cell that stops a node only if it runs, or None."""
-    for index, cell in enumerate(cells):
-        if cell.get("cell_type") == "code":
-            found = SET_STATE_STOP.search("".join(cell.get("source", "")))
-            if found:
-                return index, found.group(1)
-    return None
-
-
-def stop_cell_chapters() -> list[Path]:
-    return [path for path in panel_chapters() if stop_cell(json.loads(path.read_text())["cells"])]
-
-
-@pytest.mark.parametrize("chapter", chapter_params(stop_cell_chapters())
-                         or [pytest.param("", id="none-yet", marks=pytest.mark.skip(
-                             reason="no chapter stops a node with a set-state cell yet"))])
-def test_a_stop_click_before_the_cell_that_stops_changes_nothing(notebooks: Notebooks, chapter: str) -> None:
-    from playwright.sync_api import expect
-
-    run = notebooks.open(f"chapters/{chapter}.ipynb")
-    at = panel_cell({"cells": run.cells})
-    stop, name = stop_cell(run.cells)
-    assert at is not None and at < stop, "the panel comes before the cell that stops"
-    run.run_through(stop - 1)
-    run.check("run down to the cell that stops")
-    panel = run.page.locator(CELLS).nth(at).locator(".toycoin-panel").first
-    status = panel.locator(".toycoin-status")
-    panel.locator(f"button[class~='toycoin-toggle-{name}']").click()
-    expect(status).to_contain_text(re.compile(rf"^{re.escape(name)}: down$", re.M), timeout=CLICK_TIMEOUT_MS)
-    run.run_after(stop - 1)
-    run.check("run to the end after a stop click before the cell that stops")
-    shown = run.page.locator(CELLS).nth(stop).inner_text()
-    assert re.search(rf"^{re.escape(name)}: down$", shown, re.M), shown
-
-
 def node_the_chapter_clicks(cells: list[dict]) -> str | None:
-    """The node whose button the chapter's own cells click first (``panel.buttons["C"].click()``)."""
+    """The node the chapter's own cells stop first (``panel.stop("C")``)."""
     for cell in cells:
         if cell.get("cell_type") == "code":
-            found = re.search(r'panel\.buttons\["([^"]+)"\]\.click\(\)', "".join(cell.get("source", "")))
+            found = re.search(r'panel\.stop\("([^"]+)"\)', "".join(cell.get("source", "")))
             if found:
                 return found.group(1)
     return None
+
+
+@pytest.mark.parametrize("clicks", [pytest.param(1, id="stop"), pytest.param(2, id="stop-start")])
+@pytest.mark.parametrize("chapter", chapter_params([
+    path for path in panel_chapters() if node_the_chapter_clicks(json.loads(path.read_text())["cells"])]))
+def test_the_learners_click_before_the_cell_changes_nothing(notebooks: Notebooks, chapter: str,
+                                                            clicks: int) -> None:
+    run = notebooks.open(f"chapters/{chapter}.ipynb")
+    at = panel_cell({"cells": run.cells})
+    run.run_through(at)
+    run.check("run down to the panel")
+    name = node_the_chapter_clicks(run.cells)
+    panel = run.page.locator(CELLS).nth(at).locator(".toycoin-panel").first
+    button = panel.locator(f"button[class~='toycoin-toggle-{name}']")
+    for click in range(clicks):
+        state = "down" if click % 2 == 0 else "up"
+        button.click()
+        expect_status(panel, name, state)
+    run.run_after(at)
+    run.check(f"run to the end after {clicks} click(s) on {name}'s button")
+    changed = printed_lines_that_differ(run, after=at)
+    assert not changed, f"{chapter}: after {clicks} click(s) on {name}'s button, cells print " \
+        f"something else than the stored run:\n" + "\n".join(changed)
+
+
+def expect_status(panel, name: str, state: str) -> None:
+    from playwright.sync_api import expect
+
+    pattern = rf"^{re.escape(name)}: down$" if state == "down" else rf"^{re.escape(name)}: up\b"
+    expect(panel.locator(".toycoin-status")).to_contain_text(re.compile(pattern, re.M),
+                                                             timeout=CLICK_TIMEOUT_MS)
+    expect(panel.locator(f"button[class~='toycoin-toggle-{name}']")).to_have_text(
+        f"{'start' if state == 'down' else 'stop'} {name}", timeout=CLICK_TIMEOUT_MS)
+
+
+def printed_lines_that_differ(run, after: int) -> list[str]:
+    """Cells after ``after`` whose printed text (stdout) differs from the stored notebook's."""
+    shown = run.page.evaluate(READ_STDOUT_JS)
+    changed = []
+    for index in range(after + 1, len(run.cells)):
+        cell = run.cells[index]
+        if cell["cell_type"] != "code":
+            continue
+        stored = "".join("".join(out.get("text", "")) for out in cell.get("outputs", [])
+                         if out.get("output_type") == "stream" and out.get("name") == "stdout")
+        if sanitize(stored) != sanitize(shown[index]):
+            changed.append(f"cell {index}:\n  stored: {stored!r}\n  now:    {shown[index]!r}")
+    return changed
+
+
+# The printed text of every cell, from JupyterLab's own output models.
+READ_STDOUT_JS = """() => window.jupyterapp.shell.currentWidget.content.widgets.map(cell => {
+    if (cell.model.type !== 'code') return '';
+    const outputs = cell.model.outputs.toJSON();
+    return outputs.filter(o => o.output_type === 'stream' && o.name === 'stdout')
+        .map(o => Array.isArray(o.text) ? o.text.join('') : o.text).join('');
+})"""
+
+
+def sanitize(text: str) -> str:
+    """nbval's sanitizing (nbval_sanitize.cfg at the repository's root), applied to printed text."""
+    for pattern, replacement in SANITIZERS:
+        text = re.sub(pattern, replacement, text)
+    return text
+
+
+def _sanitizers() -> list[tuple[str, str]]:
+    import configparser
+
+    config = configparser.ConfigParser()
+    config.read(Path(__file__).resolve().parents[2] / "nbval_sanitize.cfg")
+    return [(config[section]["regex"], config[section]["replace"]) for section in config.sections()]
+
+
+SANITIZERS = _sanitizers()
 
 
 def stop_and_start_first_node(cell, picture: Path, prefer: str | None = None) -> str:
