@@ -221,8 +221,26 @@ def test_the_connection_cap_refuses_extra_peers(make_node):
 
 
 def test_nonces_come_from_the_injected_random_source(make_node):
-    a = make_node("A", rng=random.Random(1))
-    assert a.nonce == random.Random(1).getrandbits(64)
+    a, b = make_node("A", rng=random.Random(1)), make_node("B")
+    a.connect(b)
+    nonces = a.runtime.call(lambda: [a.state(c).nonce for c in a.connections()])
+    assert nonces == [random.Random(1).getrandbits(64)]  # one per connection, drawn from rng
+
+
+def test_a_copied_nonce_cuts_no_connection(make_node):
+    # Mallory copies the nonce B used with A, claims B's name and port, and handshakes with A:
+    # A compares a nonce only with its own outbound handshakes, so B stays connected.
+    a, b = make_node("A"), make_node("B")
+    b.connect(a)
+    copied = b.runtime.call(lambda: [b.state(c).nonce for c in b.connections()][0])
+    with socket.create_connection(a.address) as mallory:
+        for message in (msg_control.Version("B", copied, b.address[1], 0), msg_control.Verack()):
+            mallory.sendall(wire.encode_frame(message))
+        a.wait_until(lambda: sum(c.handshaked for c in a.connections()) == 2,
+                     what="A handshook with Mallory too")
+        b.ping("A")
+        assert a.peers == ("B",) and b.peers == ("A",) and a.connection_count == 1
+    assert not any("second connection" in e.detail or e.kind == "connected to itself" for e in a.events)
 
 
 def test_the_facade_from_a_callback_raises_instead_of_deadlocking(make_node):

@@ -115,7 +115,6 @@ class ConnMan(Recorder):
         self.rng = rng or random.Random()
         self.discover = discover
         self.messages = messages  # the registry its connections parse frames with
-        self.nonce = 0  # drawn at each start
         self.addrman = AddrMan()  # whom to stay connected to
         self.blocked: set[Address] = set()  # a firewall: never connected to, in or out (a partition)
         self._link_delay = 0.0
@@ -228,8 +227,9 @@ class ConnMan(Recorder):
 
     @property
     def connection_count(self) -> int:
-        """Live handshaked connections to full nodes (a mesh of n nodes has n-1 at each)."""
-        return self._read(lambda: len(self.live_connections()))
+        """Full nodes it has a live, handshaked connection with (a mesh of n nodes has n-1 at each;
+        two nodes that dialled each other at once hold two connections, and count once)."""
+        return self._read(lambda: len({self.peer_name(c) for c in self.live_connections()}))
 
     def ping(self, peer: str, timeout: float = 10.0) -> float:
         raise NotImplementedError  # toycoin.peerman
@@ -313,7 +313,6 @@ class ConnMan(Recorder):
     async def _start(self) -> None:
         if self._running:
             return
-        self.nonce = self.rng.getrandbits(64)
         if self.listen:
             self._server = await self._listen()
             self._port = self._server.sockets[0].getsockname()[1]
@@ -389,15 +388,16 @@ class ConnMan(Recorder):
                     opened: asyncio.Future[Connection] | None = None) -> bool:
         """Run one connection until it ends; return whether its handshake completed.
 
-        An outbound connection (``target`` given) starts the handshake with a
-        version carrying ``nonce`` (the run's nonce unless given); ``opened``
-        receives the connection as soon as it exists.
+        Each connection's version carries a nonce of its own (``nonce``, or one
+        drawn from ``rng``); an outbound connection (``target`` given) sends it
+        first. ``opened`` receives the connection as soon as it exists.
         """
         peer = writer.get_extra_info("peername") or ("?", 0)
         label = self.addrman.label(target) if target else format_address(peer)
         conn = Connection(reader, writer, inbound=target is None, label=label, dispatch=self.dispatch,
                           log=self.record, limits=self.limits, messages=self.messages, delay=self.link_delay)
-        state = PeerState(target=target, listen_address=target, nonce=self.nonce if nonce is None else nonce)
+        state = PeerState(target=target, listen_address=target,
+                          nonce=self.rng.getrandbits(64) if nonce is None else nonce)
         self._peers[conn] = state
         if opened is not None:
             opened.set_result(conn)

@@ -23,18 +23,19 @@ The handshake is Bitcoin's: the side that connects sends ``version``; the
 other answers with its own ``version`` and a ``verack``; the first side
 answers ``verack``. Each ``version`` carries the sender's name, its listening
 port, its height, its services (a full node, or a wallet that serves nobody)
-and a nonce. A version carrying our own nonce means we dialled ourselves.
-toycoin draws one nonce per run (a session draws its own), which also reveals
-two connections to the same node (A dialled B while B dialled A): the one
-dialled by the side with the smaller nonce stays. A wallet talks only to full
+and a nonce drawn for that connection. An inbound version carrying the nonce
+of one of our own outbound handshakes means we dialled ourselves (Bitcoin
+Core's rule: only our own outbound nonces count, so a copied nonce proves
+nothing). Two nodes that dial each other at the same moment keep both
+connections, as Bitcoin Core does; they count as one peer. A wallet talks only to full
 nodes. Nothing but version and verack is handled before the handshake.
 
 Peers are found through ``getaddr``/``addr``: a peer that learns addresses
 asks each outbound full node whom it knows, answers such a question once per
 connection, and keeps every address it learns (toycoin.connman dials them).
 
-Simplifications compared with Bitcoin: one nonce per run; addresses are IPv4
-only; no services negotiation beyond "full node or wallet".
+Simplifications compared with Bitcoin: addresses are IPv4 only; no services
+negotiation beyond "full node or wallet".
 """
 
 from __future__ import annotations
@@ -222,7 +223,7 @@ class PeerMan(ConnMan):
             raise NodeError(f"cannot reach {who}: {error or 'timed out'}") from None
         opened: asyncio.Future[Connection] = asyncio.get_running_loop().create_future()
         serving = asyncio.get_running_loop().create_task(
-            self.serve(reader, writer, address, nonce=self.rng.getrandbits(64), opened=opened))
+            self.serve(reader, writer, address, opened=opened))
         conn = await opened
         try:
             if not await self.until(lambda: conn.handshaked or not conn.is_open, timeout):
@@ -248,8 +249,7 @@ class PeerMan(ConnMan):
         state = self.state(conn)
         if state.version is not None:
             raise ProtocolError("a second version message")
-        if message.nonce == self.nonce:
-            self._on_myself(conn)
+        if conn.inbound and self._dialled_myself(conn, message.nonce):
             return
         if not self.is_full_node and not message.is_full_node:
             conn.close(f"{message.name} is not a full node")  # a wallet has nothing to ask a wallet
@@ -263,35 +263,24 @@ class PeerMan(ConnMan):
         if state.listen_address in self.blocked:
             conn.close(f"blocked: the network is partitioned from {message.name}")
             return
-        if self._drop_duplicate(conn, message):
-            return
         if conn.inbound:
             conn.send(self.version_message(state.nonce))
         conn.send(Verack())
         self._check_handshake(conn)
 
-    def _on_myself(self, conn: Connection) -> None:
-        # The inbound end sees its own nonce; find the outbound end by its local address.
+    def _dialled_myself(self, conn: Connection, nonce: int) -> bool:
+        """An inbound version with the nonce of one of our own outbound handshakes: we dialled
+        ourselves. Only our outbound nonces count (as in Bitcoin Core), so a peer that copies
+        another's nonce proves nothing and breaks nothing."""
         for other in self.connections():
-            target = self.state(other).target
-            if not other.inbound and other.writer.get_extra_info("sockname")[:2] == conn.remote:
-                assert target is not None
-                self.addrman.mark_myself(target)
+            state = self.state(other)
+            if not other.inbound and not other.handshaked and state.nonce == nonce:
+                assert state.target is not None
+                self.addrman.mark_myself(state.target)
                 other.close("connected to itself")
-        self.record("connected to itself", conn.label, "my own version nonce came back")
-        conn.close("connected to itself")
-
-    def _drop_duplicate(self, conn: Connection, message: Version) -> bool:
-        """Two connections to the same node: keep the one dialled by the smaller nonce."""
-        def dialler(c: Connection) -> int:
-            return message.nonce if c.inbound else self.nonce
-
-        for other in self.connections():
-            version = self.state(other).version
-            if other is not conn and other.is_open and version and version.nonce == message.nonce:
-                loser = other if dialler(other) > dialler(conn) else conn
-                loser.close(f"second connection to {message.name}")
-                return loser is conn
+                self.record("connected to itself", conn.label, "my own version nonce came back")
+                conn.close("connected to itself")
+                return True
         return False
 
     def on_verack(self, conn: Connection, message: Verack) -> None:
