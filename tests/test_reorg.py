@@ -183,3 +183,34 @@ def test_two_capped_miners_converge_on_one_chain(runtime):
     finally:
         for node in nodes:
             node.stop()
+
+
+def test_a_real_clock_retargets_a_fast_miner_to_harder_blocks(runtime):
+    # Chapter 09's difficulty plot, loosely: a capped miner about 20 times too fast for the easiest
+    # target, on a clock in hundredths of a second; the first retarget (at height 2 x interval) makes
+    # blocks harder, by the x4 clamp, and every node checks those bits by the same rule.
+    import time
+
+    from toycoin.pow import PowRules, block_work
+
+    started = time.monotonic()
+    rules = PowRules(spacing=100, retarget_interval=6)  # a block a second, in hundredths
+
+    def clock():
+        return 1_231_006_505 + int((time.monotonic() - started) * 100)
+
+    miner = Node("M", rules=rules, clock=clock, services=[Relay, BlockSync, lambda: Miner(hashrate=5_000)],
+                 runtime=runtime, limits=FAST)
+    follower = Node("F", rules=rules, clock=clock, services=[Relay, BlockSync], runtime=runtime, limits=FAST)
+    for node in (miner, follower):
+        node.start()
+    try:
+        follower.connect(miner)
+        miner.service(Miner).start()
+        follower.wait_until(lambda: follower.height >= 13, timeout=30, what="13 blocks")
+        miner.service(Miner).stop()
+        works = [block_work(follower.ledger.header_at(h).bits) for h in range(1, 14)]
+        assert works[:11] == [256] * 11 and works[11] == works[12] == 1024, works
+    finally:
+        miner.stop()
+        follower.stop()
