@@ -46,7 +46,7 @@ imports only modules above it in this list (tests/test_architecture.py checks):
     picture          a graphviz graph that draws itself, or says how to install dot
     diagrams         pictures of keys, transactions, networks and message sequences
     blockdiagrams    pictures of Merkle trees and chains of blocks
-    widgets          ipywidgets panels that start and stop real nodes
+    widgets          ipywidgets panels that start and stop real nodes, and their miners
 
 Run a node from a terminal with ``python -m toycoin node --help``.
 """

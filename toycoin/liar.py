@@ -14,7 +14,7 @@ the connection refuses the message before anyone looks at it. Both end the
 same way: the wallet disconnects the liar and asks another node.
 
 This is a teaching tool, kept out of the core: nothing but tests, benchmarks
-and the chapter 06 notebook imports it.
+and the chapter 06 and 09 notebooks import it.
 """
 
 from __future__ import annotations
