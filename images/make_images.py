@@ -4,24 +4,28 @@
 
 Each picture is the network of one chapter at its key moment, drawn by
 toycoin.diagrams from a snapshot of live nodes started here on 127.0.0.1,
-exactly as the notebooks draw them. Nothing is drawn by hand. The browser
+exactly as the notebooks draw them (from chapter 09 on, the nodes' chains,
+drawn by toycoin.blockdiagrams). Nothing is drawn by hand. The browser
 tests make the screenshots of the widget demos (images/demo_*.png) when run
 with TOYCOIN_UPDATE_IMAGES=1.
 """
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from pathlib import Path
 
-from toycoin.blockdiagrams import link_diagram
+from toycoin import params
+from toycoin.blockdiagrams import chain_diagram, link_diagram
 from toycoin.diagrams import network_diagram
 from toycoin.keys import PrivateKey
 from toycoin.ledger import Ledger
 from toycoin.network import Network
 from toycoin.node import course_genesis
 from toycoin.picture import Picture
-from toycoin.relay import Relay
+from toycoin.pow import PowRules
 from toycoin.spv import LightClient
+from toycoin.relay import Relay
 from toycoin.sync import BlockSync
 from toycoin.tamper import TamperingNode, change_amount, recommit
 from toycoin.tx import OutPoint
@@ -142,6 +146,22 @@ def tampered_block_breaks_the_links() -> Picture:
         m.serve_chain(m.chain.with_block(2, recommit(forged)).blocks)
         chains = {name: net[name].ledger for name in ("A", "B", "C")} | {"M": m.chain}
         return link_diagram(chains, title="08: M edited block 2; the link from block 3 is broken")
+def most_work_wins() -> Picture:
+    """Two nodes apart: X seals 8 blocks at the easiest target, Y 6 that the difficulty rule makes harder."""
+    steep = PowRules(spacing=600, retarget_interval=2)
+    with Network(rules=steep, services=[Relay, BlockSync]) as net:
+        seconds = itertools.count(params.GENESIS_TIMESTAMP + 1)  # Y stamps a block every second
+        x, y = net.add_node("X"), net.add_node("Y", clock=seconds.__next__)
+        net.start_all()
+        for _ in range(8):
+            x.seal()
+        for _ in range(6):
+            y.seal()
+        work = {n.name: n.service(BlockSync).tree.work for n in (x, y)}
+        miners = {n.miner_address: f"{n.name}'s miner" for n in (x, y)}
+        return chain_diagram({"X": x.ledger, "Y": y.ledger}, depth=8, names=miners,
+                             title=f"09: 8 easy blocks (work {work['X']:,}) lose to 6 harder ones "
+                                   f"(work {work['Y']:,})")
 
 
 PICTURES: dict[str, Callable[[], Picture]] = {
@@ -151,6 +171,7 @@ PICTURES: dict[str, Callable[[], Picture]] = {
     "network_06_spv_light_client.png": light_wallet_fails_over,
     "network_07_ledger_sync.png": new_node_syncing,
     "network_08_the_block_chain.png": tampered_block_breaks_the_links,
+    "chain_09_proof_of_work.png": most_work_wins,
 }
 
 

@@ -11,6 +11,7 @@ from toycoin.liar import FORGERIES, ForgedProof, LyingNode, forge
 from toycoin.merkle import MerkleProof
 from toycoin.node import Node, course_genesis
 from toycoin.peer import Limits
+from toycoin.pow import COURSE_POW
 from toycoin.process import NodeProcess
 from toycoin.spv import LightClient, check_proof
 from toycoin.tx import OutPoint
@@ -91,7 +92,7 @@ def test_an_honest_proof_checks_against_the_header():
         assert proven.block_hash == block.hash and proven.tx == tx
 
 
-@pytest.mark.parametrize("forgery", sorted(set(FORGERIES) - {"unlinked-header"}))
+@pytest.mark.parametrize("forgery", sorted(set(FORGERIES) - {"unlinked-header", "free-headers"}))
 def test_every_forged_proof_is_refused_on_the_wire_or_by_the_check(forgery):
     chain = HeaderChain(course_genesis().header)
     chain.add(b.header for b in BLOCKS)
@@ -160,7 +161,7 @@ def test_a_light_wallet_that_joins_late_catches_up_on_headers(cluster, clients):
     assert wallet.prove(block.txs[0].txid_hex).height == 2101  # it fetches the new header first
 
 
-@pytest.mark.parametrize("forgery", sorted(FORGERIES))
+@pytest.mark.parametrize("forgery", sorted(set(FORGERIES) - {"free-headers"}))  # see the proof-of-work tests
 def test_a_liar_is_caught_disconnected_and_the_next_node_asked(cluster, clients, forgery):
     liar, honest = cluster("A", cls=LyingNode, forgery=forgery), cluster("B")
     wallet = LightClient(ALICE, [liar.address, honest.address], name="alice", limits=FAST, timeout=2.0)
@@ -172,6 +173,29 @@ def test_a_liar_is_caught_disconnected_and_the_next_node_asked(cluster, clients,
     assert "A" not in wallet.nodes
     kinds = {e.kind for e in wallet.events}
     assert "caught lying" in kinds or any(e.detail.startswith("malformed") for e in wallet.events)
+
+
+def test_without_proof_of_work_a_liar_hands_out_free_headers(cluster, clients):
+    # The hole chapter 09 closes: on the network of chapters 03-08 a header costs nothing.
+    liar = cluster("A", cls=LyingNode, forgery="free-headers")
+    wallet = light(clients, [liar.address], discover=False)
+    assert wallet.header_height == len(BLOCKS) + 5 and not wallet.banned
+
+
+def test_with_proof_of_work_free_headers_are_refused_and_the_liar_banned(cluster, clients):
+    honest = cluster("B", blocks=(), rules=COURSE_POW)
+    for _ in range(3):
+        honest.seal()  # finds each block's proof of work
+    liar = cluster("A", cls=LyingNode, forgery="free-headers", blocks=honest.ledger.blocks[1:],
+                   rules=COURSE_POW)
+    wallet = LightClient(ALICE, [liar.address, honest.address], name="alice", limits=FAST, timeout=2.0,
+                         rules=COURSE_POW)
+    clients.append(wallet)
+    wallet.start(wait=False)
+    wallet.wait_until(lambda: "A" in wallet.banned, 5)
+    assert wallet.sync_headers() == 3 and wallet.node == "B"
+    assert wallet.balance() == 100
+    assert "no proof of work" in wallet.banned["A"]
 
 
 @pytest.mark.parametrize("how", ["stop", "kill"])

@@ -1,8 +1,10 @@
 """The node-failure panel really stops and starts nodes, and shows it."""
 import pytest
 
+from toycoin.mining import Miner
 from toycoin.network import Network
-from toycoin.widgets import NetworkPanel
+from toycoin.pow import COURSE_POW
+from toycoin.widgets import MinerSwitch, NetworkPanel
 
 
 @pytest.mark.timeout(60)
@@ -75,3 +77,21 @@ def test_a_cell_sets_a_state_whatever_the_learner_clicked(learner_clicks):
             assert panel.buttons["A"].description == "stop A"
         finally:
             panel.close()
+def test_the_miner_switch_starts_and_stops_a_real_miner():
+    with Network(["A"], rules=COURSE_POW, services=[lambda: Miner(hashrate=20_000)]) as net:
+        net.start_all()
+        switch = MinerSwitch(net["A"])
+        try:
+            assert switch.button.description == "start mining A"
+            assert switch._repr_mimebundle_()["text/plain"] == "MinerSwitch\nA: not mining"
+            switch.button.click()
+            assert switch.miner.mining and switch.button.description == "stop mining A"
+            net.wait_until(lambda: net["A"].height >= 2, timeout=20, what="A mined two blocks")
+            switch.miner.stop()  # a state: the button follows it on refresh
+            switch.refresh()
+            assert switch.button.description == "start mining A" and "A: not mining" in switch.status.value
+            switch.button.click()
+            switch.button.click()
+            assert not switch.miner.mining
+        finally:
+            switch.close()

@@ -47,7 +47,7 @@ imports only modules above it in this list (tests/test_architecture.py checks):
     picture          a graphviz graph that draws itself, or says how to install dot
     diagrams         pictures of keys, transactions, networks and message sequences
     blockdiagrams    pictures of Merkle trees, chains of blocks and each block's link to its parent
-    widgets          ipywidgets panels that start and stop real nodes
+    widgets          ipywidgets panels that start and stop real nodes, and their miners
 
 Run a node, or a wallet, from a terminal: ``python -m toycoin`` lists the commands.
 """

@@ -14,7 +14,7 @@ the connection refuses the message before anyone looks at it. Both end the
 same way: the wallet disconnects the liar and asks another node.
 
 This is a teaching tool, kept out of the core: nothing but tests, benchmarks
-and the chapter 06 notebook imports it.
+and the chapter 06 and 09 notebooks import it.
 """
 
 from __future__ import annotations
@@ -24,11 +24,13 @@ from typing import Any
 
 from toycoin.block import BlockHeader
 from toycoin.encoding import compact_size, sha256d
+from toycoin.headers import headers_after
 from toycoin.merkle import MerkleProof, make_proof
 from toycoin.node import Node
 from toycoin.peer import Connection
 from toycoin.msg_data import GetHeaders, Headers
 from toycoin.msg_wallet import GetProof, Proof
+from toycoin.pow import bits_to_target, hash_value
 
 FORGERIES = {
     "sibling": "one byte of the first sibling hash altered",
@@ -40,7 +42,9 @@ FORGERIES = {
     "unknown-block": "a proof against a block the wallet has no header for",
     "unlinked-header": "a header whose prev_block_hash names no block",
     "duplicate-leaf": "the last transaction counted twice (CVE-2012-2459)",
+    "free-headers": "five headers on top of its chain that carry the right bits but no proof of work",
 }
+FREE_HEADERS = 5
 
 
 class ForgedProof(Proof):
@@ -64,6 +68,10 @@ class LyingNode(Node):
         self.forgery = forgery
 
     def on_getheaders(self, conn: Connection, message: GetHeaders) -> None:
+        if self.forgery == "free-headers":
+            self.record("forged", conn.label, FORGERIES[self.forgery])
+            conn.send(Headers((*headers_after(self.ledger, message.locator), *self.free_headers())))
+            return
         if self.forgery != "unlinked-header":
             super().on_getheaders(conn, message)
             return
@@ -80,6 +88,19 @@ class LyingNode(Node):
         txids = [t.txid for t in block.txs]
         self.record("forged", conn.label, FORGERIES[self.forgery])
         conn.send(ForgedProof(*forge(self.forgery, block.hash, height, proof, tx, txids)))
+
+
+    def free_headers(self) -> list[BlockHeader]:
+        """FREE_HEADERS headers on this node's tip that cost nothing: on a network without proof of
+        work they are as good as any; on a proof-of-work network each hash is above its target."""
+        headers, prev, bits = [], self.ledger.tip, self.ledger.next_bits()
+        for i in range(FREE_HEADERS):
+            header = BlockHeader(1, prev.hash, sha256d(b"free header %d" % i), prev.timestamp + 600, bits, 0)
+            while self.ledger.rules.check and hash_value(header) <= bits_to_target(bits):
+                header = replace(header, nonce=header.nonce + 1)  # make sure it holds no work at all
+            headers.append(header)
+            prev = header
+        return headers
 
 
 def forge(forgery: str, block_hash: bytes, height: int, proof: MerkleProof, tx: Any,

@@ -14,13 +14,19 @@
 * a progress bar while a node catches up on a long sync (chapter 07), fed
   from the nodes' "sync started", "block applied" and "synced" events.
 
+``MinerSwitch(node)`` is one button for a node's miner (chapter 09): "stop
+mining B" while B's toycoin.mining.Miner runs, "start mining B" while it
+does not, and a line saying so.
+
 Nodes call back on the network thread; the panel never draws there (drawing
 runs Graphviz, a separate program). A small redraw thread of the panel's own
 collects bursts of events and redraws once per burst.
 
 CSS classes make the panel easy to find in the page, for the browser tests:
 ``toycoin-panel`` (the whole panel), ``toycoin-toggle-<name>`` (a node's
-button), ``toycoin-status``, ``toycoin-diagram`` and ``toycoin-sync-progress``.
+button), ``toycoin-status``, ``toycoin-diagram`` and ``toycoin-sync-progress``;
+``toycoin-miner`` around a miner switch, ``toycoin-miner-toggle-<name>`` on its
+button and ``toycoin-miner-status`` on its line.
 
 This is a view: the core never imports it.
 """
@@ -37,7 +43,9 @@ from toycoin.diagrams import network_diagram
 from toycoin.picture import DotNotFoundError
 from toycoin.errors import NodeError
 from toycoin.events import Event
+from toycoin.mining import Miner
 from toycoin.network import Network, NetworkSnapshot
+from toycoin.node import Node
 
 REDRAW_SETTLE = 0.05  # seconds to let a burst of events settle before one redraw
 LONG_SYNC = 20  # blocks behind from which a sync shows a progress bar
@@ -195,3 +203,45 @@ def status_text(snapshot: NetworkSnapshot) -> str:
         where = f"asks {light.node}" if light.connected else stuck
         lines.append(f"{light.name} (light wallet): {where}, {light.header_height + 1} headers, {proven}")
     return "\n".join(lines)
+
+
+class MinerSwitch:
+    """A start/stop button for one node's miner; the miner's state is what the button says."""
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self.miner = node.service(Miner)
+        self.button = w.Button(layout={"width": "auto"}).add_class(f"toycoin-miner-toggle-{node.name}")
+        self.status = w.HTML().add_class("toycoin-miner-status")
+        self.log = w.Output()
+        self.widget = w.VBox([w.HBox([self.button, self.status]), self.log]).add_class("toycoin-miner")
+        self.button.on_click(lambda _button: self.toggle())
+        self.refresh()
+
+    def toggle(self) -> None:
+        """Stop the miner if it mines, start it if not."""
+        if self.miner.mining:
+            self.miner.stop()
+            self.log.append_stdout(f"stopped {self.node.name}'s miner\n")
+        else:
+            self.miner.start()
+            self.log.append_stdout(f"started {self.node.name}'s miner\n")
+        self.refresh()
+
+    def status_text(self) -> str:
+        """"B: mining" or "B: not mining" (the counts change too fast to be worth a line)."""
+        return f"{self.node.name}: {'mining' if self.miner.mining else 'not mining'}"
+
+    def refresh(self) -> None:
+        mining = self.miner.mining
+        self.button.description = f"{'stop' if mining else 'start'} mining {self.node.name}"
+        self.button.button_style = "" if mining else "warning"
+        self.status.value = f"<pre>{html.escape(self.status_text())}</pre>"
+
+    def close(self) -> None:
+        self.widget.close()
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict:
+        bundle = self.widget._repr_mimebundle_(**kwargs)
+        bundle["text/plain"] = f"MinerSwitch\n{self.status_text()}"
+        return bundle

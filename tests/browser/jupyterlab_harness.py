@@ -13,7 +13,8 @@
   to a cell and then the rest), waits until the run is over, and reads what
   every cell shows: its execution count and any error or stderr output.
 * ``panel_cell`` finds the cell of a chapter that shows a node-failure
-  widget panel.
+  widget panel; ``miner_switch_cell`` the cell that shows a miner's
+  start/stop button (toycoin.widgets.MinerSwitch).
 
 Everything waits on conditions in the page (Playwright's ``expect`` and
 ``wait_for_function``), never on sleeps.
@@ -46,6 +47,7 @@ LAB_SETTINGS = {  # user settings of the test server: no news, no update checks,
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 PANEL_MARKERS = ("toycoin-panel", "NetworkPanel")  # in the stored output of a widget (see panel_cell)
 PANEL_TAG = "widget-demo"  # or a cell carrying this tag, or a "# widget-demo" comment
+MINER_MARKER = "MinerSwitch"  # the text form of a miner switch's stored output
 
 
 def load_course():
@@ -84,6 +86,20 @@ def panel_cell(notebook: dict) -> int | None:
 
 def panel_chapters() -> list[Path]:
     return [path for path in chapter_notebooks() if panel_cell(json.loads(path.read_text())) is not None]
+
+
+def miner_switch_cell(notebook: dict) -> int | None:
+    """The index of the first code cell whose stored output is a miner's start/stop switch, or None."""
+    for index, cell in enumerate(notebook["cells"]):
+        outputs = json.dumps(cell.get("outputs", [])) if cell["cell_type"] == "code" else ""
+        if WIDGET_VIEW in outputs and MINER_MARKER in outputs:
+            return index
+    return None
+
+
+def miner_chapters() -> list[Path]:
+    return [path for path in chapter_notebooks()
+            if miner_switch_cell(json.loads(path.read_text())) is not None]
 
 
 # --- the server --------------------------------------------------------------

@@ -15,6 +15,12 @@
   (``panel.stop("A")``), so no cell may show an error and every line the
   cells print after the panel must be the one stored in the notebook (with
   nbval's sanitizing), exercise verdicts included.
+* Every chapter with a miner's start/stop switch (chapter 09 on): run the
+  cells down to the switch, click stop, start and stop again, and see the
+  button and the status line follow; then run the rest, whose next cell
+  stops the miner too (a state, so stopping twice is fine) and must show no
+  error. The screenshot of the stopped switch is images/demo_<chapter>.png
+  when the chapter has no node panel.
 * The harness itself is tested on a small notebook it writes: a hand-built
   panel, a cell tagged raises-exception and a cell that really fails.
 
@@ -30,7 +36,9 @@ import re
 from pathlib import Path
 
 import pytest
-from jupyterlab_harness import CELLS, Notebooks, chapter_notebooks, panel_cell, panel_chapters
+from jupyterlab_harness import (
+    CELLS, Notebooks, chapter_notebooks, miner_chapters, miner_switch_cell, panel_cell, panel_chapters,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
 CLICK_TIMEOUT_MS = 60_000  # stopping or starting a node, then redrawing with Graphviz
@@ -58,6 +66,46 @@ def test_stop_and_start_a_node_from_the_panel(notebooks: Notebooks, chapter: str
                               prefer=node_the_chapter_clicks(run.cells))
     run.run_after(at)
     run.check("run to the end after the clicks")
+
+
+@pytest.mark.parametrize("chapter", chapter_params(miner_chapters())
+                         or [pytest.param("", id="none-yet", marks=pytest.mark.skip(
+                             reason="no chapter has a miner switch yet"))])
+def test_stop_and_start_a_miner_from_its_button(notebooks: Notebooks, chapter: str,
+                                                screenshots: Path) -> None:
+    run = notebooks.open(f"chapters/{chapter}.ipynb")
+    at = miner_switch_cell({"cells": run.cells})
+    run.run_through(at)
+    run.check("run down to the miner switch")
+    picture = screenshots / f"demo_{chapter}.png"
+    if panel_cell({"cells": run.cells}) is not None:  # the node panel's screenshot is the demo then
+        picture = picture.with_name(f"miner_{chapter}.png")
+    click_the_miner_switch(run.page.locator(CELLS).nth(at), picture)
+    run.run_after(at)
+    run.check("run to the end after the clicks")
+
+
+def click_the_miner_switch(cell, picture: Path) -> str:
+    """Stop the mining node's miner, start it, stop it again; the button and status follow each click.
+
+    Returns the node's name (from the button's ``toycoin-miner-toggle-NAME`` class).
+    """
+    from playwright.sync_api import expect
+
+    switch = cell.locator(".toycoin-miner").first
+    expect(switch).to_be_visible()
+    button = switch.locator("button[class*='toycoin-miner-toggle-']").first
+    name = re.search(r"toycoin-miner-toggle-(\S+)", button.get_attribute("class")).group(1)
+    status = switch.locator(".toycoin-miner-status")
+    expect(button).to_have_text(f"stop mining {name}")
+    expect(status).to_have_text(f"{name}: mining")
+    for then_mining in (False, True, False):
+        button.click()
+        word = "stop" if then_mining else "start"
+        expect(button).to_have_text(f"{word} mining {name}", timeout=CLICK_TIMEOUT_MS)
+        expect(status).to_have_text(f"{name}: {'mining' if then_mining else 'not mining'}")
+    switch.screenshot(path=str(picture))
+    return name
 
 
 def node_the_chapter_clicks(cells: list[dict]) -> str | None:
