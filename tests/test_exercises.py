@@ -28,3 +28,12 @@ def test_unanswered_exercise(capsys):
 def test_an_error_in_the_answer_is_reported_not_raised(capsys):
     check(lambda x: 1 / x, [Case((0,), 1, describe="zero")])
     assert capsys.readouterr().out.startswith("Case 1 (zero): your function raised ZeroDivisionError")
+
+
+def test_a_known_wrong_answer_is_named_as_the_mistake_instead_of_the_hint(capsys):
+    cases = [Case((5,), 10, hint="double it", mistakes={25: "you squared it"})]
+    check(lambda x: x * x, cases)
+    assert capsys.readouterr().out == ("Case 1 (5): expected 10, but your function returned 25.\n"
+                                       "  mistake: you squared it\n")
+    check(lambda x: [x], cases)  # unhashable and unknown: the hint
+    assert capsys.readouterr().out.endswith("  hint: double it\n")

@@ -71,6 +71,7 @@ class Lookup:
     hops: int = 0  # rounds of questions
     rpcs: int = 0  # questions asked
     failed: int = 0  # questions nobody answered (dead nodes)
+    asked: list[tuple[bytes, ...]] = field(default_factory=list)  # the ids asked, round by round
 
     @property
     def found(self) -> bool:
@@ -193,6 +194,7 @@ class DhtNode(PeerMan):
                 return result
             result.hops += 1
             result.rpcs += len(batch)
+            result.asked.append(tuple(c.node_id for c in batch))
             asked.update(c.node_id for c in batch)
             message = (FindValue if find_value else FindNode)(self.node_id, target)
             answers = await asyncio.gather(*(self._ask(c, message, f"DHT node {c.node_id.hex()[:8]}")

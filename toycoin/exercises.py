@@ -6,7 +6,8 @@ worked solution. The check cell calls ``check`` with a few cases; it never
 raises, so a notebook with unanswered exercises still runs top to bottom.
 
 What is in here:
-    Case    one input, the expected answer, and a hint for when it is wrong
+    Case    one input, the expected answer, a hint for when it is wrong, and the
+            known wrong answers with the mistake each one betrays
     check   run the learner's function on every case and say what happened
 """
 from __future__ import annotations
@@ -23,6 +24,8 @@ class Case:
     hint: str = ""
     describe: str = ""  # how to name the input in feedback; default: repr of args
     kwargs: dict = field(default_factory=dict)
+    # Wrong answers that betray a known mistake, and the words that name it (said instead of the hint).
+    mistakes: dict = field(default_factory=dict)
 
 
 def check(answer: Callable[..., Any], cases: list[Case],
@@ -44,7 +47,16 @@ def check(answer: Callable[..., Any], cases: list[Case],
         if not equal(got, case.expected):
             print(f"Case {number} ({given}): expected {case.expected!r}, "
                   f"but your function returned {got!r}.")
-            if case.hint:
-                print(f"  hint: {case.hint}")
+            mistake = _mistake(case, got)
+            if mistake or case.hint:
+                print(f"  {'mistake' if mistake else 'hint'}: {mistake or case.hint}")
             return
     print(f"Correct: all {len(cases)} cases pass.")
+
+
+def _mistake(case: Case, got: Any) -> str:
+    """The words naming the mistake that gives ``got``, if it is a known one."""
+    try:
+        return case.mistakes.get(got, "")
+    except TypeError:  # an unhashable answer is no known mistake
+        return ""

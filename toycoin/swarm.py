@@ -8,9 +8,9 @@ own messages (toycoin.msg_swarm) and checked chunk by chunk against the
 object's Merkle root (toycoin.chunks).
 
     SWARM_MESSAGES        the registry: handshake, pings, swarm messages, tracker messages
-    Arrival               one chunk received: index, from whom, whether that peer had finished
+    Arrival               one chunk received: index, from whom, whether that peer had finished, when
     SwarmPeer(PeerMan)    holds chunks, serves them under an upload cap, fetches what it lacks
-      seed(obj)           hold the whole object from now on (a seeder)
+      seed(obj, indexes)  hold the whole object (or some chunks) from now on (a seeder)
       find_peers(tracker) ask a tracker (toycoin.tracker) whom to connect to, and announce
       is_complete, holdings, arrivals, bad_chunks, uploaded, completed_at
     CorruptPeer           a peer that serves chunks with one byte flipped, to be caught
@@ -35,6 +35,7 @@ timeout on a request to a peer that stays connected but never answers.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,11 +56,13 @@ SWARM_MESSAGES = message_set(Version, Verack, Ping, Pong, Bitfield, Have, GetChu
 
 @dataclass(frozen=True)
 class Arrival:
-    """Chunk ``index`` came from ``peer``; ``peer_complete``: that peer held every chunk by then."""
+    """Chunk ``index`` came from ``peer`` at loop time ``at``; ``peer_complete``: that peer held
+    every chunk by then."""
 
     index: int
     peer: str
     peer_complete: bool
+    at: float
 
 
 class SwarmPeer(PeerMan):
@@ -88,11 +91,11 @@ class SwarmPeer(PeerMan):
 
     # --- synchronous API -------------------------------------------------------------
 
-    def seed(self, obj: ChunkedObject) -> None:
-        """Hold the whole object from now on, and tell every peer."""
+    def seed(self, obj: ChunkedObject, indexes: Iterable[int] | None = None) -> None:
+        """Hold the whole object (or only the chunks at ``indexes``) from now on, and tell every peer."""
         if obj.manifest != self.manifest:
             raise ValueError(f"{self.name} was made for object {self.manifest.root_hex[:12]}…, not this one")
-        self.runtime.call(self._seed, obj)
+        self.runtime.call(self._seed, obj, range(len(obj.chunks)) if indexes is None else indexes)
 
     def find_peers(self, tracker: Address, want: int = 4) -> tuple[str, ...]:
         """Ask the tracker who takes part, announce ourselves, connect to up to ``want`` of them.
@@ -116,10 +119,10 @@ class SwarmPeer(PeerMan):
 
     # --- handlers (network thread) -----------------------------------------------------
 
-    def _seed(self, obj: ChunkedObject) -> None:
-        for index, chunk in enumerate(obj.chunks):
-            self.chunks[index], self.proofs[index] = chunk, obj.proof(index)
-        self.record("seeding", None, f"holds all {self.manifest.chunk_count} chunks")
+    def _seed(self, obj: ChunkedObject, indexes: Iterable[int]) -> None:
+        for index in indexes:
+            self.chunks[index], self.proofs[index] = obj.chunks[index], obj.proof(index)
+        self.record("seeding", None, f"holds {len(self.chunks)} of {self.manifest.chunk_count} chunks")
         for conn in self.live_connections():
             conn.send(self._bitfield())
 
@@ -198,13 +201,14 @@ class SwarmPeer(PeerMan):
             return
         peer_complete = len(self._peer_has.get(conn, ())) == self.manifest.chunk_count
         self.chunks[index], self.proofs[index] = message.data, message.proof
-        self.arrivals.append(Arrival(index, peer, peer_complete))
+        now = asyncio.get_running_loop().time()
+        self.arrivals.append(Arrival(index, peer, peer_complete, now))
         if self.shares:  # tell those who lack it (BitTorrent tells everyone; the rest know already)
             for other in self.live_connections():
                 if index not in self._peer_has.get(other, ()):
                     other.send(Have(self.manifest.root, index))
         if self.is_complete:
-            self.completed_at = asyncio.get_running_loop().time()
+            self.completed_at = now
             self.record("complete", None,
                         f"all {self.manifest.chunk_count} chunks, each checked against the root")
         self._request_more()
