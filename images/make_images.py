@@ -13,7 +13,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import random
+
+from toycoin.crowd import Crowd
 from toycoin.diagrams import network_diagram
+from toycoin.flood import FloodNode, flood_search
+from toycoin.shapeviews import graph_diagram
 from toycoin.picture import Picture
 from toycoin.keys import PrivateKey
 from toycoin.network import Network
@@ -97,12 +102,29 @@ def new_node_syncing() -> Picture:
         return network_diagram(moment[0], title="07: a new node, one block into its sync")
 
 
+def flood_search_with_ttl_two() -> Picture:
+    crowd = Crowd(lambda name: FloodNode(name, rng=random.Random(name)), prefix="f",
+                  rng=random.Random("flood"))
+    try:
+        crowd.add(20, links_each=2)
+        item = bytes(32)
+        crowd.peers[17].add_item(item)
+        search = flood_search(crowd.peers, crowd.peers[0], item, ttl=2)
+        reached = [p.name for p in crowd.peers if p.saw(search.query_id)]
+        names = [p.name for p in crowd.peers]
+        return graph_diagram(names, [(names[a], names[b]) for a, b in crowd.links], origin="f0",
+                             reached=reached, holders=["f17"], title="11: a flood with TTL 2 from f0")
+    finally:
+        crowd.stop()
+
+
 PICTURES: dict[str, Callable[[], Picture]] = {
     "network_03_one_node.png": one_node_down,
     "network_04_two_nodes.png": two_nodes_disagree,
     "network_05_three_nodes.png": three_nodes_one_killed,
     "network_06_spv_light_client.png": light_wallet_fails_over,
     "network_07_ledger_sync.png": new_node_syncing,
+    "network_11_network_shapes.png": flood_search_with_ttl_two,
 }
 
 

@@ -108,6 +108,8 @@ def verify_chunk(manifest: Manifest, index: int, data: bytes, proof: MerkleProof
         raise ValidationError(f"the proof is for chunk {proof.index} of {proof.tx_count}, "
                               f"not chunk {index} of {manifest.chunk_count}")
     try:
-        proof.verify(chunk_hash(index, data), manifest.root)
+        root = proof.compute_root(chunk_hash(index, data))
     except ValidationError as error:
-        raise ValidationError(f"chunk {index} does not match the object's Merkle root ({error})") from None
+        raise ValidationError(f"chunk {index} comes with a malformed proof: {error}") from None
+    if root != manifest.root:
+        raise ValidationError(f"chunk {index} does not match the object's Merkle root")

@@ -10,6 +10,7 @@ share of them down, all from one thread, waiting on conditions.
     Crowd(make, prefix, rng)     the peers, made by ``make(name)``
       add(count, links_each)     start ``count`` more; each dials ``links_each`` random earlier ones
       set_down(share)            the first share of a fixed random order is down, the rest up
+    start_again(peer)            start a stopped peer on its old port, once nothing else holds it
       peers, running, links, names, stop()
 
 Each node holds one file for its listening socket and one per connection
@@ -27,9 +28,11 @@ repeats.
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
+from toycoin.errors import NodeError
 from toycoin.peerman import PeerMan
 
 try:
@@ -53,6 +56,25 @@ def raise_open_file_limit() -> tuple[int, int]:
     if soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     return resource.getrlimit(resource.RLIMIT_NOFILE)
+
+
+def start_again(peer: PeerMan, timeout: float = 10.0) -> None:
+    """Start a stopped peer on its old port, waiting while something else holds that port.
+
+    Every peer listens on a port the system picked from the same range it
+    picks the local ports of outbound connections from: while a peer is down,
+    another peer's dial may borrow its port for a moment. The port is free
+    again when that connection closes, so the start is retried until then.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            peer.start()
+            return
+        except NodeError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)  # a condition outside the network thread's view: poll it
 
 
 def open_files_needed(nodes: int, links: int, spare: int = 64) -> int:
@@ -136,7 +158,7 @@ class Crowd(Generic[P]):
             if index in down and peer.is_running:
                 peer.kill()
             elif index not in down and not peer.is_running:
-                peer.start()
+                start_again(peer, timeout)
         self.wait_linked(timeout)
         return sorted(self.peers[i].name for i in down)
 

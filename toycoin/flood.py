@@ -121,8 +121,8 @@ class FloodNode(PeerMan):
         return self._read(lambda: tuple(sorted(self._hits.get(query_id, ()))))
 
     def saw(self, query_id: int) -> bool:
-        """Whether this node has seen the query (network thread, or through _read)."""
-        return query_id in self._seen
+        """Whether this node has seen the query."""
+        return self._read(lambda: query_id in self._seen)
 
     def _search(self, key: bytes, ttl: int) -> int:
         self._next_query += 1
@@ -177,6 +177,7 @@ class Search:
     reached: int  # nodes that saw the query (the origin included)
     queries: int  # query messages sent
     hits: int  # hit messages sent (each hop back counts)
+    query_id: int = 0  # ask a node whether it saw the query: node.saw(query_id)
 
     @property
     def found(self) -> bool:
@@ -211,4 +212,4 @@ def flood_search(nodes: Sequence[FloodNode], origin: FloodNode, key: bytes, ttl:
         return sum(n.saw(query_id) for n in running), after[0] - before[0], after[2] - before[2]
 
     reached, queries, hits = origin.runtime.call(counts)
-    return Search(origin.hits(query_id), reached, queries, hits)
+    return Search(origin.hits(query_id), reached, queries, hits, query_id)

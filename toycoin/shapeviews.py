@@ -38,7 +38,7 @@ def graph_diagram(names: Sequence[str], links: Iterable[tuple[str, str]], *, dow
     graph = new_graph(directed=False, label=title, labelloc="t", layout=layout, overlap="false",
                       splines="true", start="7", pad="0.2")
     for name in names:
-        style = {"shape": "circle", "style": "filled", "fontsize": "9", "width": "0.45", "fixedsize": "true"}
+        style = {"shape": "circle", "style": "filled", "fontsize": "9", "width": "0.45", "margin": "0.02"}
         if name in down:
             style.update(fillcolor=MUTED, color=DOWN, fontcolor=DOWN, style="filled,dashed")
         elif name == origin:
@@ -74,8 +74,7 @@ def dht_diagram(nodes: Sequence[tuple[str, bytes]], asker: str, rounds: Sequence
         fill = (ACCENT if name == asker else HOLDER if name in holders
                 else "#c8e6c9" if name in asked else "white")
         graph.node(name, f"{name}\n{node_id.hex()[:4]}", shape="circle", style="filled", fillcolor=fill,
-                   fontcolor="white" if name == asker else "black", fontsize="8", width="0.55",
-                   fixedsize="true")
+                   fontcolor="white" if name == asker else "black", fontsize="8", width="0.55", margin="0.02")
     for (a, _), (b, _) in zip(ordered, ordered[1:] + ordered[:1], strict=True):
         graph.edge(a, b, dir="none", color=MUTED)  # the ring of ids
     for name, r in sorted(asked.items(), key=lambda item: (item[1], item[0])):

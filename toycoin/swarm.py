@@ -103,7 +103,8 @@ class SwarmPeer(PeerMan):
         NodeError if the tracker cannot be reached; returns the addresses dialled, as text.
         """
         addresses = self._run(ask_tracker(self, tracker, self.manifest.root))
-        chosen = self.rng.sample(sorted(addresses), min(want, len(addresses)))
+        # Drawn from the tracker's order (newest first), not sorted by port: ports differ between runs.
+        chosen = self.rng.sample(list(addresses), min(want, len(addresses)))
         for address in chosen:
             self.connect(address, wait=False)
         return tuple(format_address(a) for a in chosen)
