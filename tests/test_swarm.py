@@ -111,6 +111,12 @@ def test_the_tracker_killed_newcomers_find_nobody_running_transfers_carry_on(pee
         tracker.kill()
 
 
+def test_addresses_a_tracker_gives_outside_our_networks_are_never_dialled(peers):
+    peer = peers("L")
+    given = [("8.8.8.8", 6881), ("127.0.0.7", 4000), peer.address, ("10.0.0.1", 80)]
+    assert peer.dialable(given) == [("127.0.0.7", 4000)]
+
+
 def dropped(peer):
     return [e.detail for e in peer.events if e.kind == "disconnected" and e.peer == "mallory"]
 

@@ -11,7 +11,8 @@ object's Merkle root (toycoin.chunks).
     Arrival               one chunk received: index, from whom, whether that peer had finished, when
     SwarmPeer(PeerMan)    holds chunks, serves them under an upload cap, fetches what it lacks
       seed(obj, indexes)  hold the whole object (or some chunks) from now on (a seeder)
-      find_peers(tracker) ask a tracker (toycoin.tracker) whom to connect to, and announce
+      find_peers(tracker) ask a tracker (toycoin.tracker) whom to connect to, and announce;
+                          only addresses in its own networks are dialled (toycoin.addrman.local_networks)
       is_complete, holdings, arrivals, bad_chunks, uploaded, completed_at
     CorruptPeer           a peer that serves chunks with one byte flipped, to be caught
 
@@ -39,7 +40,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from toycoin.addrman import Address, format_address
+from toycoin.addrman import Address, format_address, in_networks, local_networks
 from toycoin.chunks import ChunkedObject, Manifest, verify_chunk
 from toycoin.errors import ValidationError
 from toycoin.merkle import MerkleProof
@@ -85,6 +86,7 @@ class SwarmPeer(PeerMan):
         self._asked: dict[int, Connection] = {}  # chunk index -> the connection asked for it
         self._upload_slot: asyncio.Lock | None = None
         self.answers.add(Peers)  # the tracker's answer, handed to find_peers
+        self.networks = local_networks(self.host)  # the only places it dials what a tracker says
         for message_type, handler in ((Bitfield, self.on_bitfield), (Have, self.on_have),
                                       (GetChunk, self.on_getchunk), (Chunk, self.on_chunk)):
             self.handle(message_type, handler)
@@ -102,12 +104,17 @@ class SwarmPeer(PeerMan):
 
         NodeError if the tracker cannot be reached; returns the addresses dialled, as text.
         """
-        addresses = self._run(ask_tracker(self, tracker, self.manifest.root))
+        addresses = self.dialable(self._run(ask_tracker(self, tracker, self.manifest.root)))
         # Drawn from the tracker's order (newest first), not sorted by port: ports differ between runs.
-        chosen = self.rng.sample(list(addresses), min(want, len(addresses)))
+        chosen = self.rng.sample(addresses, min(want, len(addresses)))
         for address in chosen:
             self.connect(address, wait=False)
         return tuple(format_address(a) for a in chosen)
+
+    def dialable(self, addresses: Iterable[Address]) -> list[Address]:
+        """The addresses a tracker gave that may be dialled: in our own networks, not ourselves."""
+        own = (self.host, self._port)
+        return [a for a in addresses if a != own and in_networks(a, self.networks)]
 
     @property
     def is_complete(self) -> bool:
