@@ -119,14 +119,6 @@ class Crowd(Generic[P]):
         self.wait_linked(timeout)
         return new
 
-    def live_links(self) -> int:
-        """Links whose both ends count the connection (read on the network thread)."""
-        def count() -> int:
-            names = {p.name: set(p.peers) for p in self.peers if p.is_running}
-            return sum(1 for a, b in self.links if self.peers[b].name in names.get(self.peers[a].name, ())
-                       and self.peers[a].name in names.get(self.peers[b].name, ()))
-        return self.peers[0].runtime.call(count) if self.peers else 0
-
     def wait_linked(self, timeout: float = 60.0) -> None:
         """Wait until every link between two running peers is up, and no link to a stopped one is."""
         if not self.peers:
