@@ -114,10 +114,11 @@ def swarm_against_server() -> None:
 
 def main() -> None:
     quick = "--quick" in sys.argv
-    soft, hard = raise_open_file_limit()
+    limit = raise_open_file_limit()
     sizes = [100, 500] if quick else [100, 500, 1000]
-    print(f"open files: soft limit {soft:,} (hard {hard:,}); a DHT node holds 1 file, a flood node "
-          f"about 5: room for about {max(soft - 200, 0) // 6:,} nodes of each kind at once\n")
+    print(f"open files: limit raised to {limit:,}; a DHT node holds 1 file, a flood node about 5: "
+          f"room for about {max(limit - 200, 0) // 6:,} nodes of each kind at once, then "
+          "'Too many open files'\n")
     dht_and_flood(sizes)
     swarm_against_server()
 

@@ -5,7 +5,8 @@ real peer (a flood node, a DHT node, a swarm peer) listening on its own port
 of 127.0.0.1; a crowd starts them, wires them into a random graph, and sets a
 share of them down, all from one thread, waiting on conditions.
 
-    raise_open_file_limit()      lift this process's soft limit on open files to the hard one
+    raise_open_file_limit()      lift this process's soft limit on open files to the hard one;
+                                 return the limit now in force
     open_files_needed(n, links)  files a crowd of n nodes with that many links will hold
     Crowd(make, prefix, rng)     the peers, made by ``make(name)``
       add(count, links_each)     start ``count`` more; each dials ``links_each`` random earlier ones
@@ -43,19 +44,20 @@ except ImportError:  # Windows: no per-process limit to raise this way
 P = TypeVar("P", bound=PeerMan)
 
 
-def raise_open_file_limit() -> tuple[int, int]:
-    """Raise the soft limit on open files to the hard limit; return (soft, hard) afterwards.
-
-    (-1, -1) where the platform has no such limit to read (Windows).
-    """
+def raise_open_file_limit() -> int:
+    """Raise this process's soft limit of open files to its hard limit, where the system allows it;
+    return the limit now in force (0 where it cannot be read, as on Windows)."""
     if resource is None:
-        return (-1, -1)
+        return 0
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard == resource.RLIM_INFINITY:
-        hard = 1 << 20
-    if soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    return resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+    while soft != resource.RLIM_INFINITY and soft < wanted:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+            return wanted
+        except (ValueError, OSError):
+            wanted //= 2  # macOS refuses more than kern.maxfilesperproc, whatever the hard limit says
+    return soft
 
 
 def start_again(peer: PeerMan, timeout: float = 10.0) -> None:
