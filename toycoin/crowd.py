@@ -153,6 +153,12 @@ class Crowd(Generic[P]):
                 peer.kill()
             elif index not in down and not peer.is_running:
                 start_again(peer, timeout)
+        for a, b in self.links:
+            if a not in down and b not in down:
+                # Dialling a dead port of the ephemeral range can, rarely, connect a socket to itself
+                # (TCP's simultaneous open); the dialler then takes that address for its own and
+                # stops dialling it. Asking again is harmless when the link is fine.
+                self.peers[a].connect(self.peers[b], wait=False)
         self.wait_linked(timeout)
         return sorted(self.peers[i].name for i in down)
 
