@@ -12,17 +12,21 @@ with TOYCOIN_UPDATE_IMAGES=1.
 from __future__ import annotations
 
 import itertools
+import random
 from collections.abc import Callable
 from pathlib import Path
 
 from toycoin import params
 from toycoin.blockdiagrams import chain_diagram, link_diagram
+from toycoin.crowd import Crowd
 from toycoin.diagrams import network_diagram
+from toycoin.flood import FloodNode, flood_search
+from toycoin.shapeviews import graph_diagram
+from toycoin.picture import Picture
 from toycoin.keys import PrivateKey
 from toycoin.ledger import Ledger
 from toycoin.network import Network
 from toycoin.node import course_genesis
-from toycoin.picture import Picture
 from toycoin.pow import PowRules
 from toycoin.spv import LightClient
 from toycoin.relay import Relay
@@ -146,6 +150,8 @@ def tampered_block_breaks_the_links() -> Picture:
         m.serve_chain(m.chain.with_block(2, recommit(forged)).blocks)
         chains = {name: net[name].ledger for name in ("A", "B", "C")} | {"M": m.chain}
         return link_diagram(chains, title="08: M edited block 2; the link from block 3 is broken")
+
+
 def most_work_wins() -> Picture:
     """Two nodes apart: X seals 8 blocks at the easiest target, Y 6 that the difficulty rule makes harder."""
     steep = PowRules(spacing=600, retarget_interval=2)
@@ -164,6 +170,22 @@ def most_work_wins() -> Picture:
                                    f"(work {work['Y']:,})")
 
 
+def flood_search_with_ttl_two() -> Picture:
+    crowd = Crowd(lambda name: FloodNode(name, rng=random.Random(name)), prefix="f",
+                  rng=random.Random("flood"))
+    try:
+        crowd.add(20, links_each=2)
+        item = bytes(32)
+        crowd.peers[17].add_item(item)
+        search = flood_search(crowd.peers, crowd.peers[0], item, ttl=2)
+        reached = [p.name for p in crowd.peers if p.saw(search.query_id)]
+        names = [p.name for p in crowd.peers]
+        return graph_diagram(names, [(names[a], names[b]) for a, b in crowd.links], origin="f0",
+                             reached=reached, holders=["f17"], title="11: a flood with TTL 2 from f0")
+    finally:
+        crowd.stop()
+
+
 PICTURES: dict[str, Callable[[], Picture]] = {
     "network_03_one_node.png": one_node_down,
     "network_04_two_nodes.png": two_nodes_disagree,
@@ -172,6 +194,7 @@ PICTURES: dict[str, Callable[[], Picture]] = {
     "network_07_ledger_sync.png": new_node_syncing,
     "network_08_the_block_chain.png": tampered_block_breaks_the_links,
     "chain_09_proof_of_work.png": most_work_wins,
+    "network_11_network_shapes.png": flood_search_with_ttl_two,
 }
 
 

@@ -30,7 +30,9 @@ LAYERS: list[tuple[str, ...]] = [
     ("wallet",),
     # messages and their framing
     ("message",),
+    ("chunks", "kbucket"),
     ("msg_control", "msg_data", "msg_wallet"),
+    ("msg_swarm", "msg_dht"),
     ("wire",),
     # the one connection layer, for every kind of peer
     ("runtime",),
@@ -51,14 +53,17 @@ LAYERS: list[tuple[str, ...]] = [
     ("cli",),
     ("process",),
     ("network",),
+    # other network shapes on the same connection layer (chapter 11)
+    ("crowd", "tracker", "flood", "dht"),
+    ("swarm",),
     ("__main__",),
     # views and course helpers: never imported by anything above
     ("envcheck", "exercises"),
     ("picture",),
-    ("diagrams", "blockdiagrams"),
+    ("diagrams", "blockdiagrams", "shapeviews"),
     ("widgets",),
 ]
-VIEWS = {"envcheck", "exercises", "picture", "diagrams", "blockdiagrams", "widgets"}
+VIEWS = {"envcheck", "exercises", "picture", "diagrams", "blockdiagrams", "shapeviews", "widgets"}
 VIEW_LIBRARIES = {"graphviz", "ipywidgets"}
 LAYER_OF = {name: level for level, layer in enumerate(LAYERS) for name in layer}
 

@@ -217,3 +217,12 @@ def test_chapter_09_best_chain_exercise_names_each_mistake(capsys):
     assert hint_of(capsys).startswith("a bigger target is an easier header")
     check(lambda chains: max(chains, key=lambda n: max(block_work(b) for b in chains[n])), chain_cases)
     assert hint_of(capsys).startswith("same bits on both")  # the hardest header is not the chain's work
+
+
+def test_a_dict_of_known_wrong_answers_names_the_mistake(capsys):
+    cases = [Case((5,), 10, hint="double it", mistakes={25: "you squared it"})]
+    check(lambda x: x * x, cases)
+    assert capsys.readouterr().out == ("Case 1 (5): expected 10, but your function returned 25.\n"
+                                       "  hint: you squared it\n")
+    check(lambda x: [x], cases)  # unknown: the hint
+    assert capsys.readouterr().out.endswith("  hint: double it\n")

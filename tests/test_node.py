@@ -224,7 +224,8 @@ def test_nonces_come_from_the_injected_random_source(make_node):
     a, b = make_node("A", rng=random.Random(1)), make_node("B")
     a.connect(b)
     nonces = a.runtime.call(lambda: [a.state(c).nonce for c in a.connections()])
-    assert nonces == [random.Random(1).getrandbits(64)]  # one per connection, drawn from rng
+    seeded = random.Random(random.Random(1).getrandbits(64))  # a generator of their own, seeded from rng
+    assert nonces == [seeded.getrandbits(64)]  # one per connection
 
 
 def test_a_copied_nonce_cuts_no_connection(make_node):

@@ -15,10 +15,14 @@ imports only modules above it in this list (tests/test_architecture.py checks):
     ledger           the UTXO set: validation with reasons, apply and undo blocks
     txindex          which block holds a transaction, and the Merkle proof of it
     wallet           an offline wallet that builds and signs payments
+    chunks           a large object cut into chunks, each checked against one Merkle root
+    kbucket          Kademlia's ids, XOR distance and k-buckets: a DHT node's routing table
     message          what every message shares: the Message base class, text and list fields
     msg_control      control messages: version, verack, ping, pong, getaddr, addr, reject
     msg_data         data messages: tx, inv, getdata, notfound, block, getheaders, headers, mempool
     msg_wallet       a wallet's questions and their answers: getutxos, utxos, getproof, proof, noproof
+    msg_swarm        a swarm's messages: bitfield, have, getchunk, chunk
+    msg_dht          a DHT's messages: findnode, findvalue, store, nodes, value
     wire             the 24-byte frame, its checksum, and registries of messages
     runtime          one asyncio loop in a background thread, behind a synchronous API
     peer             one TCP connection: bytes, frames, limits
@@ -41,12 +45,18 @@ imports only modules above it in this list (tests/test_architecture.py checks):
     cli              python -m toycoin node / wallet: a full node, and a wallet, from a terminal
     process          a node as its own operating-system process, killed for real
     network          many nodes at once, and snapshots of them for pictures
+    crowd            hundreds of peers of one kind in one process, wired at random, a share down
+    tracker          a central index: who takes part in the swarm of an object (hybrid networks)
+    flood            an unstructured network searched by flooding queries with a TTL
+    dht              a Kademlia node: iterative lookups, store and find with k replicas
+    swarm            seeders and leechers: an object fetched in chunks from many peers at once
 
     envcheck         what the course needs on this machine, and how to get it
     exercises        checks of a learner's answers that say what is wrong in plain words
     picture          a graphviz graph that draws itself, or says how to install dot
     diagrams         pictures of keys, transactions, networks and message sequences
     blockdiagrams    pictures of Merkle trees, chains of blocks and each block's link to its parent
+    shapeviews       pictures of graphs, DHT routes and who holds which chunks; a kill-a-share panel
     widgets          ipywidgets panels that start and stop real nodes, and their miners
 
 Run a node, or a wallet, from a terminal: ``python -m toycoin`` lists the commands.

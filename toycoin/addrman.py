@@ -5,6 +5,8 @@ its peers' ``addr`` messages. The book keeps every one of them; the dialling
 itself, with backoff, belongs to the connections (toycoin.connman).
 
     Address, format_address, target_address, is_ipv4   (host, port) pairs and their text
+    local_networks(host), in_networks(address, nets)   where a peer that learns addresses from
+                    strangers (a DHT node, a tracker's client) may dial: its own network only
     Target          what a connect() accepts: a node, a node process or a (host, port)
     AddrMan         the book: wanted addresses ("asked" or "learned"), their labels,
                     addresses that turned out to be ourselves, dials in progress,
@@ -59,6 +61,20 @@ def is_ipv4(host: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def local_networks(host: str) -> tuple[ipaddress.IPv4Network, ...]:
+    """The networks a peer bound to ``host`` may dial: all of 127.0.0.0/8 for a loopback
+    host, else the /24 around it (a classroom LAN)."""
+    if ipaddress.IPv4Address(host).is_loopback:
+        return (ipaddress.IPv4Network("127.0.0.0/8"),)
+    return (ipaddress.IPv4Network(f"{host}/24", strict=False),)
+
+
+def in_networks(address: Address, networks: tuple[ipaddress.IPv4Network, ...]) -> bool:
+    """Whether ``address`` is an IPv4 (host, port) inside one of ``networks``, with a real port."""
+    host, port = address
+    return is_ipv4(host) and 0 < port < 65536 and any(ipaddress.IPv4Address(host) in n for n in networks)
 
 
 class AddrMan:

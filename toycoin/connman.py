@@ -113,6 +113,9 @@ class ConnMan(Recorder):
         self.limits = limits or Limits()
         self.timeout = self.limits.frame_timeout  # seconds a dial, or an answer to ask(), may take
         self.rng = rng or random.Random()
+        # Version nonces come from a generator of their own, seeded from rng: how many connections
+        # open, and in which order, then changes nothing else the owner draws from rng.
+        self._nonces = random.Random(self.rng.getrandbits(64))
         self.discover = discover
         self.messages = messages  # the registry its connections parse frames with
         self.addrman = AddrMan()  # whom to stay connected to
@@ -397,7 +400,7 @@ class ConnMan(Recorder):
         conn = Connection(reader, writer, inbound=target is None, label=label, dispatch=self.dispatch,
                           log=self.record, limits=self.limits, messages=self.messages, delay=self.link_delay)
         state = PeerState(target=target, listen_address=target,
-                          nonce=self.rng.getrandbits(64) if nonce is None else nonce)
+                          nonce=self._nonces.getrandbits(64) if nonce is None else nonce)
         self._peers[conn] = state
         if opened is not None:
             opened.set_result(conn)

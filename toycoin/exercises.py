@@ -29,7 +29,11 @@ class Case:
     hint: str = ""
     describe: str = ""  # how to name the input in feedback; default: repr of args
     kwargs: dict = field(default_factory=dict)
-    mistakes: tuple[tuple[Any, str], ...] = ()  # (a wrong answer or a test of one, what is wrong)
+    mistakes: Any = ()  # (a wrong answer or a test of one, what is wrong) pairs, or a dict of them
+
+    def __post_init__(self) -> None:
+        if isinstance(self.mistakes, dict):
+            object.__setattr__(self, "mistakes", tuple(self.mistakes.items()))
 
     def diagnose(self, got: Any) -> str:
         """The words for the mistake ``got`` makes, if it is a known one; else the hint."""

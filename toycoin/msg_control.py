@@ -11,6 +11,7 @@ connection only through a registry of toycoin.wire.
     Version, Verack          the handshake (a nonce lets a node notice itself)
     Ping, Pong               liveness, and proof that earlier messages were handled
     GetAddr, Addr            peer discovery: (host, port) of known nodes
+    write_address, read_address   the 6 bytes of one IPv4 (host, port), for any message
     Reject                   why a node refused a payment
 
 Simplifications compared with Bitcoin (see
@@ -119,12 +120,12 @@ class GetAddr(Message):
     command: ClassVar[bytes] = b"getaddr"
 
 
-def _write_address(address: tuple[str, int]) -> bytes:
+def write_address(address: tuple[str, int]) -> bytes:
     host, port = address
     return ipaddress.IPv4Address(host).packed + port.to_bytes(2, "big")
 
 
-def _read_address(reader: ByteReader) -> tuple[str, int]:
+def read_address(reader: ByteReader) -> tuple[str, int]:
     host = str(ipaddress.IPv4Address(reader.read(4)))
     port = int.from_bytes(reader.read(2), "big")
     if port == 0:
@@ -144,11 +145,11 @@ class Addr(Message):
             raise ValueError(f"an addr message holds at most {params.MAX_ADDR_TO_SEND} addresses")
 
     def serialize(self) -> bytes:
-        return write_list(self.addresses, _write_address)
+        return write_list(self.addresses, write_address)
 
     @classmethod
     def read_from(cls, reader: ByteReader) -> Addr:
-        return cls(read_list(reader, ADDRESS_SIZE, params.MAX_ADDR_TO_SEND, _read_address,
+        return cls(read_list(reader, ADDRESS_SIZE, params.MAX_ADDR_TO_SEND, read_address,
                              "addr with {n} addresses"))
 
     def __repr__(self) -> str:

@@ -185,13 +185,13 @@ def raise_open_file_limit() -> int:
         return 0
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     wanted = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
-    if soft != resource.RLIM_INFINITY and soft < wanted:
+    while soft != resource.RLIM_INFINITY and soft < wanted:
         try:
             resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
-            soft = wanted
+            return wanted
         except (ValueError, OSError):
-            pass  # not allowed here: the error on running out names the limit
-    return soft
+            wanted //= 2  # macOS refuses more than kern.maxfilesperproc, whatever the hard limit says
+    return soft  # not raised: the error on running out names the limit
 
 
 def get_runtime(runtime: Runtime | None = None) -> Runtime:
