@@ -24,6 +24,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("merkle",),
     ("block",),
     ("headers",),
+    ("sigcache",),
     ("ledger",),
     ("txindex",),
     ("wallet",),

@@ -17,6 +17,7 @@ in, as Bitcoin Core divides its own:
       connect(other), disconnect(other), peers, connection_count, discover
       ping(peer), sync_with_ping(), wait_until(predicate)
       ledger, height, balance(address), submit_tx(tx), seal(), accept_block(block)
+      sigcache (toycoin.sigcache: signatures it has checked, not checked again in their block)
       mempool, sync_status(), services, service(kind)
       events, subscribe(callback), unsubscribe(callback), snapshot(names)
     course_genesis()        the block every node of the course starts from
@@ -72,6 +73,7 @@ from toycoin.msg_wallet import GetProof, GetUtxos, NoProof, Proof, Utxos
 from toycoin.peer import Connection
 from toycoin.peerman import PeerMan
 from toycoin.service import Service, ServiceFactory
+from toycoin.sigcache import SigCache
 from toycoin.store import Store
 from toycoin.tx import Tx
 from toycoin.txindex import TxIndex
@@ -100,7 +102,10 @@ class Node(PeerMan):
         genesis = genesis or course_genesis()
         # With a data directory the ledger is the store's, and every block goes to disk too.
         self._store = Store.open(data_dir, genesis) if data_dir is not None else None
-        self.ledger = self._store.load() if self._store else Ledger(genesis)
+        # This node's own: signatures checked as payments arrive are not checked again in their block.
+        self.sigcache = SigCache()
+        self.ledger = (self._store.load(self.sigcache) if self._store
+                       else Ledger(genesis, sigcache=self.sigcache))
         self.mempool = Mempool()
         self.miner_address = miner_address or PrivateKey.from_seed(f"miner {name}").address
         self._clock = clock

@@ -27,6 +27,10 @@ BLOCK_BITS = 0x207FFFFF
 # Bitcoin started at 50 BTC and halves it every 210,000 blocks
 # [GetBlockSubsidy, nSubsidyHalvingInterval]; toycoin never halves.
 BLOCK_REWARD = 50
+# Signature checks a node remembers as passed, so a payment checked on entering
+# the mempool is not checked again when its block arrives: 32 bytes each, about
+# 1 MB when full (Bitcoin Core bounds it by bytes, 32 MiB [DEFAULT_MAX_SIG_CACHE_BYTES]).
+MAX_SIGNATURE_CACHE = 10_000
 
 # --- network: wire, peers, nodes -------------------------------------------------
 # The first 4 bytes of every frame: "toyc" in ASCII. A frame with other magic

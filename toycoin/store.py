@@ -43,6 +43,7 @@ from toycoin.block import Block
 from toycoin.encoding import ByteReader, compact_size
 from toycoin.errors import ParseError, StoreError, ValidationError
 from toycoin.ledger import Ledger, TxUndo
+from toycoin.sigcache import SigCache
 from toycoin.tx import OUTPOINT_SIZE, TXOUT_SIZE, OutPoint, TxOut
 
 FILE_NAME = "ledger.sqlite3"
@@ -173,13 +174,14 @@ class Store:
         rows = self._db.execute("SELECT outpoint, txout FROM utxos")
         return {OutPoint.parse(op): TxOut.parse(out) for op, out in rows}
 
-    def load(self) -> Ledger:
-        """The ledger this store holds; StoreError if its blocks do not parse or link."""
+    def load(self, sigcache: SigCache | None = None) -> Ledger:
+        """The ledger this store holds (with ``sigcache``, see toycoin.ledger); StoreError if its
+        blocks do not parse or link."""
         rows = self._db.execute("SELECT block, undo FROM blocks ORDER BY height").fetchall()
         try:
             blocks = [Block.parse(block) for block, _ in rows]
             undo = [parse_undo(data) for _, data in rows]
-            return Ledger.restore(blocks, undo, self.utxos())
+            return Ledger.restore(blocks, undo, self.utxos(), sigcache=sigcache)
         except (ParseError, ValidationError) as error:
             raise StoreError(f"the store in {self.path} holds a broken chain: {error}") from None
 
