@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import FrozenInstanceError, dataclass
 from typing import TypeVar
 
 from toycoin import params
@@ -33,21 +33,64 @@ from toycoin.runtime import Runtime
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
 class Event:
-    """Something a node saw happen. ``seq`` orders events across all nodes of a runtime."""
+    """Something a node saw happen. ``seq`` orders events across all nodes of a runtime.
+
+    Frozen, and compared, hashed and shown by its fields, as a dataclass would
+    be. ``detail`` may be given as a message rather than text: the text, its
+    ``repr``, is made the first time someone reads it (most events never are).
+    """
+
+    __slots__ = ("seq", "kind", "node", "peer", "_detail", "command", "direction")
 
     seq: int
     kind: str  # started, stopped, killed, opened, connected, disconnected, send, receive, ...
     node: str
     peer: str | None
-    detail: str
-    command: str | None = None  # for send and receive: the message's command ("inv", "tx"...)
-    direction: str | None = None  # "in" or "out": received or sent; accepted or dialled
+    command: str | None  # for send and receive: the message's command ("inv", "tx"...)
+    direction: str | None  # "in" or "out": received or sent; accepted or dialled
+
+    def __init__(self, seq: int, kind: str, node: str, peer: str | None, detail: object,
+                 command: str | None = None, direction: str | None = None) -> None:
+        for name, value in (("seq", seq), ("kind", kind), ("node", node), ("peer", peer),
+                            ("_detail", detail), ("command", command), ("direction", direction)):
+            object.__setattr__(self, name, value)
+
+    @property
+    def detail(self) -> str:
+        """What happened, for people: text, made from the message on first reading."""
+        detail = self._detail
+        if type(detail) is not str:
+            detail = repr(detail)
+            object.__setattr__(self, "_detail", detail)
+        return detail
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise FrozenInstanceError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise FrozenInstanceError(f"cannot delete field {name!r}")
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not Event:
+            return NotImplemented
+        return _fields(self) == _fields(other)
+
+    def __hash__(self) -> int:
+        return hash(_fields(self))
+
+    def __repr__(self) -> str:
+        return (f"Event(seq={self.seq!r}, kind={self.kind!r}, node={self.node!r}, peer={self.peer!r}, "
+                f"detail={self.detail!r}, command={self.command!r}, direction={self.direction!r})")
 
     def __str__(self) -> str:
         peer = f" {self.peer}" if self.peer else ""
         return f"{self.node} {self.kind}{peer}: {self.detail}"
+
+
+def _fields(event: Event) -> tuple:
+    """An event's fields in order, as a dataclass compares and hashes them."""
+    return (event.seq, event.kind, event.node, event.peer, event.detail, event.command, event.direction)
 
 
 @dataclass(frozen=True)
@@ -114,9 +157,12 @@ class Recorder:
         """Wait until ``predicate()`` holds (checked on the network thread); NodeError naming ``what``."""
         self.runtime.wait_until(predicate, timeout, what or f"a condition holds on {self.name}")
 
-    def record(self, kind: str, peer: str | None, detail: str, *, command: str | None = None,
+    def record(self, kind: str, peer: str | None, detail: object, *, command: str | None = None,
                direction: str | None = None) -> None:
-        """Keep one event and hand it to every subscriber (network thread)."""
+        """Keep one event and hand it to every subscriber (network thread).
+
+        ``detail`` is text, or a message whose ``repr`` becomes the text when read.
+        """
         event = Event(self.runtime.next_seq(), kind, self.name, peer, detail, command, direction)
         self._events.append(event)
         for callback in list(self._subscribers):
