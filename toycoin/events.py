@@ -22,6 +22,7 @@ Bitcoin Core has the same two ideas: a debug log of categorised lines
 
 from __future__ import annotations
 
+import sys
 from collections import deque
 from collections.abc import Callable
 from dataclasses import FrozenInstanceError, dataclass
@@ -32,6 +33,11 @@ from toycoin.runtime import Runtime
 
 T = TypeVar("T")
 
+# Measured on CPython 3.11 (tracemalloc): an event with its seq and its place in the log,
+# and a small message (ping: 125 bytes, inv of one tx: 290, version: 224).
+EVENT_BYTES = 128
+MESSAGE_BYTES = 256
+
 
 class Event:
     """Something a node saw happen. ``seq`` orders events across all nodes of a runtime.
@@ -39,9 +45,10 @@ class Event:
     Frozen, and compared, hashed and shown by its fields, as a dataclass would
     be. ``detail`` may be given as a message rather than text: the text, its
     ``repr``, is made the first time someone reads it (most events never are).
+    ``footprint`` is about how many bytes it keeps alive.
     """
 
-    __slots__ = ("seq", "kind", "node", "peer", "_detail", "command", "direction")
+    __slots__ = ("seq", "kind", "node", "peer", "_detail", "command", "direction", "_lazy")
 
     seq: int
     kind: str  # started, stopped, killed, opened, connected, disconnected, send, receive, ...
@@ -55,6 +62,14 @@ class Event:
         for name, value in (("seq", seq), ("kind", kind), ("node", node), ("peer", peer),
                             ("_detail", detail), ("command", command), ("direction", direction)):
             object.__setattr__(self, name, value)
+        object.__setattr__(self, "_lazy", type(detail) is not str)
+
+    @property
+    def footprint(self) -> int:
+        """About how many bytes this event keeps alive: itself, and its text or its message."""
+        if self._lazy:  # even once its text is made: the recorder counts each event once, alike
+            return EVENT_BYTES + MESSAGE_BYTES
+        return EVENT_BYTES + sys.getsizeof(self._detail)
 
     @property
     def detail(self) -> str:
@@ -127,7 +142,8 @@ class Recorder:
 
     def __init__(self, name: str, runtime: Runtime) -> None:
         self.name, self.runtime = name, runtime
-        self._events: deque[Event] = deque(maxlen=params.MAX_EVENTS)
+        self._events: deque[Event] = deque()
+        self._bytes = 0  # the footprints of the events kept
         self._subscribers: list[Callable[[Event], None]] = []
 
     def _read(self, fn: Callable[[], T]) -> T:
@@ -136,7 +152,8 @@ class Recorder:
 
     @property
     def events(self) -> list[Event]:
-        """The most recent events (at most params.MAX_EVENTS), oldest first."""
+        """The most recent events, oldest first: at most params.MAX_EVENTS, taking about at
+        most params.MAX_EVENT_BYTES (Event.footprint)."""
         return self._read(lambda: list(self._events))
 
     def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
@@ -164,11 +181,19 @@ class Recorder:
         ``detail`` is text, or a message whose ``repr`` becomes the text when read.
         """
         event = Event(self.runtime.next_seq(), kind, self.name, peer, detail, command, direction)
-        self._events.append(event)
-        for callback in list(self._subscribers):
+        self._keep(event)
+        for callback in list(self._subscribers) if self._subscribers else ():
             try:
                 callback(event)
             except Exception as error:  # a broken view must not break the node
-                self._events.append(Event(self.runtime.next_seq(), "subscriber error", self.name,
-                                          None, f"{type(error).__name__}: {error}"))
+                self._keep(Event(self.runtime.next_seq(), "subscriber error", self.name,
+                                 None, f"{type(error).__name__}: {error}"))
         self.runtime.notify()
+
+    def _keep(self, event: Event) -> None:
+        """Add ``event`` to the log, forgetting the oldest ones beyond the log's bounds."""
+        events = self._events
+        events.append(event)
+        self._bytes += event.footprint
+        while len(events) > params.MAX_EVENTS or self._bytes > params.MAX_EVENT_BYTES:
+            self._bytes -= events.popleft().footprint

@@ -82,8 +82,15 @@ MAX_SEND_BUFFER = 1_000_000
 # the maximum; retries go on for as long as the node runs (toycoin's own).
 RECONNECT_DELAY_MIN = 0.05
 RECONNECT_DELAY_MAX = 2.0
-# Events a node keeps for diagrams and logs; older ones are forgotten.
+# Events a node keeps for diagrams and logs: at most this many, taking about at
+# most this many bytes (a thousand-odd events); older ones are forgotten. A
+# thousand nodes in one process then spend 0.1 GB on their logs, not 3 GB.
 MAX_EVENTS = 10_000
+MAX_EVENT_BYTES = 160 * 1024
+# A message of at most this many bytes is kept in its send or receive event and
+# written out as text only if someone reads the event; a bigger one is written
+# out at once, so a log never keeps a big message (2,000 headers, a block) alive.
+MAX_LAZY_EVENT_PAYLOAD = 128
 # Every node of the course starts from the same genesis block, whose coinbase
 # pays GENESIS_AMOUNT coins to the address of PrivateKey.from_seed(GENESIS_SEED).
 # Its timestamp is Bitcoin's genesis block's [genesis.nTime = 1231006505].

@@ -82,6 +82,11 @@ LogFunction = Callable[..., None]
 Dispatch = Callable[["Connection", Message], None]
 
 
+def _detail(message: Message, payload_size: int) -> Message | str:
+    """What an event keeps of a message: itself if small (its text made when read), else its text."""
+    return message if payload_size <= params.MAX_LAZY_EVENT_PAYLOAD else repr(message)
+
+
 class Connection:
     """One peer: frames, limits and events. ``run()`` returns when the connection ends."""
 
@@ -119,8 +124,10 @@ class Connection:
         """Queue one message for the peer (no-op once the connection is closing)."""
         if not self.is_open:
             return
-        self.writer.write(encode_frame(message, self.magic))
-        self._log("send", self.label, message, command=message.command.decode(), direction="out")
+        frame = encode_frame(message, self.magic)
+        self.writer.write(frame)
+        self._log("send", self.label, _detail(message, len(frame) - HEADER_SIZE),
+                  command=message.command.decode(), direction="out")
         if self.writer.transport.get_write_buffer_size() > self.limits.max_send_buffer:
             self.abort("peer does not read what we send: send buffer full")
 
@@ -185,7 +192,8 @@ class Connection:
         if message is None:
             self.ignore(f"unknown command {header.command.decode()!r}")
             return
-        self._log("receive", self.label, message, command=message.command.decode(), direction="in")
+        self._log("receive", self.label, _detail(message, header.length),
+                  command=message.command.decode(), direction="in")
         self._dispatch(self, message)
 
     def _wait_until(self, deadline: float) -> None:
