@@ -4,6 +4,7 @@ from dataclasses import FrozenInstanceError
 
 import pytest
 
+from toycoin import params
 from toycoin.events import Event, Recorder
 from toycoin.msg_control import Ping
 from toycoin.runtime import Runtime
@@ -42,4 +43,23 @@ def test_the_text_is_made_once_and_only_when_read():
     assert (event.kind, event.command, event.direction, detail.made) == ("send", "ping", "out", 0)
     assert event.detail == "ping(nonce=7)" and event.detail == "ping(nonce=7)"
     assert detail.made == 1
+    runtime.close()
+
+
+def test_the_log_is_bounded_by_bytes_and_forgets_the_oldest_first(monkeypatch):
+    monkeypatch.setattr(params, "MAX_EVENT_BYTES", 20 * 1024)
+    runtime = Runtime("test-event-bytes")
+    recorder = Recorder("A", runtime)
+
+    def flood() -> None:
+        for n in range(1, 1001):
+            recorder.record("send", "B", Ping(n), command="ping", direction="out")
+            recorder.record("block applied", "B", f"height {n}, block {n:012x}…")
+
+    runtime.call(flood)
+    events = recorder.events
+    assert sum(e.footprint for e in events) <= 20 * 1024
+    assert len(events) > 20 * 1024 // 512  # every event is counted at a few hundred bytes at most
+    assert events[-1].detail == "height 1000, block 0000000003e8…"  # the newest are kept
+    assert [e.seq for e in events] == list(range(events[0].seq, events[-1].seq + 1))
     runtime.close()
