@@ -59,10 +59,15 @@ class Event:
 
     def __init__(self, seq: int, kind: str, node: str, peer: str | None, detail: object,
                  command: str | None = None, direction: str | None = None) -> None:
-        for name, value in (("seq", seq), ("kind", kind), ("node", node), ("peer", peer),
-                            ("_detail", detail), ("command", command), ("direction", direction)):
-            object.__setattr__(self, name, value)
-        object.__setattr__(self, "_lazy", type(detail) is not str)
+        set_field = object.__setattr__  # frozen: fields are set once, here
+        set_field(self, "seq", seq)
+        set_field(self, "kind", kind)
+        set_field(self, "node", node)
+        set_field(self, "peer", peer)
+        set_field(self, "_detail", detail)
+        set_field(self, "command", command)
+        set_field(self, "direction", direction)
+        set_field(self, "_lazy", type(detail) is not str)
 
     @property
     def footprint(self) -> int:
