@@ -15,6 +15,14 @@ Events carry structured fields (kind, node, peer, command, direction), so a
 notebook filters on fields (``e.kind == "send" and e.command == "inv"``),
 never on the text of ``detail``, which is for people.
 
+Recording must cost little: a node records every message it sends or
+receives. So an event of a small message keeps the message, and its text is
+made only if someone reads ``detail`` (toycoin.peer). And a log must not
+grow without bound: a recorder keeps the newest events, at most
+params.MAX_EVENTS and about params.MAX_EVENT_BYTES of them (each event counts
+its ``footprint``), so a thousand nodes in one process keep a thousand small
+logs, not a thousand logs of megabytes.
+
 Bitcoin Core has the same two ideas: a debug log of categorised lines
 (``-debug=net``) and RPC snapshots such as ``getpeerinfo`` and
 ``getblockchaininfo``.
