@@ -318,6 +318,7 @@ def bench_memory(size: int) -> None:
     Node("warm-up", runtime=runtime)  # import and initialise everything once
     names = [f"n{i:04}" for i in range(size)]
     gc.collect()
+    rss_before = resident_kib()
     tracemalloc.start()
     net = Network(names, wallet_names=(), runtime=runtime, discover=False)
     net.start_all()
@@ -331,6 +332,8 @@ def bench_memory(size: int) -> None:
                  timeout=1200)
     gc.collect()
     full = tracemalloc.get_traced_memory()[0]
+    tracing_kib = tracemalloc.get_tracemalloc_memory() / 1024  # tracemalloc's own records
+    rss_after = resident_kib()
     tracemalloc.stop()
     kept = len(net[names[0]].events)
     net.close()
@@ -339,6 +342,21 @@ def bench_memory(size: int) -> None:
     print(f"   per node, running            {running / size / 1024:8.1f} KiB")
     print(f"   per node, event log full     {full / size / 1024:8.1f} KiB   (goal: under 300 KiB; "
           f"{kept} events kept of MAX_EVENT_BYTES {params.MAX_EVENT_BYTES // 1024} KiB)")
+    if rss_before is not None and rss_after is not None:
+        rss = (rss_after - rss_before - tracing_kib) / size
+        print(f"   resident memory per node     {rss:8.1f} KiB   "
+              "(growth of the process, less tracemalloc's own records)")
+
+
+def resident_kib() -> int | None:
+    """Resident memory of this process in KiB (Linux only)."""
+    status = Path("/proc/self/status")
+    if not status.exists():
+        return None
+    for line in status.read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return None
 
 
 def main() -> None:
