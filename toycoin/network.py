@@ -169,14 +169,17 @@ class Network:
         for light_client in self._light.values():
             light_client.stop()
         nodes = [member for member in self._members.values() if isinstance(member, Node)]
+        together = [node for node in nodes if node.runtime is self.runtime]
 
         async def stop_together() -> None:
-            await asyncio.gather(*(node.shutdown() for node in nodes))
+            await asyncio.gather(*(node.shutdown() for node in together))
 
         self.runtime.run(stop_together())
         for member in self._members.values():
             if isinstance(member, NodeProcess):
                 member.kill()
+            elif member not in together:  # a node added with a runtime of its own
+                member.stop()
 
     # --- shapes ----------------------------------------------------------------------
 
