@@ -83,3 +83,18 @@ def test_fifty_discovering_nodes_stop_and_leave_nothing_behind(together):
     finally:
         net.close()
         runtime.close()
+
+
+def test_network_close_stops_a_node_that_runs_on_a_runtime_of_its_own():
+    runtime, other = Runtime("test-stop-own"), Runtime("test-stop-other")
+    net = Network(["A"], wallet_names=(), runtime=runtime)
+    stranger = net.add(Node("X", runtime=other))
+    try:
+        net.start_all()
+        net.close()
+        assert not net["A"].is_running and not stranger.is_running
+        assert any(e.kind == "stopped" for e in stranger.events)
+    finally:
+        net.close()
+        runtime.close()
+        other.close()

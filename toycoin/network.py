@@ -175,10 +175,11 @@ class Network:
             await asyncio.gather(*(node.shutdown() for node in together))
 
         self.runtime.run(stop_together())
+        stopped = set(together)
         for member in self._members.values():
             if isinstance(member, NodeProcess):
                 member.kill()
-            elif member not in together:  # a node added with a runtime of its own
+            elif member not in stopped:  # a node added with a runtime of its own
                 member.stop()
 
     # --- shapes ----------------------------------------------------------------------
