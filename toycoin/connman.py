@@ -253,8 +253,14 @@ class ConnMan(Recorder):
 
     def want(self, address: Address, how: str, label: str | None = None) -> None:
         """Keep connected to ``address`` ("asked", or "learned" from a peer)."""
-        if self.addrman.want(address, how, label) and self._running:
-            self.spawn(self._keep_connected(address))
+        if self.addrman.want(address, how, label):
+            if self._running:
+                self.spawn(self._keep_connected(address))
+        elif self._running:
+            # Known already, perhaps learned and not dialled (discover=False): its dial loop
+            # waits for a change, and being asked for is one. Without this pulse a quiet
+            # node never dialled an address it had learned before it was asked to.
+            self.pulse()
 
     # --- hooks for the layers above ----------------------------------------------------
 
