@@ -25,6 +25,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("block",),
     ("pow",),
     ("headers",),
+    ("sigcache",),
     ("ledger",),
     ("txindex",),
     ("wallet",),

@@ -156,3 +156,20 @@ def test_a_node_gains_a_service_in_one_line(runtime):
         plain.service(Relay)
     other = Node("C", runtime=runtime, services=[Relay, BlockSync])
     assert other.service(Relay) is not node.service(Relay)  # each node its own
+
+
+def test_an_address_learned_before_it_is_asked_for_is_dialled():
+    # Without discovery a learned address is not dialled: its dial loop waits for a change.
+    # Asking for it later is such a change, even on a node where nothing else happens.
+    a, b = Node("A", discover=False), Node("B")
+    a.start()
+    b.start()
+    try:
+        a.runtime.call(a.want, b.address, "learned")  # as if a peer's addr message named B
+        a.sync_with_ping()
+        assert a.peers == ()
+        a.connect(b, timeout=5)
+        assert a.peers == ("B",)
+    finally:
+        a.stop()
+        b.stop()

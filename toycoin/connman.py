@@ -11,6 +11,7 @@ toycoin.peer.Connection.
 
     ConnMan(name, host, port, listen, ...)
       start(), stop(), kill(), restart(), is_running, address
+      shutdown(abrupt)   what stop and kill run, for the network thread (stops many peers at once)
       connect(target), disconnect(target), peers, connection_count
       block(target), unblock(target), blocked    a firewall between two peers (a partition)
       link_delay                                 seconds each frame it sends waits (a slow link)
@@ -20,8 +21,9 @@ toycoin.peer.Connection.
     dial_error(e)    a failed dial in a few words
 
 For the layers above, on the network thread: ``live_connections()`` (the
-handshaked full nodes), ``state(conn)``, ``peer_name(conn)``, ``spawn(coro)``
-``every(seconds, callback)`` and ``until(predicate, timeout)``; and the hooks they fill: ``dispatch``,
+handshaked full nodes), ``connections()``, ``tasks()``, ``state(conn)``,
+``peer_name(conn)``, ``spawn(coro)``, ``every(seconds, callback)`` and
+``until(predicate, timeout)``; and the hooks they fill: ``dispatch``,
 ``version_message``, ``on_started``, ``on_closed``.
 
 Dialling: every wanted address (toycoin.addrman keeps the book) has a loop
@@ -39,7 +41,9 @@ outbound together (one over the cap is reset as it arrives).
 
 Stopping: ``stop()`` closes each connection (FIN) and then the port;
 ``kill()`` resets each one (RST), as a crash does. Both keep the port, so
-``restart()`` listens where the peer listened before.
+``restart()`` listens where the peer listened before. A dial under way when
+the peer stops is dropped, never served (see ``_keep_connected``), so a stop
+leaves no connection and no task behind (else it records "stop incomplete").
 """
 
 from __future__ import annotations
@@ -138,15 +142,15 @@ class ConnMan(Recorder):
 
     def stop(self) -> None:
         """Stop cleanly: peers are told (FIN), then the port is released."""
-        self._run(self._stop(abrupt=False))
+        self._run(self.shutdown(abrupt=False))
 
     def kill(self) -> None:
         """Stop abruptly, like a crash: every connection is reset (RST)."""
-        self._run(self._stop(abrupt=True))
+        self._run(self.shutdown(abrupt=True))
 
     def restart(self) -> None:
         """Stop if running, then start again on the same port."""
-        self._run(self._stop(abrupt=False))
+        self._run(self.shutdown(abrupt=False))
         self._run(self._start())
 
     @property
@@ -248,6 +252,10 @@ class ConnMan(Recorder):
         """Every connection, open or closing, handshaked or not."""
         return list(self._peers)
 
+    def tasks(self) -> list[asyncio.Task]:
+        """This peer's background tasks that have not finished (none once it has stopped)."""
+        return [task for task in self._tasks if not task.done()]
+
     def state(self, conn: Connection) -> PeerState:
         return self._peers[conn]
 
@@ -291,8 +299,14 @@ class ConnMan(Recorder):
 
     def want(self, address: Address, how: str, label: str | None = None) -> None:
         """Keep connected to ``address`` ("asked", or "learned" from a peer)."""
-        if self.addrman.want(address, how, label) and self._running:
-            self.spawn(self._keep_connected(address))
+        if self.addrman.want(address, how, label):
+            if self._running:
+                self.spawn(self._keep_connected(address))
+        elif self._running:
+            # Known already, perhaps learned and not dialled (discover=False): its dial loop
+            # waits for a change, and being asked for is one. Without this pulse a quiet
+            # node never dialled an address it had learned before it was asked to.
+            self.pulse()
 
     # --- hooks for the layers above ----------------------------------------------------
 
@@ -350,7 +364,14 @@ class ConnMan(Recorder):
         writer.close()
         return True
 
-    async def _stop(self, abrupt: bool) -> None:
+    async def shutdown(self, abrupt: bool = False) -> None:
+        """What stop() (and, abrupt, kill()) runs, for a caller on the network thread.
+
+        Everything up to the first ``await`` happens in one step: no new
+        connections, every connection closed, every task cancelled. So
+        toycoin.network can stop many peers at once, before any of them
+        redials another.
+        """
         if not self._running:
             return
         self._running = False
@@ -375,6 +396,9 @@ class ConnMan(Recorder):
                 pass  # a connection that would not close; the port is released all the same
             self.record("killed" if abrupt else "stopped", None,
                         "connections reset" if abrupt else "clean stop")
+        if self._tasks or self._peers:  # a task that ignored its cancel, a connection that stayed
+            self.record("stop incomplete", None, f"{len(self._tasks)} tasks and "
+                        f"{len(self._peers)} connections still running")
         self.on_stopped()
 
     # --- connections -----------------------------------------------------------------
@@ -472,6 +496,13 @@ class ConnMan(Recorder):
                 failing, ok = True, False
             else:
                 book.dialling.discard(address)  # from here on it counts as an open connection
+                if not (self._running and address in book.wanted):
+                    # Stopped (or forgotten) while dialling. stop() cancels this task, but on
+                    # Python 3.11 and older wait_for loses a cancel that arrives as the dial
+                    # completes and returns the connection (fixed in 3.12): serving it would
+                    # leave a connection that stop() never closes, and stop() waiting for it.
+                    writer.transport.abort()
+                    return
                 failing, ok = False, await self.serve(reader, writer, address)
             finally:
                 if learned:
@@ -479,7 +510,7 @@ class ConnMan(Recorder):
                 self.pulse()  # a slot may be free for another learned address
             if ok:
                 delay = params.RECONNECT_DELAY_MIN
-            else:
+            elif self._running:
                 await asyncio.sleep(delay)
                 delay = min(2 * delay, params.RECONNECT_DELAY_MAX)
 

@@ -15,6 +15,14 @@ Events carry structured fields (kind, node, peer, command, direction), so a
 notebook filters on fields (``e.kind == "send" and e.command == "inv"``),
 never on the text of ``detail``, which is for people.
 
+Recording must cost little: a node records every message it sends or
+receives. So an event of a small message keeps the message, and its text is
+made only if someone reads ``detail`` (toycoin.peer). And a log must not
+grow without bound: a recorder keeps the newest events, at most
+params.MAX_EVENTS and about params.MAX_EVENT_BYTES of them (each event counts
+its ``footprint``), so a thousand nodes in one process keep a thousand small
+logs, not a thousand logs of megabytes.
+
 Bitcoin Core has the same two ideas: a debug log of categorised lines
 (``-debug=net``) and RPC snapshots such as ``getpeerinfo`` and
 ``getblockchaininfo``.
@@ -22,9 +30,10 @@ Bitcoin Core has the same two ideas: a debug log of categorised lines
 
 from __future__ import annotations
 
+import sys
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import FrozenInstanceError, dataclass
 from typing import TypeVar
 
 from toycoin import params
@@ -32,22 +41,84 @@ from toycoin.runtime import Runtime
 
 T = TypeVar("T")
 
+# Measured on CPython 3.11 (tracemalloc): an event with its seq and its place in the log,
+# and a small message (ping: 125 bytes, inv of one tx: 290, version: 224).
+EVENT_BYTES = 128
+MESSAGE_BYTES = 256
 
-@dataclass(frozen=True)
+
 class Event:
-    """Something a node saw happen. ``seq`` orders events across all nodes of a runtime."""
+    """Something a node saw happen. ``seq`` orders events across all nodes of a runtime.
+
+    Frozen, and compared, hashed and shown by its fields, as a dataclass would
+    be. ``detail`` may be given as a message rather than text: the text, its
+    ``repr``, is made the first time someone reads it (most events never are).
+    ``footprint`` is about how many bytes it keeps alive.
+    """
+
+    __slots__ = ("seq", "kind", "node", "peer", "_detail", "command", "direction", "_lazy")
 
     seq: int
     kind: str  # started, stopped, killed, opened, connected, disconnected, send, receive, ...
     node: str
     peer: str | None
-    detail: str
-    command: str | None = None  # for send and receive: the message's command ("inv", "tx"...)
-    direction: str | None = None  # "in" or "out": received or sent; accepted or dialled
+    command: str | None  # for send and receive: the message's command ("inv", "tx"...)
+    direction: str | None  # "in" or "out": received or sent; accepted or dialled
+
+    def __init__(self, seq: int, kind: str, node: str, peer: str | None, detail: object,
+                 command: str | None = None, direction: str | None = None) -> None:
+        set_field = object.__setattr__  # frozen: fields are set once, here
+        set_field(self, "seq", seq)
+        set_field(self, "kind", kind)
+        set_field(self, "node", node)
+        set_field(self, "peer", peer)
+        set_field(self, "_detail", detail)
+        set_field(self, "command", command)
+        set_field(self, "direction", direction)
+        set_field(self, "_lazy", type(detail) is not str)
+
+    @property
+    def footprint(self) -> int:
+        """About how many bytes this event keeps alive: itself, and its text or its message."""
+        if self._lazy:  # even once its text is made: the recorder counts each event once, alike
+            return EVENT_BYTES + MESSAGE_BYTES
+        return EVENT_BYTES + sys.getsizeof(self._detail)
+
+    @property
+    def detail(self) -> str:
+        """What happened, for people: text, made from the message on first reading."""
+        detail = self._detail
+        if type(detail) is not str:
+            detail = repr(detail)
+            object.__setattr__(self, "_detail", detail)
+        return detail
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise FrozenInstanceError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise FrozenInstanceError(f"cannot delete field {name!r}")
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not Event:
+            return NotImplemented
+        return _fields(self) == _fields(other)
+
+    def __hash__(self) -> int:
+        return hash(_fields(self))
+
+    def __repr__(self) -> str:
+        return (f"Event(seq={self.seq!r}, kind={self.kind!r}, node={self.node!r}, peer={self.peer!r}, "
+                f"detail={self.detail!r}, command={self.command!r}, direction={self.direction!r})")
 
     def __str__(self) -> str:
         peer = f" {self.peer}" if self.peer else ""
         return f"{self.node} {self.kind}{peer}: {self.detail}"
+
+
+def _fields(event: Event) -> tuple:
+    """An event's fields in order, as a dataclass compares and hashes them."""
+    return (event.seq, event.kind, event.node, event.peer, event.detail, event.command, event.direction)
 
 
 @dataclass(frozen=True)
@@ -84,7 +155,8 @@ class Recorder:
 
     def __init__(self, name: str, runtime: Runtime) -> None:
         self.name, self.runtime = name, runtime
-        self._events: deque[Event] = deque(maxlen=params.MAX_EVENTS)
+        self._events: deque[Event] = deque()
+        self._bytes = 0  # the footprints of the events kept
         self._subscribers: list[Callable[[Event], None]] = []
 
     def _read(self, fn: Callable[[], T]) -> T:
@@ -93,7 +165,8 @@ class Recorder:
 
     @property
     def events(self) -> list[Event]:
-        """The most recent events (at most params.MAX_EVENTS), oldest first."""
+        """The most recent events, oldest first: at most params.MAX_EVENTS, taking about at
+        most params.MAX_EVENT_BYTES (Event.footprint)."""
         return self._read(lambda: list(self._events))
 
     def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
@@ -114,15 +187,26 @@ class Recorder:
         """Wait until ``predicate()`` holds (checked on the network thread); NodeError naming ``what``."""
         self.runtime.wait_until(predicate, timeout, what or f"a condition holds on {self.name}")
 
-    def record(self, kind: str, peer: str | None, detail: str, *, command: str | None = None,
+    def record(self, kind: str, peer: str | None, detail: object, *, command: str | None = None,
                direction: str | None = None) -> None:
-        """Keep one event and hand it to every subscriber (network thread)."""
+        """Keep one event and hand it to every subscriber (network thread).
+
+        ``detail`` is text, or a message whose ``repr`` becomes the text when read.
+        """
         event = Event(self.runtime.next_seq(), kind, self.name, peer, detail, command, direction)
-        self._events.append(event)
-        for callback in list(self._subscribers):
+        self._keep(event)
+        for callback in list(self._subscribers) if self._subscribers else ():
             try:
                 callback(event)
             except Exception as error:  # a broken view must not break the node
-                self._events.append(Event(self.runtime.next_seq(), "subscriber error", self.name,
-                                          None, f"{type(error).__name__}: {error}"))
+                self._keep(Event(self.runtime.next_seq(), "subscriber error", self.name,
+                                 None, f"{type(error).__name__}: {error}"))
         self.runtime.notify()
+
+    def _keep(self, event: Event) -> None:
+        """Add ``event`` to the log, forgetting the oldest ones beyond the log's bounds."""
+        events = self._events
+        events.append(event)
+        self._bytes += event.footprint
+        while len(events) > params.MAX_EVENTS or self._bytes > params.MAX_EVENT_BYTES:
+            self._bytes -= events.popleft().footprint

@@ -7,7 +7,7 @@ output is locked to, and creates no more coins than it spends. A block is
 valid if its header builds on the tip, every transaction in it is valid, and
 its coinbase pays no more than the block reward plus the fees.
 
-    Ledger                 one chain and its UTXO set (state lives only in here)
+    Ledger(genesis, sigcache=None)   one chain and its UTXO set (state lives only in here)
       .validate_tx(tx)     the fee, or ValidationError naming the broken rule
       .apply_block(block)  check everything, then apply all of it or nothing
       .undo_block()        take the tip block back off, using its undo data
@@ -25,6 +25,12 @@ the subsidy plus fees, carrying its height (BIP34); no two transactions of a
 block spending the same output; a merkle root that matches and is not mutated;
 the header's bits and proof of work, by the rules of the ledger's network
 (toycoin.pow: none at all on the network of chapters 03-08).
+
+Signatures are checked last, being by far the costliest rule. A ledger given
+a toycoin.sigcache.SigCache (a node gives its own) remembers each signature
+that validate_tx found valid, and apply_block does not check it again: a
+payment checked on entering the mempool costs no second check when its block
+arrives. Without one, every check is made.
 
 Simplifications compared with Bitcoin: one chain (the node chooses between
 branches and moves its ledger with undo_block and apply_block); no coinbase maturity
@@ -48,6 +54,7 @@ from toycoin.headers import check_timestamp
 from toycoin.keys import PublicKey, pubkey_hash
 from toycoin.params import BLOCK_REWARD, MAX_MONEY
 from toycoin.pow import NO_POW, PowRules, check_header, mine, next_bits
+from toycoin.sigcache import SigCache
 from toycoin.tx import OutPoint, Tx, TxOut, make_coinbase
 
 # Parsing a compressed public key costs about a fifth of a signature check, and
@@ -102,8 +109,9 @@ class Ledger:
     """One chain of blocks, starting at ``genesis``, and its UTXO set."""
 
     def __init__(self, genesis: Block, rules: PowRules = NO_POW,
-                 now: Callable[[], float] = time.time) -> None:
+                 now: Callable[[], float] = time.time, *, sigcache: SigCache | None = None) -> None:
         self.rules, self.now = rules, now  # now: the clock the future-time rule checks against
+        self.sigcache = sigcache  # signatures already found valid, or None: check every one
         self._blocks: list[Block] = []
         self._undo: list[list[TxUndo]] = []
         self._utxos: dict[OutPoint, TxOut] = {}
@@ -115,13 +123,14 @@ class Ledger:
 
     @classmethod
     def restore(cls, blocks: list[Block], undo: list[list[TxUndo]],
-                utxos: dict[OutPoint, TxOut], rules: PowRules = NO_POW) -> Ledger:
+                utxos: dict[OutPoint, TxOut], rules: PowRules = NO_POW, *,
+                sigcache: SigCache | None = None) -> Ledger:
         """A ledger as it was stored: its blocks, their undo data and the UTXO set after them.
 
         Trusts what it is given (toycoin.store checks its own integrity); the
         blocks must link, though, or ValidationError.
         """
-        ledger = cls(blocks[0], rules)
+        ledger = cls(blocks[0], rules, sigcache=sigcache)
         for block, block_undo in zip(blocks[1:], undo[1:], strict=True):
             if block.header.prev_block_hash != ledger.tip_hash:
                 raise ValidationError(f"stored block {block.hash_hex[:12]}… does not build "
@@ -197,8 +206,12 @@ class Ledger:
         """The fee ``tx`` pays, if it may join the next block; else ValidationError.
 
         ``spent_in_block`` holds outpoints already spent by earlier transactions
-        of the block being built: spending one again is a double spend.
+        of the block being built: spending one again is a double spend. The
+        signatures it finds valid go into the sigcache, if the ledger has one.
         """
+        return self._check_tx(tx, spent_in_block, in_block=False)
+
+    def _check_tx(self, tx: Tx, spent_in_block: set[OutPoint] | None, in_block: bool) -> int:
         if tx.is_coinbase:
             raise ValidationError("a coinbase is only valid as the first transaction of a block")
         check_tx_shape(tx)
@@ -209,7 +222,7 @@ class Ledger:
         if total_out > total_in:
             raise ValidationError(f"outputs add up to {total_out}, more than the inputs' {total_in}")
         for i, spent in enumerate(spent_outputs):  # last: by far the most expensive check
-            self._check_signature(tx, i, spent)
+            self._check_signature(tx, i, spent, in_block)
         return total_in - total_out
 
     def _spent_output(self, i: int, outpoint: OutPoint, spent_in_block: set | None) -> TxOut:
@@ -222,15 +235,24 @@ class Ledger:
                 f"input {i} spends an output that does not exist or is already spent")
         return spent
 
-    def _check_signature(self, tx: Tx, i: int, spent: TxOut) -> None:
+    def _check_signature(self, tx: Tx, i: int, spent: TxOut, in_block: bool) -> None:
         txin = tx.inputs[i]
         if pubkey_hash(txin.public_key) != spent.pubkey_hash:
             raise ValidationError(f"input {i}: its public key does not belong to "
                                   f"{spent.address}, the address of the output it spends")
+        digest, cache = tx.sighash(i, spent), self.sigcache
+        if cache is not None:
+            checked = cache.key(digest, txin.public_key, txin.signature)
+            if checked in cache:
+                if in_block:
+                    cache.discard(checked)  # its block is applied: this payment is not checked again
+                return
         key = self._public_key(txin.public_key, i)
-        if not key.verify(tx.sighash(i, spent), txin.signature):
+        if not key.verify(digest, txin.signature):
             raise ValidationError(f"input {i}: the signature does not match "
                                   "(wrong key, or the transaction changed after signing)")
+        if cache is not None and not in_block:
+            cache.add(checked)
 
     def _public_key(self, sec: bytes, i: int) -> PublicKey:
         key = self._public_keys.get(sec)
@@ -263,9 +285,7 @@ class Ledger:
             raise ValidationError(f"block of {size:,} bytes is larger than the limit of "
                                   f"{params.MAX_BLOCK_SIZE:,}")
         check_header(self.rules, block.header, self.next_bits())
-        first = max(0, self.height + 1 - params.MEDIAN_TIME_SPAN)
-        past = [self.block_at(h).header.timestamp for h in range(first, self.height + 1)]
-        check_timestamp(block.header, past, self.now())
+        check_timestamp(block.header, self._recent_timestamps(), self.now())
         check_merkle_root(block)
         if not block.txs[0].is_coinbase:
             raise ValidationError("the first transaction of a block must be a coinbase")
@@ -288,7 +308,7 @@ class Ledger:
         try:
             for k, tx in enumerate(block.txs[1:], start=1):
                 try:
-                    fees += self.validate_tx(tx, spent)
+                    fees += self._check_tx(tx, spent, in_block=True)
                 except ValidationError as error:
                     raise ValidationError(f"transaction {k}: {error}") from None
                 spent.update(txin.outpoint for txin in tx.inputs)
@@ -314,6 +334,15 @@ class Ledger:
         del self._heights[block.hash]
         self._disconnect(block.txs, undo)
         return block
+
+    def _recent_timestamps(self) -> list[int]:
+        first = max(0, self.height + 1 - params.MEDIAN_TIME_SPAN)
+        return [self.block_at(h).header.timestamp for h in range(first, self.height + 1)]
+
+    def median_time_past(self) -> int:
+        """The median timestamp of the last blocks: the next block must be later (GetMedianTimePast)."""
+        past = sorted(self._recent_timestamps())
+        return past[len(past) // 2]
 
     def next_bits(self) -> int:
         """The bits the next block's header must carry (toycoin.pow's difficulty rule)."""

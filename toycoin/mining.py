@@ -32,6 +32,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 
 from toycoin.block import Block
+from toycoin.errors import ValidationError
 from toycoin.pow import mine
 from toycoin.service import Service
 
@@ -117,7 +118,11 @@ class Miner(Service):
                 if self.hashrate:  # hold to the cap
                     await asyncio.sleep(max(tried / self.hashrate - elapsed, 0.0))
                 if found is not None and self.node.ledger.tip_hash == found.prev_block_hash:
-                    self.blocks_found += 1
-                    self.node.add_mined_block(Block(found, template.txs))
+                    try:
+                        self.node.add_mined_block(Block(found, template.txs))
+                    except ValidationError as error:  # the miner goes on: a new template next
+                        self.node.record("block refused", None, f"a block mined here: {error}")
+                    else:
+                        self.blocks_found += 1
                     break
             await asyncio.sleep(0)

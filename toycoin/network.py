@@ -28,6 +28,7 @@ same network compare equal.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -161,13 +162,26 @@ class Network:
             member.stop()
 
     def close(self) -> None:
-        """Stop every light wallet and in-process node, kill every process: nothing is left behind."""
+        """Stop every light wallet and in-process node, kill every process: nothing is left behind.
+
+        The in-process nodes stop together, in one step of the network thread:
+        stopped one by one, each would see its peers go and redial them, or
+        dial the addresses it learned to replace them, only to be stopped next.
+        """
         for light_client in self._light.values():
             light_client.stop()
+        nodes = [member for member in self._members.values() if isinstance(member, Node)]
+        together = [node for node in nodes if node.runtime is self.runtime]
+
+        async def stop_together() -> None:
+            await asyncio.gather(*(node.shutdown() for node in together))
+
+        self.runtime.run(stop_together())
+        stopped = set(together)
         for member in self._members.values():
             if isinstance(member, NodeProcess):
                 member.kill()
-            else:
+            elif member not in stopped:  # a node added with a runtime of its own
                 member.stop()
 
     # --- shapes ----------------------------------------------------------------------

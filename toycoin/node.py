@@ -17,6 +17,7 @@ in, as Bitcoin Core divides its own:
       connect(other), disconnect(other), peers, connection_count, discover
       ping(peer), sync_with_ping(), wait_until(predicate)
       ledger, height, balance(address), submit_tx(tx), seal(), accept_block(block)
+      sigcache (toycoin.sigcache: signatures it has checked, not checked again in their block)
       mempool, sync_status(), services, service(kind)
       events, subscribe(callback), unsubscribe(callback), snapshot(names)
     course_genesis()        the block every node of the course starts from
@@ -45,10 +46,14 @@ headers (``getheaders``, answered from the ledger's chain, the one answer
 for wallets and syncing nodes alike) and for Merkle proofs (``getproof``,
 answered through a transaction index, toycoin.txindex).
 
-Simplifications compared with Bitcoin: no proof of work, and no choice between
-branches (a block that does not build on the tip is recorded, not applied);
-the node's clock is a parameter (by default each block is stamped 600
-seconds after the tip).
+The rules of its network are a parameter (toycoin.pow.PowRules): NO_POW for
+chapters 03-08, where every block has the same work and a second sealer's
+block is recorded, not applied; COURSE_POW from chapter 09 on, where the
+node follows the chain with the most work and reorganises (``reorganize``).
+
+Simplifications compared with Bitcoin: the node's clock is a parameter (by
+default each block is stamped 600 seconds after the tip, and always after
+the median of the last 11 blocks).
 """
 
 from __future__ import annotations
@@ -73,6 +78,7 @@ from toycoin.peer import Connection
 from toycoin.peerman import PeerMan
 from toycoin.pow import NO_POW, PowRules
 from toycoin.service import Service, ServiceFactory
+from toycoin.sigcache import SigCache
 from toycoin.store import Store
 from toycoin.tx import Tx
 from toycoin.txindex import TxIndex
@@ -101,7 +107,10 @@ class Node(PeerMan):
         genesis = genesis or course_genesis()
         # With a data directory the ledger is the store's, and every block goes to disk too.
         self._store = Store.open(data_dir, genesis) if data_dir is not None else None
-        self.ledger = self._store.load(rules) if self._store else Ledger(genesis, rules)
+        # This node's own: signatures checked as payments arrive are not checked again in their block.
+        self.sigcache = SigCache()
+        self.ledger = (self._store.load(rules, self.sigcache) if self._store
+                       else Ledger(genesis, rules, sigcache=self.sigcache))
         self.mempool = Mempool()
         self.miner_address = miner_address or PrivateKey.from_seed(f"miner {name}").address
         self._clock = clock
@@ -255,7 +264,10 @@ class Node(PeerMan):
     # --- blocks: sealed here, synced from a peer, or handed over ---------------------
 
     def _timestamp(self) -> int:
-        return self._clock() if self._clock else self.ledger.tip.timestamp + params.BLOCK_INTERVAL
+        """The node's clock, but always later than the median of the last blocks (Bitcoin Core's
+        UpdateTime), so a fast clock-driven sealer never builds a block the rules refuse."""
+        now = self._clock() if self._clock else self.ledger.tip.timestamp + params.BLOCK_INTERVAL
+        return max(now, self.ledger.median_time_past() + 1)
 
     def _seal_payment(self, tx: Tx) -> Block:
         try:

@@ -32,6 +32,10 @@ RETARGET_INTERVAL = 10
 # Bitcoin started at 50 BTC and halves it every 210,000 blocks
 # [GetBlockSubsidy, nSubsidyHalvingInterval]; toycoin never halves.
 BLOCK_REWARD = 50
+# Signature checks a node remembers as passed, so a payment checked on entering
+# the mempool is not checked again when its block arrives: 32 bytes each, about
+# 1 MB when full (Bitcoin Core bounds it by bytes, 32 MiB [DEFAULT_MAX_SIG_CACHE_BYTES]).
+MAX_SIGNATURE_CACHE = 10_000
 
 # --- network: wire, peers, nodes -------------------------------------------------
 # The first 4 bytes of every frame: "toyc" in ASCII. A frame with other magic
@@ -89,8 +93,15 @@ RECONNECT_DELAY_MAX = 2.0
 # Seconds a node waits for a port that is in use while nothing listens on it (its own
 # last connections still closing) before it says "address already in use" (toycoin's own).
 RELISTEN_TIMEOUT = 3.0
-# Events a node keeps for diagrams and logs; older ones are forgotten.
+# Events a node keeps for diagrams and logs: at most this many, taking about at
+# most this many bytes (a thousand-odd events); older ones are forgotten. A
+# thousand nodes in one process then spend 0.1 GB on their logs, not 3 GB.
 MAX_EVENTS = 10_000
+MAX_EVENT_BYTES = 160 * 1024
+# A message of at most this many bytes is kept in its send or receive event and
+# written out as text only if someone reads the event; a bigger one is written
+# out at once, so a log never keeps a big message (2,000 headers, a block) alive.
+MAX_LAZY_EVENT_PAYLOAD = 128
 # Every node of the course starts from the same genesis block, whose coinbase
 # pays GENESIS_AMOUNT coins to the address of PrivateKey.from_seed(GENESIS_SEED).
 # Its timestamp is Bitcoin's genesis block's [genesis.nTime = 1231006505].

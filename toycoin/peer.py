@@ -22,10 +22,19 @@ What the connection refuses, and how:
     no handshake within its deadline       disconnect
     a peer that does not read our sends    disconnect
 
-A payload's length is checked before it is read: ``readexactly(n)`` is not
-bounded by the stream's buffer limit, so trusting a peer's length would let it
-make us allocate gigabytes. Every read has a timeout, so a silent peer cannot
-hold a connection (and its memory) for ever.
+A connection reads whatever has arrived, up to READ_SIZE bytes at a time, and
+handles every whole frame in it. A frame's header is checked as soon as its 24
+bytes are in, before any wait for its payload: trusting a peer's length would
+let it make us hold gigabytes, so an unfinished frame never takes more than
+the length limit plus one read. A silent peer cannot hold a connection (and
+its memory) for ever: each connection has one deadline, for the next header
+(the idle timeout) or for the payload of a header that came (the frame
+timeout). A frame that arrives whole moves the deadline without touching a
+timer, so a busy connection costs no timer per message (Bitcoin Core checks
+each peer's inactivity the same way, ``InactivityCheck``).
+
+Every message sent or received is recorded as an event that holds the
+message itself: its text (``repr``) is made only if someone reads the event.
 """
 
 from __future__ import annotations
@@ -64,10 +73,18 @@ class Limits:
             raise ValueError("ping_interval must be shorter than idle_timeout, or quiet peers get dropped")
 
 
+READ_SIZE = 65536  # bytes asked of the socket at a time: every whole frame in them is handled
+
 # log(kind, peer_label, detail, command=..., direction=...) and dispatch(connection, message),
-# given by the owner (toycoin.events.Recorder.record and toycoin.peerman.PeerMan.dispatch).
+# given by the owner (toycoin.events.Recorder.record and toycoin.peerman.PeerMan.dispatch);
+# detail is text, or a message whose repr becomes the text when the event is read.
 LogFunction = Callable[..., None]
 Dispatch = Callable[["Connection", Message], None]
+
+
+def _detail(message: Message, payload_size: int) -> Message | str:
+    """What an event keeps of a message: itself if small (its text made when read), else its text."""
+    return message if payload_size <= params.MAX_LAZY_EVENT_PAYLOAD else repr(message)
 
 
 class Connection:
@@ -114,7 +131,8 @@ class Connection:
             asyncio.get_running_loop().call_later(self.delay, self._write_late, frame)
         else:
             self.writer.write(frame)
-        self._log("send", self.label, repr(message), command=message.command.decode(), direction="out")
+        self._log("send", self.label, _detail(message, len(frame) - HEADER_SIZE),
+                  command=message.command.decode(), direction="out")
         if self.writer.transport.get_write_buffer_size() > self.limits.max_send_buffer:
             self.abort("peer does not read what we send: send buffer full")
 
@@ -126,46 +144,81 @@ class Connection:
 
     async def run(self) -> str:
         """Read and dispatch messages until the connection ends; return why it ended."""
-        deadline = asyncio.get_running_loop().call_later(
-            self.limits.handshake_timeout, self._check_handshake
-        )
+        loop = asyncio.get_running_loop()
+        handshake = loop.call_later(self.limits.handshake_timeout, self._check_handshake)
+        self._deadline = loop.time() + self.limits.idle_timeout
+        self._silence = loop.call_at(self._deadline, self._check_silence)
         try:
-            while self.is_open:
-                message = await self._read_message()
-                if message is not None:
-                    self._log("receive", self.label, repr(message), command=message.command.decode(),
-                              direction="in")
-                    self._dispatch(self, message)
+            await self._read_frames(loop)
         except ProtocolError as error:
             self.close(str(error))
         except asyncio.IncompleteReadError as error:
             self.close("truncated frame, then the peer closed" if error.partial else "peer closed")
-        except (asyncio.TimeoutError, TimeoutError):
-            self.close("peer went silent: read timed out")
         except OSError as error:
             self.close(f"connection lost: {error.strerror or type(error).__name__}")
         finally:
-            deadline.cancel()
+            handshake.cancel()
+            self._silence.cancel()
             if self.close_reason is None:
                 self.close("connection ended")
         assert self.close_reason is not None
         return self.close_reason
 
-    async def _read_message(self) -> Message | None:
-        """One frame; None when it was dropped or ignored."""
-        raw = await asyncio.wait_for(self.reader.readexactly(HEADER_SIZE), self.limits.idle_timeout)
-        header = FrameHeader.parse(raw, self.magic)  # checks magic and length first
-        payload = await asyncio.wait_for(self.reader.readexactly(header.length), self.limits.frame_timeout)
+    async def _read_frames(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Read what the peer sends, as it comes, and handle every whole frame in it."""
+        pending = b""  # bytes of frames not yet complete
+        header: FrameHeader | None = None  # the header of the first of them, once it is whole
+        while self.is_open:
+            data = await self.reader.read(READ_SIZE)
+            if not data:
+                raise asyncio.IncompleteReadError(pending, None)
+            pending = pending + data if pending else data
+            start, whole, had_header = 0, False, header is not None
+            while self.is_open and len(pending) - start >= HEADER_SIZE:
+                if header is None:
+                    header = FrameHeader.parse(pending[start:start + HEADER_SIZE], self.magic)
+                end = start + HEADER_SIZE + header.length
+                if len(pending) < end:
+                    break  # its payload has not all arrived yet
+                self._receive(header, pending[start + HEADER_SIZE:end])
+                start, header, whole = end, None, True
+            pending = pending[start:]
+            now = loop.time()
+            if header is not None and (whole or not had_header):
+                self._wait_until(now + self.limits.frame_timeout)  # a new header: its payload must follow
+            elif whole:
+                self._deadline = now + self.limits.idle_timeout  # the timer catches up when it fires
+
+    def _receive(self, header: FrameHeader, payload: bytes) -> None:
+        """One whole frame: checked, parsed, recorded and dispatched, or dropped and counted."""
         if checksum(payload) != header.checksum:
             self.ignore(f"bad checksum on a {header.command.decode()} message")
-            return None
+            return
         try:
             message = decode_payload(header.command, payload, self.messages)
         except (ParseError, ValueError) as error:
             raise ProtocolError(f"malformed {header.command.decode()} message: {error}") from None
         if message is None:
             self.ignore(f"unknown command {header.command.decode()!r}")
-        return message
+            return
+        self._log("receive", self.label, _detail(message, header.length),
+                  command=message.command.decode(), direction="in")
+        self._dispatch(self, message)
+
+    def _wait_until(self, deadline: float) -> None:
+        """Expect the next frame's bytes by ``deadline`` (one timer per connection, moved only earlier)."""
+        self._deadline = deadline
+        if self._silence.when() > deadline:
+            self._silence.cancel()
+            self._silence = asyncio.get_running_loop().call_at(deadline, self._check_silence)
+
+    def _check_silence(self) -> None:
+        # Frames move the deadline later without touching the timer; when it fires early, it re-arms.
+        loop = asyncio.get_running_loop()
+        if loop.time() < self._deadline:
+            self._silence = loop.call_at(self._deadline, self._check_silence)
+        else:
+            self.close("peer went silent: read timed out")
 
     def ignore(self, why: str) -> None:
         """Count a message that was dropped; too many of them end the connection."""

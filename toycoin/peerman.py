@@ -116,10 +116,18 @@ class PeerMan(ConnMan):
         self.state(conn).pings[nonce] = future  # answered in on_pong, failed if conn closes
         started = loop.time()
         conn.send(Ping(nonce))
+
+        def expire() -> None:
+            if not future.done():
+                future.set_exception(
+                    NodeError(f"timed out after {timeout:g}s waiting for a pong from {conn.label}"))
+
+        # A timer on the future itself, not wait_for: the pong wakes this task directly.
+        timer = loop.call_later(timeout, expire)
         try:
-            await asyncio.wait_for(future, timeout)
-        except asyncio.TimeoutError:
-            raise NodeError(f"timed out after {timeout:g}s waiting for a pong from {conn.label}") from None
+            await future
+        finally:
+            timer.cancel()
         return loop.time() - started
 
     async def _sync_with_ping(self, timeout: float) -> None:

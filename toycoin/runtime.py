@@ -124,9 +124,10 @@ class Runtime:
 
     def notify(self) -> None:
         """Wake every ``wait_until``: something changed (loop thread only)."""
-        if self._changed is not None:
-            self._changed.set()
-            self._changed = asyncio.Event()
+        # Cheap, as nodes call it for every event: a waiter makes a fresh Event once woken.
+        changed = self._changed
+        if changed is not None and not changed.is_set():
+            changed.set()
 
     def next_seq(self) -> int:
         """The next event number; one counter per runtime orders events across nodes."""
@@ -153,6 +154,8 @@ class Runtime:
                 raise NodeError(f"timed out after {timeout:g}s waiting until {what}")
             assert self._changed is not None
             changed = self._changed
+            if changed.is_set():  # set since this waiter last looked: wait for the next change
+                changed = self._changed = asyncio.Event()
             try:
                 await asyncio.wait_for(changed.wait(), min(remaining, RECHECK_INTERVAL))
             except asyncio.TimeoutError:

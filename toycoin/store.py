@@ -46,6 +46,7 @@ from toycoin.encoding import ByteReader, compact_size
 from toycoin.errors import ParseError, StoreError, ValidationError
 from toycoin.ledger import Ledger, TxUndo
 from toycoin.pow import NO_POW, PowRules
+from toycoin.sigcache import SigCache
 from toycoin.tx import OUTPOINT_SIZE, TXOUT_SIZE, OutPoint, TxOut
 
 FILE_NAME = "ledger.sqlite3"
@@ -176,14 +177,14 @@ class Store:
         rows = self._db.execute("SELECT outpoint, txout FROM utxos")
         return {OutPoint.parse(op): TxOut.parse(out) for op, out in rows}
 
-    def load(self, rules: PowRules = NO_POW) -> Ledger:
-        """The ledger this store holds, on a network of ``rules``; StoreError if its blocks do not
-        parse or link."""
+    def load(self, rules: PowRules = NO_POW, sigcache: SigCache | None = None) -> Ledger:
+        """The ledger this store holds, on a network of ``rules`` (with ``sigcache``, see
+        toycoin.ledger); StoreError if its blocks do not parse or link."""
         rows = self._db.execute("SELECT block, undo FROM blocks ORDER BY height").fetchall()
         try:
             blocks = [Block.parse(block) for block, _ in rows]
             undo = [parse_undo(data) for _, data in rows]
-            return Ledger.restore(blocks, undo, self.utxos(), rules)
+            return Ledger.restore(blocks, undo, self.utxos(), rules, sigcache=sigcache)
         except (ParseError, ValidationError) as error:
             raise StoreError(f"the store in {self.path} holds a broken chain: {error}") from None
 

@@ -37,7 +37,7 @@ Reference: https://developer.bitcoin.org/reference/transactions.html
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 
 from toycoin.encoding import ByteReader, compact_size, parse_all, sha256d, var_bytes
@@ -90,22 +90,39 @@ class OutPoint:
         return f"OutPoint(txid_hex={self.txid[::-1].hex()!r}, index={self.index})"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False, repr=False)
 class TxOut:
-    """An amount of whole coins, locked to an address."""
+    """An amount of whole coins, locked to an address: ``TxOut(amount, address)``.
+
+    What it holds, and what goes on the wire, is the address's pubkey hash.
+    The address text is made from it only when asked for: a node that parses
+    a block checks its outputs' amounts and pubkey hashes, never their text.
+    """
 
     amount: int
-    address: str
-    # Given only by read_from, which made the address from these very bytes;
-    # everyone else leaves it out and it is decoded from the address.
-    pubkey_hash: bytes = field(default=b"", repr=False, compare=False, kw_only=True)
+    pubkey_hash: bytes
 
-    def __post_init__(self) -> None:
-        if not -AMOUNT_LIMIT <= self.amount < AMOUNT_LIMIT:
+    def __init__(self, amount: int, address: str | None = None, *, pubkey_hash: bytes | None = None) -> None:
+        if not -AMOUNT_LIMIT <= amount < AMOUNT_LIMIT:
             raise ValueError("an amount must fit in a signed 8-byte integer")
-        if not self.pubkey_hash:
+        if pubkey_hash is None:
+            if address is None:
+                raise TypeError("TxOut needs an address (or, from read_from, a pubkey_hash)")
             # Decoded once, here: a mistyped address fails now, with a ParseError.
-            object.__setattr__(self, "pubkey_hash", address_to_pubkey_hash(self.address))
+            pubkey_hash = address_to_pubkey_hash(address)
+            self.__dict__["address"] = address  # the text it was given is the text it shows
+        elif len(pubkey_hash) != 20:
+            raise ValueError(f"a pubkey hash is 20 bytes, not {len(pubkey_hash)}")
+        object.__setattr__(self, "amount", amount)
+        object.__setattr__(self, "pubkey_hash", bytes(pubkey_hash))
+
+    @cached_property
+    def address(self) -> str:
+        """The address text ("T..."), made from the pubkey hash on first use."""
+        return make_address(self.pubkey_hash)
+
+    def __repr__(self) -> str:
+        return f"TxOut(amount={self.amount!r}, address={self.address!r})"
 
     def serialize(self) -> bytes:
         return self.amount.to_bytes(8, "little", signed=True) + self.pubkey_hash
@@ -113,8 +130,7 @@ class TxOut:
     @classmethod
     def read_from(cls, reader: ByteReader) -> TxOut:
         amount = reader.read_int(8, signed=True)
-        key_hash = reader.read(20)
-        return cls(amount, make_address(key_hash), pubkey_hash=key_hash)
+        return cls(amount, pubkey_hash=reader.read(20))
 
     @classmethod
     def parse(cls, data: bytes) -> TxOut:
