@@ -51,6 +51,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("cli",),
     ("process",),
     ("network",),
+    ("attack",),  # the whitepaper's formula, and races read off block finds (imports nothing)
     ("__main__",),
     # views and course helpers: never imported by anything above
     ("envcheck", "exercises"),

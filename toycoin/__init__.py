@@ -41,6 +41,7 @@ imports only modules above it in this list (tests/test_architecture.py checks):
     cli              python -m toycoin node: a full node as a program of its own
     process          a node as its own operating-system process, killed for real
     network          many nodes at once, and snapshots of them for pictures
+    attack           why merchants wait: the whitepaper's chance of an attacker catching up, and races
 
     envcheck         what the course needs on this machine, and how to get it
     exercises        checks of a learner's answers that say what is wrong in plain words
