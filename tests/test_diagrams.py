@@ -169,3 +169,23 @@ def test_link_diagram_shows_a_mismatched_root_a_broken_link_and_the_blocks_cut_o
     mended = link_diagram({"A": HONEST, "M": ChainCopy(reseal(HONEST.with_block(2, RECOMMITTED).blocks, 3))})
     assert mended.description.splitlines()[1].endswith(": every link holds")
     assert mended.graph.source.count("#bbdefb") == 5  # blocks 2 to 6 of M differ from A's
+
+
+def test_network_diagram_shows_a_partition_as_coloured_groups_and_cut_edges():
+    from toycoin.events import NodeSnapshot
+    from toycoin.network import NetworkSnapshot
+
+    def node(name, alive=True):
+        return NodeSnapshot(name, alive, 1, "00" * 32, (), (), False)
+
+    whole = NetworkSnapshot((node("A"), node("B"), node("C"), node("D", alive=False)), (("A", "B"),), ())
+    split = NetworkSnapshot(whole.nodes, whole.links, (), (), groups=(("A", "B"), ("C", "D")))
+    assert "cut" not in network_diagram(whole).description
+    picture = network_diagram(split)
+    assert picture.description.splitlines()[-1] == "split into A, B | C, D: no connection between the groups"
+    source = picture.graph.source
+    # A-C and B-C are cut; D is down, so no cut is drawn to it; A and B (one group) keep their link.
+    cuts = [line.strip().split(" [")[0].replace('"', "")
+            for line in source.splitlines() if "label=cut" in line]
+    assert cuts == ["node-A -- node-C", "node-B -- node-C"]
+    assert "#fff3e0" in source  # C's group has a colour of its own

@@ -52,3 +52,29 @@ def test_panel_text_repr_is_a_stable_summary():
             assert "application/vnd.jupyter.widget-view+json" in bundle
         finally:
             panel.close()
+
+
+@pytest.mark.timeout(60)
+def test_the_partition_switch_splits_and_heals_as_states():
+    with Network(["A", "B", "C", "D"], wallet_names=()) as net:
+        net.start_all()
+        net.mesh()
+        panel = NetworkPanel(net, split=(["A", "B"], ["C", "D"]))
+        try:
+            assert panel.split_button.description == "split A B | C D"
+            assert "split:" not in panel.status_text()
+            for _ in range(2):  # a state: the second click changes nothing
+                panel.split_button.click()
+                assert net.groups == (("A", "B"), ("C", "D"))
+                assert net["A"].peers == ("B",) and net["C"].peers == ("D",)
+                assert panel.status_text().splitlines()[-1] == "split: A, B | C, D"
+                assert 'class="edge"' in panel.diagram.value and ">cut<" in panel.diagram.value
+            assert panel.split_button.button_style == "danger"
+            for _ in range(2):
+                panel.heal_button.click()
+                assert net.groups == ()
+                assert net["A"].peers == ("B", "C", "D")
+                assert "split:" not in panel.status_text() and ">cut<" not in panel.diagram.value
+            assert panel.heal_button.button_style == "success"
+        finally:
+            panel.close()

@@ -8,7 +8,8 @@ What is in here:
     tx_graph           transactions as boxes, outputs as slots, spends as arrows
     network_diagram    a NetworkSnapshot: nodes up or down, links, heights, balances,
                        and light wallets with the node each one asks; mempools,
-                       and an arrow on each link a node is syncing blocks over
+                       an arrow on each link a node is syncing blocks over, and
+                       a partition: each group in its own colour, the cut links red
     sequence_diagram   messages between participants, top to bottom (the handshake)
     message_sequence   the same, drawn from the events nodes recorded
 
@@ -95,13 +96,21 @@ def network_diagram(snapshot: Any, title: str = "", layout: str = "neato") -> Pi
     operating-system process is drawn as a double box. Wallets are small
     ellipses attached to the node they talk to; light wallets (chapter 06)
     are notes, with a thick edge to the node they ask and thin ones to the
-    other nodes they keep connections to.
+    other nodes they keep connections to. While the network is split
+    (``snapshot.groups``), each group's nodes have a colour of their own and
+    every pair of running nodes in different groups is joined by a red dotted
+    "cut" edge, drawn long so the groups stand apart.
     """
     graph = new_graph(directed=False, label=title, labelloc="t", layout=layout,
                       overlap="false", splines="true", pad="0.3", sep="+12", start="7")
     lines = []
+    groups = getattr(snapshot, "groups", ())
+    side = {name: i for i, group in enumerate(groups) for name in group}
     for node in snapshot.nodes:
-        graph.node(f"node-{node.name}", _node_label(node), **_node_style(node))
+        style = _node_style(node)
+        if node.alive and node.name in side:
+            style["fillcolor"] = GROUP_FILLS[side[node.name] % len(GROUP_FILLS)]
+        graph.node(f"node-{node.name}", _node_label(node), **style)
         lines.append(_node_text(node))
     syncing = {(n.name, peer) for n in snapshot.nodes for peer in getattr(n, "syncing_from", ())}
     for a, b in snapshot.links:
@@ -124,7 +133,26 @@ def network_diagram(snapshot: Any, title: str = "", layout: str = "neato") -> Pi
         lines.append(f"wallet {wallet} -> {node_name}" + ("" if reachable else " (no answer)"))
     for light in getattr(snapshot, "light_wallets", ()):
         lines.append(_draw_light_wallet(graph, light))
+    lines += _draw_cut(graph, snapshot, side)
     return Picture(graph, "\n".join(lines) or "(no nodes)")
+
+
+GROUP_FILLS = ("#e8f5e9", "#fff3e0", "#e3f2fd", "#f3e5f5")  # one pale colour per group of a partition
+CUT = "#c62828"
+
+
+def _draw_cut(graph: Any, snapshot: Any, side: Mapping[str, int]) -> list[str]:
+    """The partition, if any: a red dotted "cut" edge between running nodes of different groups."""
+    if not side:
+        return []
+    alive = sorted(node.name for node in snapshot.nodes if node.alive and node.name in side)
+    for a in alive:
+        for b in alive:
+            if a < b and side[a] != side[b]:
+                graph.edge(f"node-{a}", f"node-{b}", color=CUT, style="dotted", len="3.2",
+                           label="cut", fontcolor=CUT)
+    groups = " | ".join(", ".join(group) for group in snapshot.groups)
+    return [f"split into {groups}: no connection between the groups"]
 
 
 def _draw_light_wallet(graph: Any, light: Any) -> str:
