@@ -14,6 +14,13 @@
   before that cell, click the node's stop button as an eager learner would,
   then run the rest: the cell must leave the node down, not start it again,
   and the chapter must still show no error.
+* Every chapter with a partition switch (chapter 10: ``split`` and ``heal``
+  buttons in the panel) and the cells that set the same states
+  (``if not net.groups: panel.split_button.click()``, ``if net.groups:
+  panel.heal_button.click()``): click split before the cell that splits, and
+  heal before the cell that heals; the status and the diagram must follow each
+  click, the cells must leave the network as the click did, and the chapter
+  must still show no error.
 * The harness itself is tested on a small notebook it writes: a hand-built
   panel, a cell tagged raises-exception and a cell that really fails.
 
@@ -96,6 +103,51 @@ def test_a_stop_click_before_the_cell_that_stops_changes_nothing(notebooks: Note
     run.check("run to the end after a stop click before the cell that stops")
     shown = run.page.locator(CELLS).nth(stop).inner_text()
     assert re.search(rf"^{re.escape(name)}: down$", shown, re.M), shown
+
+
+SET_STATE_SPLIT = re.compile(r"if not net\.groups:\s*\n\s*panel\.split_button\.click\(\)")
+SET_STATE_HEAL = re.compile(r"if net\.groups:\s*\n\s*panel\.heal_button\.click\(\)")
+
+
+def switch_cells(cells: list[dict]) -> tuple[int, int] | None:
+    """(index of the cell that splits, index of the cell that heals), or None."""
+    def first(pattern: re.Pattern) -> int | None:
+        return next((i for i, cell in enumerate(cells) if cell.get("cell_type") == "code"
+                     and pattern.search("".join(cell.get("source", "")))), None)
+
+    split, heal = first(SET_STATE_SPLIT), first(SET_STATE_HEAL)
+    return None if split is None or heal is None else (split, heal)
+
+
+def switch_chapters() -> list[Path]:
+    return [path for path in panel_chapters() if switch_cells(json.loads(path.read_text())["cells"])]
+
+
+@pytest.mark.parametrize("chapter", chapter_params(switch_chapters())
+                         or [pytest.param("", id="none-yet", marks=pytest.mark.skip(
+                             reason="no chapter has a partition switch yet"))])
+def test_split_and_heal_clicks_before_the_cells_that_set_them(notebooks: Notebooks, chapter: str) -> None:
+    from playwright.sync_api import expect
+
+    run = notebooks.open(f"chapters/{chapter}.ipynb")
+    at = panel_cell({"cells": run.cells})
+    split, heal = switch_cells(run.cells)
+    assert at is not None and at < split < heal, "the panel comes before the cells that split and heal"
+    run.run_through(split - 1)
+    run.check("run down to the cell that splits")
+    panel = run.page.locator(CELLS).nth(at).locator(".toycoin-panel").first
+    status, diagram = panel.locator(".toycoin-status"), panel.locator(".toycoin-diagram svg")
+    panel.locator("button[class~='toycoin-split']").click()
+    expect(status).to_contain_text(re.compile(r"^split: .+ \| .+$", re.M), timeout=CLICK_TIMEOUT_MS)
+    expect(diagram).to_contain_text("cut", timeout=CLICK_TIMEOUT_MS)
+    run.run_range(split, heal - 1)
+    run.check("run to the cell that heals after a split click")
+    assert re.search(r"^groups: \(\(", run.page.locator(CELLS).nth(split).inner_text(), re.M), \
+        "the cell that splits shows the groups the click made"
+    panel.locator("button[class~='toycoin-heal']").click()
+    expect(status).not_to_contain_text("split:", timeout=CLICK_TIMEOUT_MS)
+    run.run_after(heal - 1)
+    run.check("run to the end after a heal click before the cell that heals")
 
 
 def node_the_chapter_clicks(cells: list[dict]) -> str | None:
