@@ -13,11 +13,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from toycoin.blockdiagrams import link_diagram
+from toycoin.blockdiagrams import chain_diagram, link_diagram
 from toycoin.diagrams import network_diagram
 from toycoin.picture import Picture
 from toycoin.keys import PrivateKey
 from toycoin.network import Network
+from toycoin.pow import COURSE_POW
 from toycoin.spv import LightClient
 from toycoin.relay import Relay
 from toycoin.sync import BlockSync
@@ -123,6 +124,23 @@ def tampered_block_breaks_the_links() -> Picture:
         return link_diagram(chains, title="08: M edited block 2; the link from block 3 is broken")
 
 
+def split_network_forks() -> Picture:
+    with Network(["A", "B", "C", "D"], rules=COURSE_POW, services=[Relay, BlockSync]) as net:
+        net.start_all()
+        net.mesh()
+        net["A"].seal()
+        net.runtime.wait_until(lambda: all(net[n].height == 1 for n in net.names), 10, "block 1 everywhere")
+        net.partition(["A", "B"], ["C", "D"])
+        net.wait_settled()
+        net["A"].seal()
+        net["C"].seal()
+        net["C"].seal()
+        net.runtime.wait_until(lambda: net["B"].height == 2 and net["D"].height == 3, 10, "each side synced")
+        miners = {PrivateKey.from_seed(f"miner {name}").address: name for name in net.names}
+        return chain_diagram({name: net[name].ledger for name in net.names}, depth=3, names=miners,
+                             title="10: split in two, each side seals its own branch")
+
+
 PICTURES: dict[str, Callable[[], Picture]] = {
     "network_03_one_node.png": one_node_down,
     "network_04_two_nodes.png": two_nodes_disagree,
@@ -130,6 +148,7 @@ PICTURES: dict[str, Callable[[], Picture]] = {
     "network_06_spv_light_client.png": light_wallet_fails_over,
     "network_07_ledger_sync.png": new_node_syncing,
     "network_08_the_block_chain.png": tampered_block_breaks_the_links,
+    "network_10_forks_and_reorganisation.png": split_network_forks,
 }
 
 

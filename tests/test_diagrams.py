@@ -186,6 +186,6 @@ def test_network_diagram_shows_a_partition_as_coloured_groups_and_cut_edges():
     source = picture.graph.source
     # A-C and B-C are cut; D is down, so no cut is drawn to it; A and B (one group) keep their link.
     cuts = [line.strip().split(" [")[0].replace('"', "")
-            for line in source.splitlines() if "label=cut" in line]
+            for line in source.splitlines() if "#c62828" in line and "dotted" in line]
     assert cuts == ["node-A -- node-C", "node-B -- node-C"]
     assert "#fff3e0" in source  # C's group has a colour of its own
