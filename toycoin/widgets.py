@@ -14,7 +14,8 @@
   a "split" button that cuts the network into those groups
   (``Network.partition``) and a "heal" button that mends it
   (``Network.heal``). Each sets a state: "split" on a split network changes
-  nothing. The status ends with "split: A, B | C, D" while it is split.
+  nothing, so a cell calls ``panel.split()`` / ``panel.heal()`` whatever the
+  learner clicked. The status ends with "split: A, B | C, D" while split.
 
 Nodes call back on the network thread; the panel never draws there (drawing
 runs Graphviz, a separate program). A small redraw thread of the panel's own
@@ -103,7 +104,17 @@ class NetworkPanel:
         else:
             node.start()
             self.log.append_stdout(f"started {name} again on the same port\n")
-        self._settle_and_refresh()
+        try:
+            self.network.wait_settled()  # let the peers notice, then draw what they settled on
+        except NodeError as error:
+            self.log.append_stdout(f"the network has not settled yet: {error}\n")
+        self.refresh()
+
+    def status_text(self) -> str:
+        """The status lines, from a fresh snapshot (the same text the panel shows)."""
+        return status_text(self.network.snapshot())
+
+    # --- the partition switch (chapter 10) ----------------------------------
 
     def split(self) -> None:
         """Cut the network into the panel's groups (a state: a second click changes nothing)."""
@@ -123,10 +134,6 @@ class NetworkPanel:
         except NodeError as error:
             self.log.append_stdout(f"the network has not settled yet: {error}\n")
         self.refresh()
-
-    def status_text(self) -> str:
-        """The status lines, from a fresh snapshot (the same text the panel shows)."""
-        return status_text(self.network.snapshot())
 
     # --- drawing ---------------------------------------------------------
 
