@@ -183,3 +183,22 @@ def test_two_capped_miners_converge_on_one_chain(runtime):
     finally:
         for node in nodes:
             node.stop()
+
+
+def test_a_node_that_mines_while_fetching_a_rival_block_still_announces_its_own(runtime):
+    # A's frames are slow: B hears of A's block 1 half a second before the block itself arrives,
+    # and meanwhile seals blocks 1 and 2 of its own. B's branch has more work: A must hear of it.
+    a, b = pow_node("A", runtime), pow_node("B", runtime)
+    try:
+        a.connect(b)
+        a.link_delay = 0.5
+        a.seal()
+        tree = b.service(BlockSync).tree
+        b.wait_until(lambda: a.ledger.tip_hash in tree, timeout=10, what="B has A's header")
+        mine_blocks(b, 2)
+        a.wait_until(tips_agree(a, b), timeout=10, what="A and B agree")
+        assert a.height == 2 and a.ledger.tip_hash == b.ledger.tip_hash
+        assert b.service(BlockSync).caught_up
+    finally:
+        a.stop()
+        b.stop()
