@@ -177,6 +177,14 @@ def test_two_capped_miners_converge_on_one_chain(runtime):
         nodes[0].wait_until(lambda: min(n.height for n in nodes) >= 6, timeout=30, what="six blocks each")
         for node in nodes:
             node.service(Miner).stop()
+        # If they stopped on a tie (two tips of equal work), neither switches: the next block
+        # decides, as in Bitcoin. First let each hear of every block the other found.
+        trees = [node.service(BlockSync).tree for node in nodes]
+        nodes[0].wait_until(lambda: trees[0].work == trees[1].work
+                            and all(n.height == t.height for n, t in zip(nodes, trees, strict=True)),
+                            timeout=15, what="each has every block it heard of")
+        if nodes[0].ledger.tip_hash != nodes[1].ledger.tip_hash:
+            nodes[0].seal()
         nodes[0].wait_until(tips_agree(*nodes), timeout=15, what="both on one chain")
         found = sum(n.service(Miner).blocks_found for n in nodes)
         assert found >= nodes[0].height  # some blocks may have lost a race and been undone
