@@ -28,6 +28,7 @@ from toycoin.ledger import Ledger
 from toycoin.network import Network
 from toycoin.node import course_genesis
 from toycoin.pow import PowRules
+from toycoin.pow import COURSE_POW
 from toycoin.spv import LightClient
 from toycoin.relay import Relay
 from toycoin.sync import BlockSync
@@ -186,6 +187,23 @@ def flood_search_with_ttl_two() -> Picture:
         crowd.stop()
 
 
+def split_network_forks() -> Picture:
+    with Network(["A", "B", "C", "D"], rules=COURSE_POW, services=[Relay, BlockSync]) as net:
+        net.start_all()
+        net.mesh()
+        net["A"].seal()
+        net.runtime.wait_until(lambda: all(net[n].height == 1 for n in net.names), 10, "block 1 everywhere")
+        net.partition(["A", "B"], ["C", "D"])
+        net.wait_settled()
+        net["A"].seal()
+        net["C"].seal()
+        net["C"].seal()
+        net.runtime.wait_until(lambda: net["B"].height == 2 and net["D"].height == 3, 10, "each side synced")
+        miners = {PrivateKey.from_seed(f"miner {name}").address: name for name in net.names}
+        return chain_diagram({name: net[name].ledger for name in net.names}, depth=3, names=miners,
+                             title="10: split in two, each side seals its own branch")
+
+
 PICTURES: dict[str, Callable[[], Picture]] = {
     "network_03_one_node.png": one_node_down,
     "network_04_two_nodes.png": two_nodes_disagree,
@@ -194,6 +212,7 @@ PICTURES: dict[str, Callable[[], Picture]] = {
     "network_07_ledger_sync.png": new_node_syncing,
     "network_08_the_block_chain.png": tampered_block_breaks_the_links,
     "chain_09_proof_of_work.png": most_work_wins,
+    "network_10_forks_and_reorganisation.png": split_network_forks,
     "network_11_network_shapes.png": flood_search_with_ttl_two,
 }
 

@@ -57,6 +57,7 @@ LAYERS: list[tuple[str, ...]] = [
     # other network shapes on the same connection layer (chapter 11)
     ("crowd", "tracker", "flood", "dht"),
     ("swarm",),
+    ("attack",),  # the whitepaper's formula, and races read off block finds (imports nothing)
     ("__main__",),
     # views and course helpers: never imported by anything above
     ("envcheck", "exercises"),

@@ -199,3 +199,23 @@ def test_one_network_keeps_one_layout_whoever_is_down():
     places = node_positions(["A", "B"])
     assert places["A"][0] < places["B"][0] and places["A"][1] == places["B"][1]  # A left, as in charts
     assert node_positions(["hub", "s1", "s2", "s3", "s4", "s5"], centre="hub")["hub"] == (0.0, 0.0)
+
+
+def test_network_diagram_shows_a_partition_as_coloured_groups_and_cut_edges():
+    from toycoin.events import NodeSnapshot
+    from toycoin.network import NetworkSnapshot
+
+    def node(name, alive=True):
+        return NodeSnapshot(name, alive, 1, "00" * 32, (), (), False)
+
+    whole = NetworkSnapshot((node("A"), node("B"), node("C"), node("D", alive=False)), (("A", "B"),), ())
+    split = NetworkSnapshot(whole.nodes, whole.links, (), (), groups=(("A", "B"), ("C", "D")))
+    assert "cut" not in network_diagram(whole).description
+    picture = network_diagram(split)
+    assert picture.description.splitlines()[-1] == "split into A, B | C, D: no connection between the groups"
+    source = picture.graph.source
+    # A-C and B-C are cut; D is down, so no cut is drawn to it; A and B (one group) keep their link.
+    cuts = [line.strip().split(" [")[0].replace('"', "")
+            for line in source.splitlines() if "#c62828" in line and "dotted" in line]
+    assert cuts == ["node-A -- node-C", "node-B -- node-C"]
+    assert "#fff3e0" in source  # C's group has a colour of its own

@@ -226,3 +226,125 @@ def test_a_dict_of_known_wrong_answers_names_the_mistake(capsys):
                                        "  hint: you squared it\n")
     check(lambda x: [x], cases)  # unknown: the hint
     assert capsys.readouterr().out.endswith("  hint: double it\n")
+
+
+# --- chapter 10: the cases of the notebook, run against plausible wrong answers ---------
+
+def chapter_10_cases():
+    """Run chapter 10's two check cells (as stored in the notebook): they need no network."""
+    import json
+    from pathlib import Path
+
+    notebook = Path(__file__).resolve().parent.parent / "chapters" / "10_forks_and_reorganisation.ipynb"
+    cells = ["".join(c["source"]) for c in json.loads(notebook.read_text())["cells"]
+             if c["cell_type"] == "code"]
+    def unanswered(*args):
+        raise NotImplementedError
+
+    namespace: dict = {"winner": unanswered, "catch_up": unanswered}
+    for marker in ("cases = [", "cases2 = ["):
+        exec(next(c for c in cells if marker in c), namespace)  # noqa: S102 - the course's own notebook
+    return namespace
+
+
+def check_10(capsys, answer, which):
+    ns = chapter_10_cases()
+    capsys.readouterr()
+    if which == "cases":
+        check(answer, ns["cases"])
+    else:
+        check(answer, ns["cases2"], show=ns["seven_places"])
+    return capsys.readouterr().out
+
+
+def winner_by_length(branches):  # most blocks, not most work
+    longest = max(len(blocks) for blocks in branches.values())
+    best = [name for name, blocks in branches.items() if len(blocks) == longest]
+    return best[0] if len(best) == 1 else None
+
+
+def winner_by_bits(branches):  # adds up the bits themselves: bigger bits are an easier target
+    total = {name: sum(blocks) for name, blocks in branches.items()}
+    best = [name for name, t in total.items() if t == max(total.values())]
+    return best[0] if len(best) == 1 else None
+
+
+def winner_without_ties(branches):  # max() picks the first of equals
+    from toycoin.pow import block_work
+    return max(branches, key=lambda name: sum(block_work(bits) for bits in branches[name]))
+
+
+def winner_of_two(branches):  # only ever compares the first two branches
+    from toycoin.pow import block_work
+    (a, bits_a), (b, bits_b) = list(branches.items())[:2]
+    work_a, work_b = sum(map(block_work, bits_a)), sum(map(block_work, bits_b))
+    return None if work_a == work_b else a if work_a > work_b else b
+
+
+@pytest.mark.parametrize("wrong, says", [
+    (winner_by_length, "compare work, not blocks"),
+    (winner_by_bits, "compare work, not blocks"),
+    (winner_without_ties, "with equal work no branch wins"),
+    (winner_of_two, "there can be more than two branches"),
+])
+def test_chapter_10_exercise_1_names_each_mistake(capsys, wrong, says):
+    out = check_10(capsys, wrong, "cases")
+    assert out.startswith("Case ") and f"hint: {says}" in out, out
+
+
+def gamblers_ruin_only(q, z):  # forgets that she mines while the merchant waits
+    return 1.0 if q >= 1 - q else (q / (1 - q)) ** z
+
+
+def poisson_mean_without_p(q, z):  # lambda = z * q
+    import math
+    p = 1 - q
+    if q >= p:
+        return 1.0
+    lam = z * q
+    return 1 - sum(lam**k * math.exp(-lam) / math.factorial(k) * (1 - (q / p) ** (z - k))
+                   for k in range(z + 1))
+
+
+def first_term_only(q, z):  # only k = 0: she found nothing while the merchant waited
+    import math
+    p = 1 - q
+    if q >= p:
+        return 1.0
+    lam = z * q / p
+    return 1 - math.exp(-lam) * (1 - (q / p) ** z)
+
+
+def formula_for_every_q(q, z):  # no case for q >= p
+    import math
+    p = 1 - q
+    lam = z * q / p
+    return 1 - sum(lam**k * math.exp(-lam) / math.factorial(k) * (1 - (q / p) ** (z - k))
+                   for k in range(z + 1))
+
+
+@pytest.mark.parametrize("wrong, says", [
+    (gamblers_ruin_only, "she mines while the merchant waits"),
+    (poisson_mean_without_p, "the honest side finds p of the blocks"),
+    (first_term_only, "sum over every k from 0 to z"),
+    (formula_for_every_q, "with q ≥ p she always catches up"),
+])
+def test_chapter_10_exercise_2_names_each_mistake(capsys, wrong, says):
+    out = check_10(capsys, wrong, "cases2")
+    assert out.startswith("Case ") and says in out, out
+
+
+def test_chapter_10_worked_solutions_pass(capsys):
+    from toycoin.attack import attacker_success
+    from toycoin.pow import block_work
+    ns = chapter_10_cases()
+    capsys.readouterr()
+
+    def winner(branches):
+        work = {name: sum(map(block_work, blocks)) for name, blocks in branches.items()}
+        best = [name for name, w in work.items() if w == max(work.values())]
+        return best[0] if len(best) == 1 else None
+
+    check(winner, ns["cases"])
+    check(attacker_success, ns["cases2"], show=ns["seven_places"])
+    assert capsys.readouterr().out == "Correct: all 4 cases pass.\nCorrect: all 5 cases pass.\n"

@@ -177,10 +177,14 @@ def test_two_capped_miners_converge_on_one_chain(runtime):
         nodes[0].wait_until(lambda: min(n.height for n in nodes) >= 6, timeout=30, what="six blocks each")
         for node in nodes:
             node.service(Miner).stop()
-        # The last two blocks may have come at once: equal work, each node on the one it saw first.
-        # Only the next block breaks such a tie, as in Bitcoin.
-        nodes[0].wait_until(lambda: nodes[0].height == nodes[1].height, timeout=15, what="the same height")
-        nodes[0].seal()
+        # If they stopped on a tie (two tips of equal work), neither switches: the next block
+        # decides, as in Bitcoin. First let each hear of every block the other found.
+        trees = [node.service(BlockSync).tree for node in nodes]
+        nodes[0].wait_until(lambda: trees[0].work == trees[1].work
+                            and all(n.height == t.height for n, t in zip(nodes, trees, strict=True)),
+                            timeout=15, what="each has every block it heard of")
+        if nodes[0].ledger.tip_hash != nodes[1].ledger.tip_hash:
+            nodes[0].seal()
         nodes[0].wait_until(tips_agree(*nodes), timeout=15, what="both on one chain")
         found = sum(n.service(Miner).blocks_found for n in nodes)
         assert found + 1 >= nodes[0].height  # some blocks may have lost a race and been undone
@@ -218,3 +222,20 @@ def test_a_real_clock_retargets_a_fast_miner_to_harder_blocks(runtime):
     finally:
         miner.stop()
         follower.stop()
+def test_a_node_that_mines_while_fetching_a_rival_block_still_announces_its_own(runtime):
+    # A's frames are slow: B hears of A's block 1 half a second before the block itself arrives,
+    # and meanwhile seals blocks 1 and 2 of its own. B's branch has more work: A must hear of it.
+    a, b = pow_node("A", runtime), pow_node("B", runtime)
+    try:
+        a.connect(b)
+        a.link_delay = 0.5
+        a.seal()
+        tree = b.service(BlockSync).tree
+        b.wait_until(lambda: a.ledger.tip_hash in tree, timeout=10, what="B has A's header")
+        mine_blocks(b, 2)
+        a.wait_until(tips_agree(a, b), timeout=10, what="A and B agree")
+        assert a.height == 2 and a.ledger.tip_hash == b.ledger.tip_hash
+        assert b.service(BlockSync).caught_up
+    finally:
+        a.stop()
+        b.stop()

@@ -95,3 +95,26 @@ def test_the_miner_switch_starts_and_stops_a_real_miner():
             assert not switch.miner.mining
         finally:
             switch.close()
+def test_the_partition_switch_splits_and_heals_as_states():
+    with Network(["A", "B", "C", "D"], wallet_names=()) as net:
+        net.start_all()
+        net.mesh()
+        panel = NetworkPanel(net, split=(["A", "B"], ["C", "D"]))
+        try:
+            assert panel.split_button.description == "split A B | C D"
+            assert "split:" not in panel.status_text()
+            for _ in range(2):  # a state: the second click changes nothing
+                panel.split_button.click()
+                assert net.groups == (("A", "B"), ("C", "D"))
+                assert net["A"].peers == ("B",) and net["C"].peers == ("D",)
+                assert panel.status_text().splitlines()[-1] == "split: A, B | C, D"
+                assert ">cut<" in panel.diagram.value
+            assert panel.split_button.button_style == "danger"
+            for _ in range(2):
+                panel.heal_button.click()
+                assert net.groups == ()
+                assert net["A"].peers == ("B", "C", "D")
+                assert "split:" not in panel.status_text() and ">cut<" not in panel.diagram.value
+            assert panel.heal_button.button_style == "success"
+        finally:
+            panel.close()

@@ -51,6 +51,7 @@ imports only modules above it in this list (tests/test_architecture.py checks):
     flood            an unstructured network searched by flooding queries with a TTL
     dht              a Kademlia node: iterative lookups, store and find with k replicas
     swarm            seeders and leechers: an object fetched in chunks from many peers at once
+    attack           why merchants wait: the whitepaper's chance of an attacker catching up, and races
 
     envcheck         what the course needs on this machine, and how to get it
     exercises        checks of a learner's answers that say what is wrong in plain words

@@ -8,7 +8,8 @@ What is in here:
     tx_graph           transactions as boxes, outputs as slots, spends as arrows
     network_diagram    a NetworkSnapshot: nodes up or down, links, heights, balances,
                        and light wallets with the node each one asks; mempools,
-                       and an arrow on each link a node is syncing blocks over
+                       an arrow on each link a node is syncing blocks over, and
+                       a partition: each group in its own colour, the cut links red
     node_positions     where each node of a network is pinned: one network, one layout
     sequence_diagram   messages between participants, top to bottom (the handshake)
     message_sequence   the same, drawn from the events nodes recorded
@@ -103,16 +104,25 @@ def network_diagram(snapshot: Any, title: str = "", layout: str = "neato",
     Full nodes are pinned where ``node_positions`` puts them, from their names
     alone, so every picture of one network puts A, B and C in the same places
     whoever is down or connected (``centre``: the hub of a star, in the middle).
+    While the network is split
+    (``snapshot.groups``), each group's nodes have a colour of their own and
+    every pair of running nodes in different groups is joined by a red dotted
+    edge (the first labelled "cut"), drawn long so the groups stand apart.
     """
     # Every node is pinned (pos="x,y!"), so neato only routes the edges: no overlap removal,
     # which would scale pictures of one network differently.
     graph = new_graph(directed=False, label=title, labelloc="t", layout=layout,
                       overlap="true", splines="line", pad="0.3")
     lines = []
+    groups = getattr(snapshot, "groups", ())
+    side = {name: i for i, group in enumerate(groups) for name in group}
     positions = node_positions([node.name for node in snapshot.nodes], centre)
     for node in snapshot.nodes:
         x, y = positions[node.name]
-        graph.node(f"node-{node.name}", _node_label(node), pos=f"{x:.2f},{y:.2f}!", **_node_style(node))
+        style = _node_style(node)
+        if node.alive and node.name in side:
+            style["fillcolor"] = GROUP_FILLS[side[node.name] % len(GROUP_FILLS)]
+        graph.node(f"node-{node.name}", _node_label(node), pos=f"{x:.2f},{y:.2f}!", **style)
         lines.append(_node_text(node))
     syncing = {(n.name, peer) for n in snapshot.nodes for peer in getattr(n, "syncing_from", ())}
     for a, b in snapshot.links:
@@ -137,6 +147,7 @@ def network_diagram(snapshot: Any, title: str = "", layout: str = "neato",
         lines.append(f"wallet {wallet} -> {node_name}" + ("" if reachable else " (no answer)"))
     for light in getattr(snapshot, "light_wallets", ()):
         lines.append(_draw_light_wallet(graph, light, _next_to(positions, light.node, attached, 1.6)))
+    lines += _draw_cut(graph, snapshot, side)
     return Picture(graph, "\n".join(lines) or "(no nodes)")
 
 
@@ -175,6 +186,23 @@ def _next_to(positions: dict[str, tuple[float, float]], node: str | None, attach
         outward = math.radians(-90)
     angle = outward + turn
     return f"{x + distance * math.cos(angle):.2f},{y + distance * math.sin(angle):.2f}!"
+
+
+GROUP_FILLS = ("#e8f5e9", "#fff3e0", "#e3f2fd", "#f3e5f5")  # one pale colour per group of a partition
+CUT = "#c62828"
+
+
+def _draw_cut(graph: Any, snapshot: Any, side: Mapping[str, int]) -> list[str]:
+    """The partition, if any: a red dotted "cut" edge between running nodes of different groups."""
+    if not side:
+        return []
+    alive = sorted(node.name for node in snapshot.nodes if node.alive and node.name in side)
+    pairs = [(a, b) for a in alive for b in alive if a < b and side[a] != side[b]]
+    for n, (a, b) in enumerate(pairs):  # one label is enough: more overlap in the middle
+        graph.edge(f"node-{a}", f"node-{b}", color=CUT, style="dotted", len="3.6",
+                   label="cut" if n == 0 else "", fontcolor=CUT)
+    groups = " | ".join(", ".join(group) for group in snapshot.groups)
+    return [f"split into {groups}: no connection between the groups"]
 
 
 def _draw_light_wallet(graph: Any, light: Any, pos: str) -> str:

@@ -17,7 +17,7 @@ and takes snapshots that the views (toycoin.diagrams, toycoin.widgets) draw.
       snapshot() -> NetworkSnapshot              frozen, for diagrams and widgets
       events(), subscribe(callback), unsubscribe(callback)   every node's events
 
-    NetworkSnapshot(nodes, links, wallets, light_wallets)
+    NetworkSnapshot(nodes, links, wallets, light_wallets, groups)
     NodeSnapshot (from toycoin.events): name, alive, height, tip_hex, balances, peers, is_process
 
 A mesh of n nodes has n(n-1)/2 connections; a star has n-1, and its centre is
@@ -76,6 +76,7 @@ class NetworkSnapshot:
     links: tuple[tuple[str, str], ...]  # live handshaked connections, (a, b) with a < b
     wallets: tuple[tuple[str, str], ...]  # (wallet name, name of the node it talks to)
     light_wallets: tuple[LightSnapshot, ...] = ()  # each attached light wallet
+    groups: tuple[tuple[str, ...], ...] = ()  # the partition's groups, or () when the network is whole
 
     def node(self, name: str) -> NodeSnapshot:
         return next(n for n in self.nodes if n.name == name)
@@ -356,7 +357,7 @@ class Network:
         wallets = tuple(sorted(self._wallet_nodes.items()))
         light = tuple(self._light[name].snapshot() for name in sorted(self._light))
         return NetworkSnapshot(tuple(sorted(nodes, key=lambda n: n.name)), tuple(sorted(links)),
-                               wallets, light)
+                               wallets, light, self._partition)
 
     def subscribe(self, callback: Callable[[Event], None]) -> None:
         """Call ``callback(event)`` for every event of every in-process node, now and added later.

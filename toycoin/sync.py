@@ -343,6 +343,10 @@ class BlockSync(Service):
         about our new tip (once we are caught up)."""
         if block.hash not in self.tree:
             self.tree.add([block.header])  # sealed here, or handed over
+        if self.pending and block.hash not in self._pending_heights:
+            # Our own block while we fetch a peer's: aim again, or a branch of equal work that we
+            # will never switch to keeps us "not caught up", and we never announce our blocks.
+            self._retarget(None)
         if not self.caught_up:
             return
         for conn in self.node.live_connections():

@@ -12,7 +12,13 @@
 * the network diagram, redrawn whenever a node records an event (a peer
   connects, a connection drops, a block is sealed), not only when a cell runs;
 * a progress bar while a node catches up on a long sync (chapter 07), fed
-  from the nodes' "sync started", "block applied" and "synced" events.
+  from the nodes' "sync started", "block applied" and "synced" events;
+* with ``split=(["A", "B"], ["C", "D"])`` (chapter 10), a partition switch:
+  a "split" button that cuts the network into those groups
+  (``Network.partition``) and a "heal" button that mends it
+  (``Network.heal``). Each sets a state: "split" on a split network changes
+  nothing, so a cell calls ``panel.split()`` / ``panel.heal()`` whatever the
+  learner clicked. The status ends with "split: A, B | C, D" while split.
 
 ``MinerSwitch(node)`` is one button for a node's miner (chapter 09): "stop
 mining B" while B's toycoin.mining.Miner runs, "start mining B" while it
@@ -24,9 +30,10 @@ collects bursts of events and redraws once per burst.
 
 CSS classes make the panel easy to find in the page, for the browser tests:
 ``toycoin-panel`` (the whole panel), ``toycoin-toggle-<name>`` (a node's
-button), ``toycoin-status``, ``toycoin-diagram`` and ``toycoin-sync-progress``;
-``toycoin-miner`` around a miner switch, ``toycoin-miner-toggle-<name>`` on its
-button and ``toycoin-miner-status`` on its line.
+button), ``toycoin-status``, ``toycoin-diagram``, ``toycoin-sync-progress``,
+``toycoin-split`` / ``toycoin-heal`` (the partition switch); ``toycoin-miner``
+around a miner switch, ``toycoin-miner-toggle-<name>`` on its button and
+``toycoin-miner-status`` on its line.
 
 This is a view: the core never imports it.
 """
@@ -34,7 +41,7 @@ from __future__ import annotations
 
 import html
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import ipywidgets as w
@@ -55,17 +62,29 @@ SYNC_EVENTS = ("sync started", "block applied", "synced")
 class NetworkPanel:
     """Buttons, status and diagram for the nodes of a Network."""
 
-    def __init__(self, network: Network, title: str = "", on_change: Callable[[], None] | None = None):
+    def __init__(self, network: Network, title: str = "", on_change: Callable[[], None] | None = None,
+                 split: Sequence[Sequence[str]] = ()):
         self.network = network
         self.title = title
         self.on_change = on_change
+        self.split_groups = tuple(tuple(group) for group in split)
         self.log = w.Output(layout={"max_height": "8em", "overflow": "auto"})
         self.status = w.HTML().add_class("toycoin-status")
         self.diagram = w.HTML().add_class("toycoin-diagram")
         self.progress = w.IntProgress(value=0, min=0, max=1, description="sync",
                                       layout={"visibility": "hidden"}).add_class("toycoin-sync-progress")
         self.buttons = {name: self._make_button(name) for name in self._names()}
-        controls = w.HBox(list(self.buttons.values()))
+        switch: list[w.Button] = []
+        if self.split_groups:
+            shown = " | ".join(" ".join(group) for group in self.split_groups)
+            self.split_button = w.Button(description=f"split {shown}", layout={"width": "auto"},
+                                         icon="scissors").add_class("toycoin-split")
+            self.heal_button = w.Button(description="heal", layout={"width": "auto"})
+            self.heal_button.add_class("toycoin-heal")
+            self.split_button.on_click(lambda _button: self.split())
+            self.heal_button.on_click(lambda _button: self.heal())
+            switch = [self.split_button, self.heal_button]
+        controls = w.HBox(list(self.buttons.values()) + switch)
         self.widget = w.VBox([controls, self.progress, self.status, self.diagram,
                               self.log]).add_class("toycoin-panel")
         self._lock = threading.Lock()
@@ -119,6 +138,27 @@ class NetworkPanel:
         """The status lines, from a fresh snapshot (the same text the panel shows)."""
         return status_text(self.network.snapshot())
 
+    # --- the partition switch (chapter 10) ----------------------------------
+
+    def split(self) -> None:
+        """Cut the network into the panel's groups (a state: a second click changes nothing)."""
+        self.network.partition(*self.split_groups)
+        self.log.append_stdout(f"split: {' | '.join(', '.join(g) for g in self.split_groups)}\n")
+        self._settle_and_refresh()
+
+    def heal(self) -> None:
+        """Mend the network: every node may reach every other again (a state, like split)."""
+        self.network.heal()
+        self.log.append_stdout("healed: the nodes reconnect\n")
+        self._settle_and_refresh()
+
+    def _settle_and_refresh(self) -> None:
+        try:
+            self.network.wait_settled()  # let the peers notice, then draw what they settled on
+        except NodeError as error:
+            self.log.append_stdout(f"the network has not settled yet: {error}\n")
+        self.refresh()
+
     # --- drawing ---------------------------------------------------------
 
     def refresh(self) -> None:
@@ -129,6 +169,9 @@ class NetworkPanel:
                 if node.name in self.buttons:
                     self.buttons[node.name].description = f"{'stop' if node.alive else 'start'} {node.name}"
                     self.buttons[node.name].button_style = "" if node.alive else "warning"
+            if self.split_groups:
+                self.split_button.button_style = "danger" if snapshot.groups else ""
+                self.heal_button.button_style = "" if snapshot.groups else "success"
             self.status.value = "<pre>" + html.escape(status_text(snapshot)) + "</pre>"
             try:
                 self.diagram.value = network_diagram(snapshot, title=self.title).svg()
@@ -202,6 +245,8 @@ def status_text(snapshot: NetworkSnapshot) -> str:
         stuck = f"stuck: {light.node or 'no node'} does not answer"
         where = f"asks {light.node}" if light.connected else stuck
         lines.append(f"{light.name} (light wallet): {where}, {light.header_height + 1} headers, {proven}")
+    if getattr(snapshot, "groups", ()):
+        lines.append("split: " + " | ".join(", ".join(group) for group in snapshot.groups))
     return "\n".join(lines)
 
 

@@ -281,14 +281,25 @@ class NotebookRun:
         self.select(last + 1)
         self._run("Run Selected Cell and All Below", range(last + 1, len(self.cells)))
 
+    def run_range(self, first: int, last: int) -> None:
+        """Run the cells numbered first to last (counting from 0), as if selected and run together."""
+        self.page.evaluate("([a, b]) => { const notebook = window.jupyterapp.shell.currentWidget.content;"
+                           " notebook.activeCellIndex = a; notebook.extendContiguousSelectionTo(b); }",
+                           [first, last])
+        self.page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-cell')")
+        self._wait(f"running cells {first} to {last}", range(first, last + 1))
+
     def select(self, index: int) -> None:
         self.page.evaluate("i => { window.jupyterapp.shell.currentWidget.content.activeCellIndex = i; }",
                            index)
 
     def _run(self, menu_item: str, indexes: range) -> None:
+        click_menu(self.page, "Run", menu_item)
+        self._wait(menu_item, indexes)
+
+    def _wait(self, menu_item: str, indexes: range) -> None:
         from playwright.sync_api import TimeoutError
 
-        click_menu(self.page, "Run", menu_item)
         self.asked.update(indexes)
         needs = [needs_run(cell) and i in indexes for i, cell in enumerate(self.cells)]
         try:
