@@ -176,20 +176,27 @@ def test_the_learners_click_before_the_cell_changes_nothing(notebooks: Notebooks
                                                             clicks: int) -> None:
     run = notebooks.open(f"chapters/{chapter}.ipynb")
     at = panel_cell({"cells": run.cells})
-    run.run_through(at)
-    run.check("run down to the panel")
     name = node_the_chapter_clicks(run.cells)
+    stop = first_cell_that_stops(run.cells, name)  # the learner clicks when the prose asks: just before
+    run.run_through(stop - 1)
+    run.check("run down to the cell that stops")
     panel = run.page.locator(CELLS).nth(at).locator(".toycoin-panel").first
     button = panel.locator(f"button[class~='toycoin-toggle-{name}']")
     for click in range(clicks):
         state = "down" if click % 2 == 0 else "up"
         button.click()
         expect_status(panel, name, state)
-    run.run_after(at)
+    run.run_after(stop - 1)
     run.check(f"run to the end after {clicks} click(s) on {name}'s button")
     changed = printed_lines_that_differ(run, after=at)
     assert not changed, f"{chapter}: after {clicks} click(s) on {name}'s button, cells print " \
         f"something else than the stored run:\n" + "\n".join(changed)
+
+
+def first_cell_that_stops(cells: list[dict], name: str | None) -> int:
+    """The index of the first cell that sets ``name`` down (``panel.stop("B")``)."""
+    return next(i for i, cell in enumerate(cells) if cell.get("cell_type") == "code"
+                and f'panel.stop("{name}")' in "".join(cell.get("source", "")))
 
 
 def expect_status(panel, name: str, state: str) -> None:
