@@ -21,6 +21,7 @@ a ban lasts as long as the run (Bitcoin Core: 24 hours, -bantime).
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterable
 from typing import Any, Protocol
 
 from toycoin import params
@@ -63,18 +64,85 @@ def is_ipv4(host: str) -> bool:
     return True
 
 
-def local_networks(host: str) -> tuple[ipaddress.IPv4Network, ...]:
-    """The networks a peer bound to ``host`` may dial: all of 127.0.0.0/8 for a loopback
-    host, else the /24 around it (a classroom LAN)."""
-    if ipaddress.IPv4Address(host).is_loopback:
-        return (ipaddress.IPv4Network("127.0.0.0/8"),)
+Networks = tuple[ipaddress.IPv4Network, ...]
+LOOPBACK = ipaddress.IPv4Network("127.0.0.0/8")
+
+
+def local_networks(host: str) -> Networks:
+    """The networks a peer bound to ``host`` dials unless told otherwise: all of 127.0.0.0/8
+    for a loopback host (or a host name, or 0.0.0.0: loopback is the only safe guess), else
+    the /24 around it (a classroom LAN)."""
+    try:
+        ip = ipaddress.IPv4Address(host)
+    except ValueError:
+        return (LOOPBACK,)
+    if ip.is_loopback or ip.is_unspecified:
+        return (LOOPBACK,)
     return (ipaddress.IPv4Network(f"{host}/24", strict=False),)
 
 
-def in_networks(address: Address, networks: tuple[ipaddress.IPv4Network, ...]) -> bool:
-    """Whether ``address`` is an IPv4 (host, port) inside one of ``networks``, with a real port."""
+def parse_networks(networks: Iterable[str | ipaddress.IPv4Network] | str | None, host: str) -> Networks:
+    """The networks a peer may dial: ``networks`` as given (CIDR text such as "192.168.1.0/24",
+    or IPv4Network objects), or ``local_networks(host)`` when None. ValueError naming the fix."""
+    if networks is None:
+        return local_networks(host)
+    if isinstance(networks, (str, ipaddress.IPv4Network)):
+        networks = [networks]
+    parsed: list[ipaddress.IPv4Network] = []
+    for item in networks:
+        if isinstance(item, ipaddress.IPv4Network):
+            parsed.append(item)
+            continue
+        try:
+            if not isinstance(item, str) or "/" not in item:
+                raise ValueError
+            parsed.append(ipaddress.IPv4Network(item.strip(), strict=False))
+        except ValueError:
+            raise ValueError(f"bad network {item!r}: expected an IPv4 network in CIDR notation, "
+                             "e.g. 192.168.1.0/24 (a classroom LAN) or 127.0.0.0/8 (this machine)") from None
+    if not parsed:
+        raise ValueError("no networks given: a node dials only inside its networks, so give at least one, "
+                         "e.g. 127.0.0.0/8")
+    return tuple(dict.fromkeys(parsed))
+
+
+def undialable(address: Address, networks: Networks) -> str | None:
+    """Why ``address`` must never be dialled, in a few words; None if it may be.
+
+    Whatever the networks say, never: a port outside 1..65535, a host that is
+    not an IPv4 address, 0.0.0.0 (it means "any address"), multicast,
+    link-local (169.254.0.0/16, where cloud machines keep their secrets),
+    reserved (240.0.0.0/4), broadcast (255.255.255.255, a network's last
+    address, and x.x.x.255 off loopback, a /24 LAN's broadcast). Then only
+    inside ``networks``.
+    """
     host, port = address
-    return is_ipv4(host) and 0 < port < 65536 and any(ipaddress.IPv4Address(host) in n for n in networks)
+    if not isinstance(port, int) or not 0 < port < 65536:
+        return f"port {port} is not a port a node listens on"
+    try:
+        ip = ipaddress.IPv4Address(host)
+    except ValueError:
+        return f"{host!r} is not an IPv4 address"
+    inside = [n for n in networks if ip in n]
+    if ip.is_unspecified:
+        return f"{ip} means any address, not a node's"
+    if ip.is_multicast:
+        return f"{ip} is a multicast address"
+    if ip.is_link_local:
+        return f"{ip} is link-local (169.254.0.0/16)"
+    if (ip == ipaddress.IPv4Address("255.255.255.255") or (ip.packed[-1] == 255 and not ip.is_loopback)
+            or any(n.prefixlen < 31 and ip == n.broadcast_address for n in inside)):
+        return f"{ip} is a broadcast address"
+    if ip.is_reserved:
+        return f"{ip} is reserved (240.0.0.0/4)"
+    if not inside:
+        return f"{ip} is outside the networks it dials ({', '.join(map(str, networks))})"
+    return None
+
+
+def in_networks(address: Address, networks: Networks) -> bool:
+    """Whether ``address`` may be dialled by a peer with these networks (see ``undialable``)."""
+    return undialable(address, networks) is None
 
 
 class AddrMan:

@@ -9,8 +9,10 @@ what travels over them is the business of toycoin.peerman (the handshake,
 pings, addresses, routing) and of the owner above it. Each connection is a
 toycoin.peer.Connection.
 
-    ConnMan(name, host, port, listen, ...)
+    ConnMan(name, host, port, listen, ..., networks=None)
       start(), stop(), kill(), restart(), is_running, address
+      networks                  where it may dial (default: toycoin.addrman.local_networks(host))
+      dial_address(address)     a (host, port) to dial, a name looked up once; NodeError if outside
       shutdown(abrupt)   what stop and kill run, for the network thread (stops many peers at once)
       connect(target), disconnect(target), peers, connection_count
       block(target), unblock(target), blocked    a firewall between two peers (a partition)
@@ -25,6 +27,12 @@ handshaked full nodes), ``connections()``, ``tasks()``, ``state(conn)``,
 ``peer_name(conn)``, ``spawn(coro)``, ``every(seconds, callback)`` and
 ``until(predicate, timeout)``; and the hooks they fill: ``dispatch``,
 ``version_message``, ``on_started``, ``on_closed``.
+
+Where: only inside ``networks`` (127.0.0.0/8 for a loopback host, the /24
+around a LAN host, or what it was given), and never to 0.0.0.0, multicast,
+broadcast or link-local addresses (toycoin.addrman.undialable). Asking for an
+address outside is a NodeError that names ``networks=``; a learned one is
+dropped.
 
 Dialling: every wanted address (toycoin.addrman keeps the book) has a loop
 that dials whenever no connection to it is open, waits a little longer after
@@ -50,14 +58,16 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import ipaddress
 import random
 import socket
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from toycoin import params
-from toycoin.addrman import AddrMan, Address, Target, format_address, target_address
+from toycoin.addrman import (AddrMan, Address, Target, format_address, is_ipv4, parse_networks,
+                             target_address, undialable)
 from toycoin.errors import NodeError
 from toycoin.events import Recorder
 from toycoin.message import Message
@@ -91,6 +101,22 @@ def check_name(name: str) -> str:
     return name
 
 
+def resolve(host: str, port: int, label: str) -> str:
+    """The IPv4 address a host name stands for (looked up once); NodeError if there is none."""
+    try:
+        infos = socket.getaddrinfo(host, port, socket.AF_INET, socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as error:
+        why = getattr(error, "strerror", None) or str(error)
+        raise NodeError(f"cannot dial {label}: {host!r} is not an IPv4 address and does not resolve "
+                        f"to one ({why}); give an IPv4 address, e.g. 127.0.0.1:{port}") from None
+    return str(infos[0][4][0])
+
+
+def is_ordinary(host: str) -> bool:
+    """Whether ``host`` could be some node's address on a network we might be told to dial."""
+    return undialable((host, 1), (ipaddress.IPv4Network("0.0.0.0/0"),)) is None
+
+
 def dial_error(error: BaseException) -> str:
     """A failed dial in a few words."""
     if isinstance(error, ConnectionRefusedError):
@@ -111,9 +137,12 @@ class ConnMan(Recorder):
     def __init__(self, name: str, *, host: str = "127.0.0.1", port: int = 0, listen: bool = True,
                  runtime: Runtime | None = None, limits: Limits | None = None,
                  rng: random.Random | None = None, discover: bool = True,
-                 messages: MessageSet = NODE_MESSAGES) -> None:
+                 messages: MessageSet = NODE_MESSAGES,
+                 networks: Iterable[str | ipaddress.IPv4Network] | None = None) -> None:
         super().__init__(check_name(name), get_runtime(runtime))
         self.host, self._port, self.listen = host, port, listen
+        # The only places it dials, asked or learned (toycoin.addrman.undialable).
+        self.networks = parse_networks(networks, host)
         self.limits = limits or Limits()
         self.timeout = self.limits.frame_timeout  # seconds a dial, or an answer to ask(), may take
         self.rng = rng or random.Random()
@@ -172,6 +201,7 @@ class ConnMan(Recorder):
         dialling in the background, with backoff, until it succeeds.
         """
         address, label = target_address(target)
+        address = self.dial_address(address, label)
         if wait and not self.is_running:
             raise NodeError(f"node {self.name} is not running: start it before connecting")
         self.runtime.call(self.want, address, "asked", label)
@@ -187,9 +217,28 @@ class ConnMan(Recorder):
             # so both ends count the connection when this returns.
             self.ping(self._read(lambda: self.peer_name(self._connection_to(address))), timeout)
 
+    def dial_address(self, address: Address, label: str | None = None) -> Address:
+        """The address to dial for ``address``, checked: a host name is looked up once, here
+        (addr messages and the book hold IPv4 addresses only), then the dialling rules apply
+        (toycoin.addrman.undialable). NodeError naming the fix if it may not be dialled."""
+        host, port = address
+        label = label or format_address(address)
+        if not is_ipv4(host):
+            host = resolve(host, port, label)
+        why = undialable((host, port), self.networks)
+        if why is None:
+            return host, port
+        if not any(ipaddress.IPv4Address(host) in n for n in self.networks) and is_ordinary(host):
+            lan = ipaddress.IPv4Network(f"{host}/24", strict=False)
+            why += (f"; to dial it, start {self.name} with networks=['{lan}'] "
+                    f"(on the command line: --network {lan})")
+        raise NodeError(f"{self.name} will not dial {label}: {why}")
+
     def disconnect(self, target: Target) -> None:
         """Forget a peer: close connections to it and stop redialling it."""
         address, _ = target_address(target)
+        if not is_ipv4(address[0]):
+            address = (resolve(*address, format_address(address)), address[1])
         self.runtime.call(self._forget, address)
 
     @property
