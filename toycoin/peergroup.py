@@ -66,7 +66,7 @@ class PeerGroup(PeerMan):
         self.timeout = timeout
         self.answers.update(self.answer_types)
         for address, label in (target_address(a) for a in addresses):
-            self.addrman.want(self.dial_address(address, label), "asked", label)
+            self.addrman.ask(self.dial_address(address, label), label)
         self._current: Connection | None = None
         self.last_node: str | None = None  # the node it asks, or asked last
 
