@@ -5,16 +5,24 @@ link-local cloud secrets, broadcast and multicast addresses, and keep a dial
 task per address for ever. These tests attack real nodes over loopback.
 """
 
+import asyncio
 import ipaddress
+import socket
 import subprocess
 import sys
+import threading
+import time
 
 import pytest
 
+from toycoin import msg_control, params, wire
 from toycoin.addrman import local_networks, parse_networks, undialable
 from toycoin.errors import NodeError
+from toycoin.keys import PrivateKey
 from toycoin.node import Node
+from toycoin.peer import Limits
 from toycoin.process import NodeProcess
+from toycoin.spv import LightClient
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -154,3 +162,170 @@ def test_a_node_process_is_given_its_networks():
         assert proc.is_running
     finally:
         proc.stop()
+
+
+# --- a flood of addresses ------------------------------------------------------------
+
+FAST = Limits(handshake_timeout=2.0, frame_timeout=2.0)
+FORBIDDEN = [("8.8.8.8", 8333), ("169.254.169.254", 80), ("10.0.0.1", 22), ("192.168.1.1", 8333),
+             ("224.0.0.1", 8333), ("255.255.255.255", 8333), ("0.0.0.0", 8333)]
+
+
+def dead_loopback(count: int, start: int = 0) -> list[tuple[str, int]]:
+    """Loopback addresses where nothing listens (127.1.x.y, port 9): a dial is refused at once."""
+    return [(f"127.1.{i // 250}.{i % 250 + 1}", 9) for i in range(start, start + count)]
+
+
+@pytest.fixture
+def dials(monkeypatch):
+    """Every dial any peer of this process starts: (address, monotonic time). Off loopback the
+    recorder refuses by itself, so a test that fails sends nothing out."""
+    real, seen = asyncio.open_connection, []
+
+    async def recording(host, port, *args, **kwargs):
+        seen.append(((host, port), time.monotonic()))
+        if not ipaddress.IPv4Address(host).is_loopback:
+            raise ConnectionRefusedError("the test's recorder lets no traffic leave this machine")
+        return await real(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(asyncio, "open_connection", recording)
+    return seen
+
+
+def handshake(sock: socket.socket, name: str = "mallory") -> None:
+    """Say hello as a full node on a raw socket (its answers are never read)."""
+    sock.sendall(wire.encode_frame(msg_control.Version(name, 42, 1, 0)))
+    sock.sendall(wire.encode_frame(msg_control.Verack()))
+
+
+def send_addr(sock: socket.socket, *batches: list[tuple[str, int]]) -> None:
+    """One addr message per batch."""
+    for batch in batches:
+        sock.sendall(wire.encode_frame(msg_control.Addr(tuple(batch))))
+
+
+def book(node):
+    """(tried, new, asked) addresses of ``node``, read on its network thread."""
+    book = node.addrman
+    return node.runtime.call(lambda: (set(book.tried), set(book.new), set(book.asked)))
+
+
+def test_a_flood_of_addr_stores_and_dials_nothing_outside_and_keeps_what_worked(dials):
+    a, b = Node("A", limits=FAST), Node("B", limits=FAST)
+    a.start()
+    b.start()
+    mallory = socket.create_connection(a.address, timeout=5)
+    try:
+        handshake(mallory)
+        send_addr(mallory, [b.address])  # first an honest address: A dials B, and it works
+        a.wait_until(lambda: "B" in a.peers, what="A reached B, learned from mallory")
+        assert b.address in book(a)[0], "B worked: it is tried"
+        tasks_before = len(a.runtime.call(a.tasks))
+        most_tasks = []  # A's tasks at each failed dial (on the network thread)
+        a.subscribe(lambda e: most_tasks.append(len(a.tasks())) if e.kind == "connect failed" else None)
+
+        floods = [FORBIDDEN + dead_loopback(993, 993 * i) for i in range(3)]  # 3 x 1,000 addresses
+        send_addr(mallory, *floods)
+        a.wait_until(lambda: a.addrman.replaced >= 900,
+                     what="A handled the three floods")
+        a.wait_until(lambda: a.dialler.attempts >= 20, what="A dialled some of the flood")
+        tried, new, _ = book(a)
+        figures = {"tasks": len(a.runtime.call(a.tasks)), "tasks before": tasks_before,
+                   "most tasks": max(most_tasks), "new": len(new), "tried": len(tried),
+                   "replaced": a.runtime.call(lambda: a.addrman.replaced), "dials": a.dialler.attempts}
+        print("after the flood:", figures)
+        assert len(new) <= params.MAX_NEW_ADDRESSES
+        assert all(ipaddress.IPv4Address(h).is_loopback for h, _ in new | tried), "kept an outside address"
+        assert not set(FORBIDDEN) & (new | tried)
+        assert figures["most tasks"] <= tasks_before + 1 + FAST.max_outbound, "a task per address?"
+        assert b.address in tried, "the flood pushed out an address that worked"
+        assert all(ipaddress.IPv4Address(host).is_loopback for (host, _), _ in dials), "dialled outside"
+        assert not {address for address, _ in dials} & set(FORBIDDEN)
+
+        b.kill()  # B comes back on its port: A, busy with the flood, still reconnects to it
+        a.wait_until(lambda: "B" not in a.peers, what="A noticed B is gone")
+        b.restart()
+        a.wait_until(lambda: "B" in a.peers, timeout=15, what="A reconnected to B")
+        assert b.address in book(a)[0]
+        assert a.ping("B") > 0 and a.is_running
+    finally:
+        mallory.close()
+        a.kill()
+        b.kill()
+
+
+def test_dials_of_learned_addresses_are_rate_limited(dials):
+    a = Node("A", limits=FAST)
+    a.start()
+    try:
+        with socket.create_connection(a.address, timeout=5) as mallory:
+            handshake(mallory)
+            send_addr(mallory, dead_loopback(1000))
+            a.wait_until(lambda: a.dialler.attempts >= 15, what="A dialled 15 addresses of the flood")
+        times = sorted(t for (host, _), t in dials if host.startswith("127.1."))
+        spans = [later - earlier for earlier, later in zip(times, times[10:], strict=False)]  # 11 dials each
+        print(f"{len(times)} dials, {(len(times) - 1) / (times[-1] - times[0]):.1f} per second")
+        assert min(spans) >= 10 * params.DIAL_INTERVAL * 0.9, "more than one dial per DIAL_INTERVAL"
+        assert len(a.runtime.call(a.tasks)) <= 4 + FAST.max_outbound
+    finally:
+        a.kill()
+
+
+# --- the light wallet ------------------------------------------------------------------
+
+
+def hostile_full_node(*batches):
+    """A listening socket that greets whoever dials it as a full node, then sends ``batches``
+    of addresses in addr messages and reads until the caller hangs up. Returns (server, thread)."""
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(10)
+
+    def serve():
+        try:
+            conn, _ = server.accept()
+        except OSError:
+            return
+        with conn:
+            handshake(conn)
+            send_addr(conn, *batches)
+            conn.settimeout(10)
+            try:
+                while conn.recv(65536):
+                    pass
+            except OSError:
+                pass
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return server, thread
+
+
+def test_a_light_wallet_dials_only_inside_its_networks(dials):
+    honest = Node("B", limits=FAST)
+    honest.start()
+    server, thread = hostile_full_node(FORBIDDEN + [honest.address] + dead_loopback(900))
+    wallet = LightClient(PrivateKey.from_seed("alice"), [server.getsockname()], name="alice", limits=FAST,
+                         timeout=2.0)
+    try:
+        wallet.start(wait=False)
+        wallet.wait_until(lambda: "B" in wallet.nodes, what="the wallet reached B, learned from mallory")
+        wallet.wait_until(lambda: wallet.dialler.attempts >= 10, what="the wallet dialled some of the flood")
+        tried, new, asked = book(wallet)
+        assert (honest.address in tried) and asked == {server.getsockname()}
+        assert all(ipaddress.IPv4Address(h).is_loopback for h, _ in new | tried)
+        assert all(ipaddress.IPv4Address(host).is_loopback for (host, _), _ in dials), "dialled outside"
+        assert len(wallet.runtime.call(wallet.tasks)) <= 4 + params.SPV_CONNECTIONS
+    finally:
+        wallet.stop()
+        server.close()
+        thread.join(10)
+        honest.kill()
+
+
+def test_a_light_wallet_told_of_a_node_outside_its_networks_says_how_to_allow_it():
+    with pytest.raises(NodeError, match=r"outside the networks it dials \(127\.0\.0\.0/8\); to dial it, "
+                                        r"start alice with networks=\['192\.168\.1\.0/24'\]"):
+        LightClient(PrivateKey.from_seed("alice"), [("192.168.1.5", 8333)], name="alice")
+    lan = LightClient(PrivateKey.from_seed("alice"), [("192.168.1.5", 8333)], name="alice",
+                      networks=["192.168.1.0/24"])
+    assert lan.networks == (ipaddress.IPv4Network("192.168.1.0/24"),)

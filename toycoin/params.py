@@ -137,6 +137,9 @@ MAX_UNCONNECTING_HEADERS = 10
 # forgotten, those with the least work first, so a flood of cheap forks cannot fill memory
 # (Bitcoin Core bounds them by requiring minimum chain work [nMinimumChainWork]).
 MAX_SIDE_HEADERS = 5000
+# Side branches a syncing node remembers having reported as not applied (so each is
+# reported once); older ones are forgotten (toycoin's own, like MAX_RECENT_REJECTS).
+MAX_REFUSED_BRANCHES = 1000
 # Most hashes in a getheaders block locator [MAX_LOCATOR_SZ].
 MAX_LOCATOR_SZ = 101
 # Most sibling hashes in a Merkle proof. A block's transaction count is a
