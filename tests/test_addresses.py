@@ -7,6 +7,7 @@ task per address for ever. These tests attack real nodes over loopback.
 
 import asyncio
 import ipaddress
+import random
 import socket
 import subprocess
 import sys
@@ -16,7 +17,7 @@ import time
 import pytest
 
 from toycoin import msg_control, params, wire
-from toycoin.addrman import local_networks, parse_networks, undialable
+from toycoin.addrman import AddrMan, local_networks, parse_networks, undialable
 from toycoin.errors import NodeError
 from toycoin.keys import PrivateKey
 from toycoin.node import Node
@@ -76,6 +77,87 @@ def test_only_inside_the_networks():
     assert undialable(("127.0.0.255", 8333), LOOPBACK) is None  # a loopback address like any other
     assert "broadcast" in undialable(("127.255.255.255", 8333), LOOPBACK)
     assert undialable(("8.8.8.8", 53), LOOPBACK) is not None
+
+
+# --- the address book -----------------------------------------------------------------
+
+
+def loopback(i: int) -> tuple[str, int]:
+    return (f"127.0.{i // 250}.{i % 250 + 1}", 8333)
+
+
+def test_the_book_keeps_only_addresses_it_may_dial():
+    book = AddrMan()
+    own = ("127.0.0.1", 8333)
+    book.ban(("127.0.0.9", 1), "lied")
+    book.mark_myself(("127.0.0.8", 1))
+    for address in [own, ("127.0.0.9", 1), ("127.0.0.8", 1), ("8.8.8.8", 53), ("0.0.0.0", 1)]:
+        assert not book.learn(address, LOOPBACK, own)
+    assert book.learn(("127.0.0.2", 1), LOOPBACK, own)
+    assert not book.learn(("127.0.0.2", 1), LOOPBACK, own)  # known already
+    assert book.wanted == {("127.0.0.2", 1): "learned"}
+
+
+def test_a_full_book_replaces_a_new_address_never_a_tried_or_asked_one():
+    book = AddrMan(max_new=10, rng=random.Random(1))
+    book.ask(("127.0.0.1", 1), "A")
+    book.learn(("127.0.0.2", 1), LOOPBACK)
+    book.reached(("127.0.0.2", 1))  # a learned address that worked
+    for i in range(1000):
+        book.learn(loopback(i), LOOPBACK)
+    assert len(book.new) == 10 and book.replaced == 990 and len(book) == 12
+    assert list(book.tried) == [("127.0.0.2", 1)] and list(book.asked) == [("127.0.0.1", 1)]
+    assert sum(loopback(i) in book.new for i in range(990, 1000)) < 10  # random, not the last ten
+
+
+def test_a_new_address_that_never_answers_is_dropped_a_tried_one_waits_longer():
+    book = AddrMan()
+    new, tried = ("127.0.0.2", 1), ("127.0.0.3", 1)
+    book.learn(new, LOOPBACK)
+    book.learn(tried, LOOPBACK)
+    book.reached(tried)
+    waits = []
+    for attempt in range(params.MAX_ADDRESS_FAILURES):
+        book.failed(new, "connection refused", now=100.0)
+        book.failed(tried, "connection refused", now=100.0)
+        waits.append(book.retry_at[tried] - 100.0)
+        assert (new in book) == (attempt < params.MAX_ADDRESS_FAILURES - 1)
+    assert tried in book and waits == sorted(waits) and waits[0] < waits[-1] <= params.RECONNECT_DELAY_MAX
+    assert book.down == {tried: "connection refused"}
+    book.reached(tried)
+    assert book.down == {} and book.failures == {}
+
+
+def test_select_tries_what_worked_first_then_new_ones_in_order():
+    book = AddrMan()
+    first, second, worked = ("127.0.0.2", 1), ("127.0.0.3", 1), ("127.0.0.4", 1)
+    for address in (first, second, worked):
+        book.learn(address, LOOPBACK)
+    book.reached(worked)
+    assert book.select(0.0, lambda a: False) == (worked, None)
+    assert book.select(0.0, {worked}.__contains__) == (first, None)  # connected already: skipped
+    book.dialling.add(first)
+    assert book.select(0.0, {worked}.__contains__) == (second, None)
+    book.failed(second, "refused", now=10.0)
+    assert book.select(10.0, {worked}.__contains__) == (None, 10.0 + params.RECONNECT_DELAY_MIN)
+
+
+def test_asking_for_a_learned_address_moves_it_and_a_ban_removes_it():
+    book = AddrMan()
+    address = ("127.0.0.2", 1)
+    book.learn(address, LOOPBACK)
+    assert book.ask(address, "B") and not book.ask(address)
+    assert book.wanted == {address: "asked"} and not book.is_learned(address)
+    book.ban(address, "forged a proof")
+    assert address not in book and not book.ask(address) and book.label(address) == "B"
+
+
+def test_the_tried_table_is_bounded_too():
+    book = AddrMan(max_tried=3)
+    for i in range(5):
+        book.learn(loopback(i), LOOPBACK)
+        book.reached(loopback(i))
+    assert list(book.tried) == [loopback(2), loopback(3), loopback(4)]
 
 
 # --- explicit connections ------------------------------------------------------------
