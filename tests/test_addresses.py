@@ -17,7 +17,7 @@ import time
 import pytest
 
 from toycoin import msg_control, params, wire
-from toycoin.addrman import AddrMan, local_networks, parse_networks, undialable
+from toycoin.addrman import AddrBudget, AddrMan, local_networks, parse_networks, undialable
 from toycoin.errors import NodeError
 from toycoin.keys import PrivateKey
 from toycoin.node import Node
@@ -292,34 +292,81 @@ def book(node):
     return node.runtime.call(lambda: (set(book.tried), set(book.new), set(book.asked)))
 
 
+class HostileNode:
+    """A listening socket that greets whoever dials it as a full node, sends ``batches`` of
+    addresses in addr messages (answers to the dialler's getaddr, as far as it knows), then
+    reads until the dialler hangs up."""
+
+    def __init__(self, *batches: list[tuple[str, int]]) -> None:
+        self.batches = batches
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.server.settimeout(0.2)
+        self.address = self.server.getsockname()
+        self.closed = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        with self.server:
+            while not self.closed.is_set():
+                try:
+                    conn, _ = self.server.accept()
+                except TimeoutError:
+                    continue
+                except OSError:
+                    return
+                threading.Thread(target=self._talk, args=(conn,), daemon=True).start()
+
+    def _talk(self, conn: socket.socket) -> None:
+        with conn:
+            try:
+                handshake(conn)
+                send_addr(conn, *self.batches)
+                conn.settimeout(30)
+                while conn.recv(65536):
+                    pass
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        self.closed.set()
+        self.thread.join(5)
+
+
 def test_a_flood_of_addr_stores_and_dials_nothing_outside_and_keeps_what_worked(dials):
     a, b = Node("A", limits=FAST), Node("B", limits=FAST)
     a.start()
     b.start()
-    mallory = socket.create_connection(a.address, timeout=5)
+    first = HostileNode([b.address])  # first an honest address: A dials B, and it works
+    floods = [HostileNode(FORBIDDEN + dead_loopback(993, 993 * i)) for i in range(3)]  # 3 x 1,000
+    mallory = socket.create_connection(a.address, timeout=5)  # and 1,000 more, unasked
     try:
-        handshake(mallory)
-        send_addr(mallory, [b.address])  # first an honest address: A dials B, and it works
-        a.wait_until(lambda: "B" in a.peers, what="A reached B, learned from mallory")
+        a.connect(first.address, wait=False)
+        a.wait_until(lambda: "B" in a.peers, what="A reached B, learned from a peer it dialled")
         assert b.address in book(a)[0], "B worked: it is tried"
         tasks_before = len(a.runtime.call(a.tasks))
         most_tasks = []  # A's tasks at each failed dial (on the network thread)
         a.subscribe(lambda e: most_tasks.append(len(a.tasks())) if e.kind == "connect failed" else None)
 
-        floods = [FORBIDDEN + dead_loopback(993, 993 * i) for i in range(3)]  # 3 x 1,000 addresses
-        send_addr(mallory, *floods)
-        a.wait_until(lambda: a.addrman.replaced >= 900,
-                     what="A handled the three floods")
+        handshake(mallory)
+        send_addr(mallory, dead_loopback(1000, 5000))
+        for hostile in floods:
+            a.connect(hostile.address, wait=False)  # A asks each whom it knows: 1,000 answers each
+        a.wait_until(lambda: a.addrman.replaced >= 1900, what="A took in the three answers")
+        a.wait_until(lambda: any(e.kind == "addr ignored" for e in a.events), what="A ignored the unasked")
         a.wait_until(lambda: a.dialler.attempts >= 20, what="A dialled some of the flood")
-        tried, new, _ = book(a)
+        tried, new, asked = book(a)
         figures = {"tasks": len(a.runtime.call(a.tasks)), "tasks before": tasks_before,
-                   "most tasks": max(most_tasks), "new": len(new), "tried": len(tried),
+                   "most tasks": max(most_tasks), "new": len(new), "tried": len(tried), "asked": len(asked),
                    "replaced": a.runtime.call(lambda: a.addrman.replaced), "dials": a.dialler.attempts}
         print("after the flood:", figures)
         assert len(new) <= params.MAX_NEW_ADDRESSES
         assert all(ipaddress.IPv4Address(h).is_loopback for h, _ in new | tried), "kept an outside address"
         assert not set(FORBIDDEN) & (new | tried)
-        assert figures["most tasks"] <= tasks_before + 1 + FAST.max_outbound, "a task per address?"
+        assert sum(address in new for address in dead_loopback(1000, 5000)) <= 1, "took the unasked flood"
+        # Besides the tasks of before: the dialler, a dial loop and a connection per hostile node,
+        # and the dials of learned addresses (one outbound slot each).
+        assert figures["most tasks"] <= tasks_before + 1 + 3 + FAST.max_outbound, "a task per address?"
         assert b.address in tried, "the flood pushed out an address that worked"
         assert all(ipaddress.IPv4Address(host).is_loopback for (host, _), _ in dials), "dialled outside"
         assert not {address for address, _ in dials} & set(FORBIDDEN)
@@ -334,73 +381,59 @@ def test_a_flood_of_addr_stores_and_dials_nothing_outside_and_keeps_what_worked(
         mallory.close()
         a.kill()
         b.kill()
+        for hostile in [first, *floods]:
+            hostile.close()
 
 
 def test_dials_of_learned_addresses_are_rate_limited(dials):
     a = Node("A", limits=FAST)
     a.start()
+    hostile = HostileNode(dead_loopback(1000))
     try:
-        with socket.create_connection(a.address, timeout=5) as mallory:
-            handshake(mallory)
-            send_addr(mallory, dead_loopback(1000))
-            a.wait_until(lambda: a.dialler.attempts >= 15, what="A dialled 15 addresses of the flood")
+        a.connect(hostile.address, wait=False)
+        a.wait_until(lambda: a.dialler.attempts >= 15, what="A dialled 15 addresses of the flood")
         times = sorted(t for (host, _), t in dials if host.startswith("127.1."))
         spans = [later - earlier for earlier, later in zip(times, times[10:], strict=False)]  # 11 dials each
         print(f"{len(times)} dials, {(len(times) - 1) / (times[-1] - times[0]):.1f} per second")
         assert min(spans) >= 10 * params.DIAL_INTERVAL * 0.9, "more than one dial per DIAL_INTERVAL"
-        assert len(a.runtime.call(a.tasks)) <= 4 + FAST.max_outbound
+        assert len(a.runtime.call(a.tasks)) <= 5 + FAST.max_outbound
     finally:
         a.kill()
+        hostile.close()
+
+
+def test_a_peer_that_was_not_asked_gets_a_trickle_of_addresses_processed():
+    now = 0.0
+    budget = AddrBudget(clock=lambda: now)
+    assert budget.take(1000) == 1  # a peer may announce itself
+    now = 100.0
+    assert budget.take(1000) == 10  # 0.1 a second
+    budget.asked()  # we sent getaddr: a full answer may come
+    assert budget.take(1000) == 1000 and budget.take(5) == 0
+    assert budget.ignored == 999 + 990 + 5
 
 
 # --- the light wallet ------------------------------------------------------------------
 
 
-def hostile_full_node(*batches):
-    """A listening socket that greets whoever dials it as a full node, then sends ``batches``
-    of addresses in addr messages and reads until the caller hangs up. Returns (server, thread)."""
-    server = socket.create_server(("127.0.0.1", 0))
-    server.settimeout(10)
-
-    def serve():
-        try:
-            conn, _ = server.accept()
-        except OSError:
-            return
-        with conn:
-            handshake(conn)
-            send_addr(conn, *batches)
-            conn.settimeout(10)
-            try:
-                while conn.recv(65536):
-                    pass
-            except OSError:
-                pass
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    return server, thread
-
-
 def test_a_light_wallet_dials_only_inside_its_networks(dials):
     honest = Node("B", limits=FAST)
     honest.start()
-    server, thread = hostile_full_node(FORBIDDEN + [honest.address] + dead_loopback(900))
-    wallet = LightClient(PrivateKey.from_seed("alice"), [server.getsockname()], name="alice", limits=FAST,
+    hostile = HostileNode(FORBIDDEN + [honest.address] + dead_loopback(900))
+    wallet = LightClient(PrivateKey.from_seed("alice"), [hostile.address], name="alice", limits=FAST,
                          timeout=2.0)
     try:
         wallet.start(wait=False)
         wallet.wait_until(lambda: "B" in wallet.nodes, what="the wallet reached B, learned from mallory")
         wallet.wait_until(lambda: wallet.dialler.attempts >= 10, what="the wallet dialled some of the flood")
         tried, new, asked = book(wallet)
-        assert (honest.address in tried) and asked == {server.getsockname()}
+        assert (honest.address in tried) and asked == {hostile.address}
         assert all(ipaddress.IPv4Address(h).is_loopback for h, _ in new | tried)
         assert all(ipaddress.IPv4Address(host).is_loopback for (host, _), _ in dials), "dialled outside"
         assert len(wallet.runtime.call(wallet.tasks)) <= 4 + params.SPV_CONNECTIONS
     finally:
         wallet.stop()
-        server.close()
-        thread.join(10)
+        hostile.close()
         honest.kill()
 
 
