@@ -246,6 +246,29 @@ def test_a_node_process_is_given_its_networks():
         proc.stop()
 
 
+@pytest.mark.skipif(sys.platform != "linux", reason="only Linux answers on every address of 127.0.0.0/8")
+def test_a_node_process_learns_an_address_outside_its_networks_and_never_dials_it():
+    a, b = Node("A"), Node("B", host="127.0.0.2")
+    narrow = NodeProcess("P", networks=["127.0.0.1/32"])
+    wide = NodeProcess("Q")
+    try:
+        a.start()
+        b.start()
+        a.connect(b)  # A's answer to getaddr holds B at 127.0.0.2
+        for proc in (narrow, wide):
+            proc.peers_to_dial = [a.address]
+            proc.start()
+        b.wait_until(lambda: "Q" in b.peers, timeout=20, what="Q learned B from A and dialled it")
+        a.wait_until(lambda: {"P", "Q"} <= set(a.peers), timeout=20, what="P and Q are connected to A")
+        assert not any(e.peer == "P" for e in b.events), "P dialled outside 127.0.0.1/32"
+        assert not any("127.0.0.2" in line for line in narrow.log)
+    finally:
+        for proc in (narrow, wide):
+            proc.stop()
+        a.kill()
+        b.kill()
+
+
 # --- a flood of addresses ------------------------------------------------------------
 
 FAST = Limits(handshake_timeout=2.0, frame_timeout=2.0)
