@@ -237,6 +237,9 @@ def test_network_errors_are_one_line_and_exit_code_2(args, message):
 
 
 def test_a_node_process_is_given_its_networks():
+    assert NodeProcess("P", networks="10.1.2.0/24").networks == ["10.1.2.0/24"]
+    with pytest.raises(ValueError, match="bad network 'nonsense'"):
+        NodeProcess("P", networks=["nonsense"])
     proc = NodeProcess("P", networks=["127.0.0.0/8", "192.168.1.0/24"], peers=[("192.168.1.7", 8333)])
     assert proc._command()[-4:] == ["--network", "127.0.0.0/8", "--network", "192.168.1.0/24"]
     proc.start()  # a peer on the LAN it was given: accepted, dialled in the background
