@@ -5,7 +5,6 @@ link-local cloud secrets, broadcast and multicast addresses, and keep a dial
 task per address for ever. These tests attack real nodes over loopback.
 """
 
-import asyncio
 import ipaddress
 import random
 import socket
@@ -16,7 +15,7 @@ import time
 
 import pytest
 
-from toycoin import msg_control, params, wire
+from toycoin import dialler, msg_control, params, peer, peerman, wire
 from toycoin.addrman import AddrBudget, AddrMan, local_networks, parse_networks, undialable
 from toycoin.errors import NodeError
 from toycoin.keys import PrivateKey
@@ -290,7 +289,7 @@ def dead_loopback(count: int, start: int = 0) -> list[tuple[str, int]]:
 def dials(monkeypatch):
     """Every dial any peer of this process starts: (address, monotonic time). Off loopback the
     recorder refuses by itself, so a test that fails sends nothing out."""
-    real, seen = asyncio.open_connection, []
+    real, seen = peer.open_frames, []
 
     async def recording(host, port, *args, **kwargs):
         seen.append(((host, port), time.monotonic()))
@@ -298,7 +297,8 @@ def dials(monkeypatch):
             raise ConnectionRefusedError("the test's recorder lets no traffic leave this machine")
         return await real(host, port, *args, **kwargs)
 
-    monkeypatch.setattr(asyncio, "open_connection", recording)
+    for module in (dialler, peerman):
+        monkeypatch.setattr(module, "open_frames", recording)
     return seen
 
 

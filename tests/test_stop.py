@@ -14,6 +14,7 @@ import asyncio
 
 import pytest
 
+from toycoin import dialler
 from toycoin.network import Network
 from toycoin.node import Node
 from toycoin.runtime import Runtime
@@ -35,7 +36,7 @@ def test_a_dial_that_completes_as_its_node_stops_is_dropped(monkeypatch):
     a, b = Node("A", runtime=runtime), Node("B", runtime=runtime)
     a.start()
     b.start()
-    real_open = asyncio.open_connection
+    real_open = dialler.open_frames
 
     async def open_then_stop(*args, **kwargs):
         streams = await real_open(*args, **kwargs)
@@ -44,7 +45,7 @@ def test_a_dial_that_completes_as_its_node_stops_is_dropped(monkeypatch):
         asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(b.shutdown()))
         return streams
 
-    monkeypatch.setattr(asyncio, "open_connection", open_then_stop)
+    monkeypatch.setattr(dialler, "open_frames", open_then_stop)
     try:
         b.connect(a, wait=False)
         b.wait_until(lambda: any(e.kind == "stopped" for e in b.events), timeout=30,

@@ -71,7 +71,7 @@ from toycoin.errors import NodeError
 from toycoin.events import Recorder
 from toycoin.message import Message
 from toycoin.msg_control import Version
-from toycoin.peer import Connection, Limits
+from toycoin.peer import Connection, Limits, open_frames, serve_frames
 from toycoin.runtime import DEFAULT_TIMEOUT, Runtime, get_runtime, raise_open_file_limit
 from toycoin.wire import NODE_MESSAGES, MessageSet
 
@@ -362,7 +362,7 @@ class ConnMan(Recorder):
         deadline = loop.time() + params.RELISTEN_TIMEOUT
         while True:
             try:
-                return await asyncio.start_server(self._on_inbound, self.host, self._port)
+                return await serve_frames(self._on_inbound, self.host, self._port)
             except OSError as error:
                 in_use = error.errno == errno.EADDRINUSE
                 if not (in_use and loop.time() < deadline and not await self._someone_listens()):
@@ -371,7 +371,7 @@ class ConnMan(Recorder):
 
     async def _someone_listens(self) -> bool:
         try:
-            _, writer = await asyncio.wait_for(asyncio.open_connection(self.host, self._port), 1.0)
+            _, writer = await asyncio.wait_for(open_frames(self.host, self._port), 1.0)
         except (OSError, asyncio.TimeoutError):
             return False
         writer.close()

@@ -51,7 +51,7 @@ from typing import Any, Protocol
 from toycoin import params
 from toycoin.addrman import AddrMan, Address, Networks, format_address, is_ipv4, undialable
 from toycoin.errors import NodeError
-from toycoin.peer import Connection, Limits
+from toycoin.peer import Connection, Limits, open_frames
 from toycoin.runtime import raise_open_file_limit
 
 
@@ -195,7 +195,7 @@ class Dialler:
                 self._refuse(address, why)
                 return
             try:
-                reader, writer = await asyncio.wait_for(asyncio.open_connection(*address), owner.timeout)
+                reader, writer = await asyncio.wait_for(open_frames(*address), owner.timeout)
             except (OSError, asyncio.TimeoutError) as error:
                 if not failing:
                     owner.record("connect failed", book.label(address),
@@ -268,7 +268,7 @@ class Dialler:
         loop = asyncio.get_running_loop()
         try:
             try:
-                reader, writer = await asyncio.wait_for(asyncio.open_connection(*address), owner.timeout)
+                reader, writer = await asyncio.wait_for(open_frames(*address), owner.timeout)
             except (OSError, asyncio.TimeoutError) as error:
                 if address not in book.down:  # once, until it has worked again
                     owner.record("connect failed", book.label(address),

@@ -10,6 +10,8 @@ connection layer above it (toycoin.peerman) routes each message to one
 
     Limits        timeouts and caps, with defaults from toycoin.params
     Connection    reads frames until the peer goes away; send(), close(), abort()
+    open_frames, serve_frames    dial and listen: asyncio's streams, whose bytes go
+                  straight to the Connection (FrameProtocol)
 
 What the connection refuses, and how:
 
@@ -22,8 +24,9 @@ What the connection refuses, and how:
     no handshake within its deadline       disconnect
     a peer that does not read our sends    disconnect
 
-A connection reads whatever has arrived, up to READ_SIZE bytes at a time, and
-handles every whole frame in it. A frame's header is checked as soon as its 24
+A connection handles the bytes the socket gives it in the same step of the
+event loop (asyncio calls FrameProtocol.data_received; no task is woken per
+read), and every whole frame in them at once. A frame's header is checked as soon as its 24
 bytes are in, before any wait for its payload: trusting a peer's length would
 let it make us hold gigabytes, so an unfinished frame never takes more than
 the length limit plus one read. A silent peer cannot hold a connection (and
@@ -43,6 +46,7 @@ import asyncio
 import socket
 import struct
 from collections.abc import Callable
+from typing import Any
 from dataclasses import dataclass
 
 from toycoin import params
@@ -115,6 +119,8 @@ class Connection:
         self.handshaked = False  # set by the node once version and verack went both ways
         self.ignored = 0  # messages dropped or ignored so far
         self.close_reason: str | None = None
+        self._pending = b""  # bytes of frames not yet complete
+        self._header: FrameHeader | None = None  # the first of them's header, once whole
 
     @property
     def is_open(self) -> bool:
@@ -145,17 +151,16 @@ class Connection:
     async def run(self) -> str:
         """Read and dispatch messages until the connection ends; return why it ended."""
         loop = asyncio.get_running_loop()
+        protocol = self.writer.transport.get_protocol()
+        if not isinstance(protocol, FrameProtocol):
+            raise TypeError("a Connection needs streams from open_frames() or serve_frames()")
+        self._ended: asyncio.Future[None] = loop.create_future()
         handshake = loop.call_later(self.limits.handshake_timeout, self._check_handshake)
         self._deadline = loop.time() + self.limits.idle_timeout
         self._silence = loop.call_at(self._deadline, self._check_silence)
         try:
-            await self._read_frames(loop)
-        except ProtocolError as error:
-            self.close(str(error))
-        except asyncio.IncompleteReadError as error:
-            self.close("truncated frame, then the peer closed" if error.partial else "peer closed")
-        except OSError as error:
-            self.close(f"connection lost: {error.strerror or type(error).__name__}")
+            protocol.attach(self)  # from here on, bytes arrive in feed() as they come
+            await self._ended
         finally:
             handshake.cancel()
             self._silence.cancel()
@@ -164,16 +169,30 @@ class Connection:
         assert self.close_reason is not None
         return self.close_reason
 
-    async def _read_frames(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Read what the peer sends, as it comes, and handle every whole frame in it."""
-        pending = b""  # bytes of frames not yet complete
-        header: FrameHeader | None = None  # the header of the first of them, once it is whole
-        while self.is_open:
-            data = await self.reader.read(READ_SIZE)
-            if not data:
-                raise asyncio.IncompleteReadError(pending, None)
-            pending = pending + data if pending else data
-            start, whole, had_header = 0, False, header is not None
+    def feed(self, data: bytes) -> None:
+        """Bytes from the peer, as they arrive: every whole frame in them is handled at once."""
+        if not self.is_open:
+            return
+        try:
+            self._read_frames(data)
+        except ProtocolError as error:
+            self.close(str(error))
+
+    def fed_eof(self, error: Exception | None = None) -> None:
+        """The peer closed (``error`` None) or the connection broke."""
+        if error is not None:
+            self.close(f"connection lost: {getattr(error, 'strerror', None) or type(error).__name__}")
+        elif self._pending:
+            self.close("truncated frame, then the peer closed")
+        else:
+            self.close("peer closed")
+
+    def _read_frames(self, data: bytes) -> None:
+        """Handle every whole frame in what has arrived; keep the rest for the next bytes."""
+        pending = self._pending + data if self._pending else data
+        header = self._header  # the header of the first unfinished frame, once it is whole
+        start, whole, had_header = 0, False, header is not None
+        try:
             while self.is_open and len(pending) - start >= HEADER_SIZE:
                 if header is None:
                     header = FrameHeader.parse(pending[start:start + HEADER_SIZE], self.magic)
@@ -182,12 +201,13 @@ class Connection:
                     break  # its payload has not all arrived yet
                 self._receive(header, pending[start + HEADER_SIZE:end])
                 start, header, whole = end, None, True
-            pending = pending[start:]
-            now = loop.time()
-            if header is not None and (whole or not had_header):
-                self._wait_until(now + self.limits.frame_timeout)  # a new header: its payload must follow
-            elif whole:
-                self._deadline = now + self.limits.idle_timeout  # the timer catches up when it fires
+        finally:
+            self._pending, self._header = pending[start:], header
+        now = asyncio.get_running_loop().time()
+        if header is not None and (whole or not had_header):
+            self._wait_until(now + self.limits.frame_timeout)  # a new header: its payload must follow
+        elif whole:
+            self._deadline = now + self.limits.idle_timeout  # the timer catches up when it fires
 
     def _receive(self, header: FrameHeader, payload: bytes) -> None:
         """One whole frame: checked, parsed, recorded and dispatched, or dropped and counted."""
@@ -237,9 +257,15 @@ class Connection:
         """End the connection politely: what was queued is still sent, then FIN."""
         if self.close_reason is None:
             self.close_reason = reason
+            self._end()
             self.writer.close()
             # A peer that never reads would hold a polite close open: reset it after a while.
             asyncio.get_running_loop().call_later(self.limits.frame_timeout, self._abort_if_stuck)
+
+    def _end(self) -> None:
+        ended = getattr(self, "_ended", None)  # run() may not have started
+        if ended is not None and not ended.done():
+            ended.set_result(None)
 
     def _abort_if_stuck(self) -> None:
         if self.writer.transport.get_write_buffer_size():
@@ -249,6 +275,7 @@ class Connection:
         """End the connection at once: the peer sees a reset (RST), like a crashed node."""
         if self.close_reason is None:
             self.close_reason = reason
+        self._end()
         sock = self.writer.get_extra_info("socket")
         try:  # linger 0: closing sends RST instead of FIN and drops unsent data
             if sock is not None and sock.fileno() >= 0:
@@ -263,3 +290,80 @@ class Connection:
             await asyncio.wait_for(self.writer.wait_closed(), timeout)
         except (asyncio.TimeoutError, OSError):
             self.abort(self.close_reason or "closing timed out")
+
+
+# --- opening connections -----------------------------------------------------------------
+
+class FrameProtocol(asyncio.StreamReaderProtocol):
+    """asyncio's stream protocol, with the bytes of a running Connection handed to it directly.
+
+    A Connection reads whatever arrives in the same step of the loop: no task to wake per
+    read. Bytes, an end of stream or an error that come before the Connection runs are kept
+    (up to one message and one read) and handed over when it attaches.
+    """
+
+    def __init__(self, reader: asyncio.StreamReader,
+                 client_connected: Callable[..., Any] | None = None) -> None:
+        super().__init__(reader, client_connected)
+        self.reader = reader
+        self.transport: asyncio.BaseTransport | None = None
+        self._conn: Connection | None = None
+        self._early: list[bytes] = []
+        self._early_size = 0
+        self._early_end: tuple[Exception | None] | None = None
+
+    def attach(self, conn: Connection) -> None:
+        self._conn = conn
+        early, self._early = self._early, []
+        for data in early:
+            conn.feed(data)
+        if self._early_end is not None:
+            conn.fed_eof(self._early_end[0])
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+        super().connection_made(transport)
+
+    def data_received(self, data: bytes) -> None:
+        if self._conn is not None:
+            self._conn.feed(data)
+            return
+        self._early.append(data)
+        self._early_size += len(data)
+        if self._early_size > params.MAX_PROTOCOL_MESSAGE_LENGTH + HEADER_SIZE + READ_SIZE:
+            self._early_end = (ProtocolError("peer sent too much before the connection was ready"),)
+            if self.transport is not None:
+                self.transport.abort()
+
+    def eof_received(self) -> bool:
+        self._ended_with(None)
+        return bool(super().eof_received())
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._ended_with(exc)
+        super().connection_lost(exc)
+
+    def _ended_with(self, error: Exception | None) -> None:
+        if self._conn is not None:
+            self._conn.fed_eof(error)
+        elif self._early_end is None:
+            self._early_end = (error,)
+
+
+async def open_frames(host: str, port: int,
+                      **options: Any) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """Dial (host, port): what asyncio.open_connection does, with a FrameProtocol
+    (``options`` as loop.create_connection takes them, e.g. local_addr)."""
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=READ_SIZE)
+    protocol = FrameProtocol(reader)
+    transport, _ = await loop.create_connection(lambda: protocol, host, port, **options)
+    return reader, asyncio.StreamWriter(transport, protocol, reader, loop)
+
+
+async def serve_frames(on_connection: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Any],
+                       host: str, port: int) -> asyncio.Server:
+    """Listen on (host, port): what asyncio.start_server does, with a FrameProtocol."""
+    loop = asyncio.get_running_loop()
+    return await loop.create_server(
+        lambda: FrameProtocol(asyncio.StreamReader(limit=READ_SIZE), on_connection), host, port)

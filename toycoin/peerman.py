@@ -56,7 +56,7 @@ from toycoin.connman import ConnMan
 from toycoin.errors import NodeError, ProtocolError
 from toycoin.message import Message
 from toycoin.msg_control import Addr, GetAddr, Ping, Pong, Verack, Version
-from toycoin.peer import Connection
+from toycoin.peer import Connection, open_frames
 
 Handler = Callable[[Connection, Any], None]
 
@@ -228,7 +228,7 @@ class PeerMan(ConnMan):
         """
         timeout = self.timeout
         try:
-            reader, writer = await asyncio.wait_for(asyncio.open_connection(*address), timeout)
+            reader, writer = await asyncio.wait_for(open_frames(*address), timeout)
         except ConnectionRefusedError:
             raise NodeError(f"cannot reach {who}: connection refused — is it running?") from None
         except (OSError, asyncio.TimeoutError) as error:

@@ -107,20 +107,51 @@ class Runtime:
         if self.in_loop_thread():
             coro.close()  # never awaited: close it so Python does not warn
             self._refuse_loop_thread("Runtime.run")
-        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
-        try:
-            return future.result(timeout)
-        except concurrent.futures.TimeoutError:
-            future.cancel()
-            raise NodeError(f"timed out after {timeout:g}s waiting for the network thread") from None
+        result: concurrent.futures.Future[T] = concurrent.futures.Future()
+        task: list[asyncio.Task] = []
+
+        async def settle() -> None:
+            # The result is handed over as the coroutine ends, not one step of the loop later.
+            try:
+                value = await coro
+            except BaseException as error:  # noqa: BLE001  (re-raised in the caller's thread)
+                result.set_exception(error)
+            else:
+                result.set_result(value)
+
+        def start() -> None:
+            if result.set_running_or_notify_cancel():
+                task.append(self.loop.create_task(settle()))
+            else:
+                coro.close()
+
+        self.loop.call_soon_threadsafe(start)
+        return self._result(result, timeout, lambda: task and task[0].cancel())
 
     def call(self, fn: Callable[..., T], *args: Any, timeout: float = DEFAULT_TIMEOUT) -> T:
         """Run a plain function on the loop thread, so it sees the nodes' state settled."""
+        if self.in_loop_thread():
+            self._refuse_loop_thread("Runtime.call")
+        result: concurrent.futures.Future[T] = concurrent.futures.Future()
 
-        async def wrapper() -> T:
-            return fn(*args)
+        def run() -> None:
+            if result.set_running_or_notify_cancel():
+                try:
+                    result.set_result(fn(*args))
+                except BaseException as error:  # noqa: BLE001  (re-raised in the caller's thread)
+                    result.set_exception(error)
 
-        return self.run(wrapper(), timeout)
+        self.loop.call_soon_threadsafe(run)
+        return self._result(result, timeout, lambda: None)
+
+    def _result(self, result: concurrent.futures.Future[T], timeout: float,
+                cancel: Callable[[], object]) -> T:
+        try:
+            return result.result(timeout)
+        except concurrent.futures.TimeoutError:
+            if not result.cancel():
+                self.loop.call_soon_threadsafe(cancel)
+            raise NodeError(f"timed out after {timeout:g}s waiting for the network thread") from None
 
     def notify(self) -> None:
         """Wake every ``wait_until``: something changed (loop thread only)."""
