@@ -19,6 +19,7 @@ toycoin.peer.Connection.
     PeerState        what the layer knows about one connection
     check_name(name) a name is 1 to MAX_NAME_LENGTH printable ASCII characters
     dial_error(e)    a failed dial in a few words
+    source_address(host, target)   a node dials from the address it listens on
 
 For the layers above, on the network thread: ``live_connections()`` (the
 handshaked full nodes), ``connections()``, ``tasks()``, ``state(conn)``,
@@ -50,6 +51,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import ipaddress
 import random
 import socket
 from collections.abc import Callable, Coroutine
@@ -89,6 +91,19 @@ def check_name(name: str) -> str:
     if not (0 < len(name) <= params.MAX_NAME_LENGTH and all(" " <= c <= "~" for c in name)):
         raise ValueError(f"a node name is 1 to {params.MAX_NAME_LENGTH} printable ASCII characters")
     return name
+
+
+def source_address(host: str, target: Address) -> tuple[str, int] | None:
+    """Where a node bound to ``host`` dials ``target`` from: its own host, so the peer sees (and
+    passes on in addr messages) the address this node listens on. Without it a node on
+    127.0.0.3 dials from 127.0.0.1, the system's choice, and a room of loopback addresses
+    learns addresses where nobody listens. None (the system's choice) for 0.0.0.0, a host
+    name, or a target on the other side of loopback (a loopback host cannot reach a LAN)."""
+    try:
+        own, there = ipaddress.IPv4Address(host), ipaddress.IPv4Address(target[0])
+    except ValueError:
+        return None
+    return None if own.is_unspecified or own.is_loopback != there.is_loopback else (host, 0)
 
 
 def dial_error(error: BaseException) -> str:
@@ -487,7 +502,9 @@ class ConnMan(Recorder):
             if learned:
                 book.dialling.add(address)  # holds one of the max_outbound slots
             try:
-                reader, writer = await asyncio.wait_for(asyncio.open_connection(*address), self.timeout)
+                reader, writer = await asyncio.wait_for(
+                    asyncio.open_connection(*address, local_addr=source_address(self.host, address)),
+                    self.timeout)
             except (OSError, asyncio.TimeoutError) as error:
                 if not failing:
                     self.record("connect failed", book.label(address),
