@@ -2,6 +2,8 @@
 a teacher's node, a room of processes on loopback addresses, and hostile answers bounded."""
 
 import socket
+import subprocess
+import sys
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -132,7 +134,7 @@ def test_crawl_of_an_unreachable_address_names_it_and_its_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # nobody listens here once closed
-    with pytest.raises(NodeError, match=f"127.0.0.1:{port}.*connection refused.*TCP port {port} open"):
+    with pytest.raises(NodeError, match=f"127.0.0.1:{port}.*connection refused.*TCP port {port}: open that"):
         room.crawl(f"127.0.0.1:{port}", timeout=1.0)
 
 
@@ -238,7 +240,7 @@ def test_join_an_unreachable_teacher_names_the_port_to_open():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    with pytest.raises(NodeError, match=f"cannot join the room: .*127.0.0.1:{port}.*TCP port {port} open"):
+    with pytest.raises(NodeError, match=f"cannot join the room: .*127.0.0.1:{port}.*TCP port {port}: open"):
         room.join(f"127.0.0.1:{port}", host="127.0.0.1", name="amy", port=0, timeout=1.0)
 
 
@@ -291,3 +293,33 @@ def test_a_local_room_falls_back_to_ports_where_only_127_0_0_1_binds(monkeypatch
         assert {a.split(":")[0] for a in local.addresses.values()} == {"127.0.0.1"}
         found = local.crawl()
         assert sorted(found.names().values()) == ["laptop1", "teacher"]
+
+
+# --- the command line ----------------------------------------------------------------------------
+
+
+def run_cli(*args):
+    command = [sys.executable, "-m", "toycoin", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=60)
+
+
+def test_the_room_command_prints_one_line_per_node(make_node):
+    a, b = make_node("A", mine=True, hashrate=50), make_node("B")
+    b.connect(a)
+    result = run_cli("room", f"{a.address[0]}:{a.address[1]}")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith(f"A  127.0.0.1:{a.address[1]}  height ")
+    assert "1 peers (B)  mining (cap 50" in lines[0]
+    assert lines[1].startswith("B  ") and lines[1].endswith("not mining")
+    assert lines[2].startswith("2 nodes, 1 links, ")
+
+
+@pytest.mark.parametrize("args, message, code", [
+    (["room", "teacher"], "'teacher' is a name, not an address", 2),
+    (["room", "127.0.0.1:1"], "cannot reach the node at 127.0.0.1:1: connection refused", 1),
+])
+def test_the_room_command_says_what_is_wrong_in_one_line(args, message, code):
+    result = run_cli(*args)
+    assert result.returncode == code and message in result.stderr and result.stderr.count("\n") == 1
+    assert result.stderr.startswith("python -m toycoin room: error: ")

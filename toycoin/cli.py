@@ -4,8 +4,11 @@
                            [--seal-every SECONDS] [--pow] [--mine [--hashrate N]]
     python -m toycoin wallet --node 127.0.0.1:8333 balance alice bob
     python -m toycoin wallet --node 127.0.0.1:8333 pay alice bob 5
+    python -m toycoin room 192.168.1.10:8333            (toycoin.room: every node of a classroom)
 
-With no command it prints the list of commands.
+With no command it prints the list of commands. A command defined above this
+module (``room``) is handed to ``main`` as a ``Command`` by toycoin/__main__.py,
+so imports still point down only.
 
 prints one line on stdout once it listens, ``listening 127.0.0.1 43121``,
 then runs until SIGTERM or Ctrl-C (a clean stop), or SIGKILL (no goodbye).
@@ -26,7 +29,8 @@ with the node given by ``--node``. People are named by the course's readable
 seeds (``alice`` is ``PrivateKey.from_seed("alice")``), or the payee by an
 address. Seeds anybody can guess are for a course, never for real money.
 
-    main(argv)         the command line (toycoin/__main__.py calls it)
+    main(argv, extra)  the command line (toycoin/__main__.py calls it, with extra Commands)
+    Command            a command defined in a module above this one
     run_node(...)      start a node in this process and serve until told to stop
     run_wallet(...)    ask a node for balances, or pay through it
     ConnectionLog      turns a node's connection events into those stderr lines
@@ -44,6 +48,7 @@ import sys
 import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import NoReturn
 
 from toycoin.addrman import Address, format_address, is_ipv4
@@ -85,7 +90,17 @@ def parse_address(text: str) -> Address:
     return host, int(port)
 
 
-def build_parser() -> argparse.ArgumentParser:
+@dataclass(frozen=True)
+class Command:
+    """A command of ``python -m toycoin`` defined in a module above this one (toycoin.room)."""
+
+    name: str
+    help: str
+    configure: Callable[[argparse.ArgumentParser], None]  # adds its arguments
+    run: Callable[[argparse.Namespace], int]  # the exit code
+
+
+def build_parser(extra: Sequence[Command] = ()) -> argparse.ArgumentParser:
     parser = OneLineParser(prog=PROG, description="toycoin from the command line.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     node = commands.add_parser("node", help="run a full node until SIGTERM or Ctrl-C",
@@ -126,16 +141,21 @@ def build_parser() -> argparse.ArgumentParser:
     pay.add_argument("payer", metavar="PAYER", help="the seed name of who pays, e.g. alice")
     pay.add_argument("payee", metavar="PAYEE", help="a seed name (bob) or a toycoin address")
     pay.add_argument("amount", type=int, metavar="AMOUNT", help="whole coins")
+    for command in extra:
+        command.configure(commands.add_parser(command.name, help=command.help, description=command.help))
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+def main(argv: Sequence[str] | None = None, extra: Sequence[Command] = ()) -> int:
+    parser = build_parser(extra)
     args = parser.parse_args(argv)
     if args.command is None:
         print(f"{PROG}: error: choose a command\n", file=sys.stderr)
         parser.print_help(sys.stderr)
         return 2
+    for command in extra:
+        if args.command == command.name:
+            return command.run(args)
     if args.command == "wallet":
         return run_wallet(args.node, args.action, args)
     try:

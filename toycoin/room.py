@@ -13,6 +13,7 @@ addresses plays the same part, one process per laptop.
     local_room(n)                    LocalRoom: n node processes on 127.0.0.2, 127.0.0.3, ...
     loopback_hosts(n, base)          those addresses, or None where only 127.0.0.1 binds
     crawl, crawl_until, ask_status, RoomMap, NodeStatus, parse_address   from toycoin.roommap
+    ROOM_COMMAND                     ``python -m toycoin room HOST:PORT``: the crawl, printed
 
 Simplifications compared with Bitcoin: a Bitcoin node finds its first peers
 through DNS seeds and a list of fixed addresses built into it; a classroom
@@ -21,15 +22,18 @@ has one well-known address, the teacher's.
 
 from __future__ import annotations
 
+import argparse
 import errno
 import ipaddress
 import socket
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from toycoin.addrman import Address, format_address, is_ipv4
+from toycoin.cli import PROG, Command
 from toycoin.errors import NodeError
 from toycoin.mining import Miner
 from toycoin.node import Node
@@ -127,6 +131,48 @@ def address_towards(address: Address) -> str | None:
             return str(udp.getsockname()[0])
         except OSError:
             return None
+
+
+# --- the room from a terminal: python -m toycoin room HOST:PORT ------------------------------
+
+
+def _configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("start", nargs="+", type=_address_argument, metavar="HOST:PORT",
+                        help="a node of the room to start from, e.g. the teacher's 192.168.1.10:8333")
+    parser.add_argument("--network", action="append", default=None, metavar="CIDR",
+                        help="a network the crawl may dial, e.g. 192.168.1.0/24 (repeatable; default: "
+                             "the /24 around each start address, 127.0.0.0/8 for loopback)")
+    parser.add_argument("--max-nodes", type=int, default=200, metavar="N", help="ask at most N nodes")
+    parser.add_argument("--timeout", type=float, default=3.0, metavar="SECONDS",
+                        help="seconds each node may take to answer (default: 3)")
+
+
+def _address_argument(text: str) -> Address:
+    try:
+        return parse_address(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Print the crawl: one line per node, then the links, the tips and who could not be reached."""
+    try:
+        found = crawl(args.start, networks=args.network, max_nodes=args.max_nodes, timeout=args.timeout)
+    except (NodeError, ValueError) as error:
+        print(f"{PROG} room: error: {error}", file=sys.stderr)
+        return 1
+    print(found)
+    tips = found.tips()
+    which = "" if len(tips) < 2 else ": " + "; ".join(f"{t[:12]} {', '.join(n)}" for t, n in tips.items())
+    print(f"{len(found.nodes)} nodes, {len(found.links())} links, {len(tips)} tip"
+          f"{'' if len(tips) == 1 else 's'}{which}")
+    for address, why in found.skipped.items():
+        print(f"not asked  {address}  {why}")
+    return 0
+
+
+ROOM_COMMAND = Command("room", "print every node of a room reachable from HOST:PORT: name, address, "
+                       "height, tip, peers, mining", _configure, _run)
 
 
 # --- a room on this machine ------------------------------------------------------------------

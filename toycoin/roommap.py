@@ -164,8 +164,8 @@ def inside(address: Address, networks: Networks) -> bool:
 
 
 def unreachable_hint(address: Address) -> str:
-    return (f"is a node running at {format_address(address)}, and is TCP port {address[1]} open "
-            "in that machine's firewall?")
+    """What to check when ``address`` cannot be reached: the node, then the firewall's port."""
+    return f"if a node runs there, its firewall may block TCP port {address[1]}: open that port"
 
 
 # --- asking and crawling -------------------------------------------------------------------
