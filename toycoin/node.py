@@ -12,7 +12,7 @@ in, as Bitcoin Core divides its own:
                        toycoin.relay.Relay and toycoin.sync.BlockSync
 
     Node(name, genesis=None, rules=NO_POW, data_dir=None, services=(), miner_address=None,
-         clock=None, host=..., port=..., discover=..., limits=..., runtime=..., rng=...)
+         clock=None, host=..., port=..., discover=..., networks=..., limits=..., runtime=..., rng=...)
       start, stop, kill, restart, is_running, address
       connect(other), disconnect(other), peers, connection_count, discover
       ping(peer), sync_with_ping(), wait_until(predicate)
@@ -100,7 +100,8 @@ class Node(PeerMan):
     """A full node; every method may be called from any thread except the network thread.
 
     ``options`` are the connection layer's (toycoin.connman.ConnMan): host, port,
-    discover, limits, runtime, rng.
+    discover, networks (where it may dial: ``networks=["192.168.1.0/24"]`` for a
+    classroom LAN; loopback by default), limits, runtime, rng.
     """
 
     def __init__(self, name: str = "node", genesis: Block | None = None, *, rules: PowRules = NO_POW,

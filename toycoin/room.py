@@ -76,9 +76,8 @@ def join(teacher: AddressLike, *, host: str, name: str, port: int = ROOM_PORT,
         ask_status(teacher_address, timeout=min(timeout, 5.0), runtime=runtime)
     except NodeError as error:
         raise NodeError(f"cannot join the room: {error}") from None
-    options: dict[str, Any] = {"networks": [str(n) for n in nets]} if networks is not None else {}
     node = Node(name, rules=COURSE_POW, host=host, port=port, data_dir=data_dir, runtime=get_runtime(runtime),
-                services=[Relay, BlockSync, lambda: Miner(hashrate)], **options)
+                services=[Relay, BlockSync, lambda: Miner(hashrate)], networks=nets)
     node.start()  # NodeError if the port is taken
     try:
         node.connect(teacher_address, timeout=timeout)

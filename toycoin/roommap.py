@@ -35,14 +35,15 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from toycoin.addrman import Address, format_address, is_ipv4, local_networks
+from toycoin.addrman import (
+    Address, Networks, format_address, is_ipv4, local_networks, parse_networks, undialable,
+)
 from toycoin.errors import NodeError
 from toycoin.msg_room import GetStatus, Status
 from toycoin.peerman import PeerMan
 from toycoin.runtime import Runtime
 
 ROOM_PORT = 8333  # the port every laptop of a room listens on (Bitcoin's own), to open in firewalls
-Networks = tuple[ipaddress.IPv4Network, ...]
 AddressLike = str | Address
 
 
@@ -147,20 +148,15 @@ def parse_address(text: AddressLike, what: str = "address") -> Address:
 def room_networks(networks: Iterable[str | ipaddress.IPv4Network] | str | None,
                   hosts: Iterable[str]) -> Networks:
     """The networks given (CIDR text such as "192.168.1.0/24"), or those of ``hosts`` (the /24
-    around a LAN address, 127.0.0.0/8 for loopback)."""
+    around a LAN address, 127.0.0.0/8 for loopback): toycoin.addrman's rules, as a node's."""
     if networks is None:
         return tuple(dict.fromkeys(n for host in hosts for n in local_networks(host)))
-    items = [networks] if isinstance(networks, (str, ipaddress.IPv4Network)) else list(networks)
-    try:
-        return tuple(dict.fromkeys(ipaddress.IPv4Network(n, strict=False) for n in items))
-    except ValueError:
-        raise ValueError(f"bad networks {networks!r}: expected IPv4 networks such as "
-                         "'192.168.1.0/24'") from None
+    return parse_networks(networks, "127.0.0.1")
 
 
 def inside(address: Address, networks: Networks) -> bool:
-    return is_ipv4(address[0]) and 0 < address[1] < 65536 and \
-        any(ipaddress.IPv4Address(address[0]) in n for n in networks)
+    """Whether a node with these networks would dial ``address`` (toycoin.addrman.undialable)."""
+    return undialable(address, networks) is None
 
 
 def unreachable_hint(address: Address) -> str:
@@ -237,8 +233,9 @@ async def _crawl(asker: _Asker, starts: list[Address], networks: Networks, max_n
         key = format_address(address)
         if address in seen or key in skipped:
             return
-        if not asked and not inside(address, networks):
-            skipped[key] = f"outside the networks of the room ({', '.join(map(str, networks))})"
+        why = None if asked else undialable(address, networks)
+        if why is not None:
+            skipped[key] = why
         elif len(seen) >= max_nodes:
             skipped[key] = f"more than max_nodes={max_nodes} addresses"
         else:
