@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -80,64 +81,67 @@ def main(students: int = 30) -> None:
         return
     remove_stale()
     lan = Lan("10.77.0")
-    logs = Path(f"/tmp/bench_classroom_{lan.tag}")
-    logs.mkdir(exist_ok=True)
-    try:
-        switch = lan.switch("0")
-        laptops = [lan.laptop(n, switch) for n in range(1, students + 2)]
-        teacher = laptops[0]
-        everyone = [f"{lap.host}:{PORT}" for lap in laptops]
-        started = time.monotonic()
-        lan.start(teacher, node_argv("teacher", teacher.host, None), logs / "1.log").ready()
-        processes = [lan.start(lap, node_argv(f"student{lap.n - 1}", lap.host, teacher.host, mine=lap.n == 2),
-                               logs / f"{lap.n}.log") for lap in laptops[1:]]
-        for process in processes:
-            process.ready(120)
-        listening = time.monotonic() - started
-        view = lan.observer(teacher)
-        crawl_until(everyone[0], lambda m: len(m.nodes) == len(everyone), timeout=120,
-                    what="every laptop is found", runtime=view)
-        found_all = time.monotonic() - started
-        print(f"{students} students and a teacher, one node process each, in {len(laptops)} namespaces")
-        print(f"1. every laptop listening after {listening:.1f} s; all found by a crawl after "
-              f"{found_all:.1f} s")
+    with tempfile.TemporaryDirectory() as folder:
+        try:
+            run(lan, Path(folder), students)
+        finally:
+            lan.close()
 
-        times, sizes = [], []
-        for _ in range(5):
-            t0 = time.perf_counter()
-            room = crawl(everyone[0], runtime=view)
-            times.append(time.perf_counter() - t0)
-            sizes.append((len(room.nodes), len(room.links())))
-        degrees = sorted(len(s.peers) for s in room.nodes.values())
-        print(f"2. the teacher's crawl: {statistics.median(times) * 1000:.0f} ms (median of 5, max "
-              f"{max(times) * 1000:.0f} ms), {sizes[-1][0]} nodes, {sizes[-1][1]} links; peers per node "
-              f"min {degrees[0]}, median {statistics.median(degrees):g}, max {degrees[-1]}")
 
-        start_height = max(s.height for s in room.nodes.values())
-        heights = range(start_height + 1, start_height + 1 + BLOCKS)
-        seen: dict[int, dict[str, float]] = {h: {} for h in heights}
+def run(lan: Lan, logs: Path, students: int) -> None:
+    switch = lan.switch("0")
+    laptops = [lan.laptop(n, switch) for n in range(1, students + 2)]
+    teacher = laptops[0]
+    everyone = [f"{lap.host}:{PORT}" for lap in laptops]
+    started = time.monotonic()
+    lan.start(teacher, node_argv("teacher", teacher.host, None), logs / "1.log").ready()
+    processes = [lan.start(lap, node_argv(f"student{lap.n - 1}", lap.host, teacher.host, mine=lap.n == 2),
+                           logs / f"{lap.n}.log") for lap in laptops[1:]]
+    for process in processes:
+        process.ready(120)
+    listening = time.monotonic() - started
+    view = lan.observer(teacher)
+    crawl_until(everyone[0], lambda m: len(m.nodes) == len(everyone), timeout=120,
+                what="every laptop is found", runtime=view)
+    found_all = time.monotonic() - started
+    print(f"{students} students and a teacher, one node process each, in {len(laptops)} namespaces")
+    print(f"1. every laptop listening after {listening:.1f} s; all found by a crawl after "
+          f"{found_all:.1f} s")
 
-        async def watch_all() -> None:
-            addresses = [(lap.host, PORT) for lap in laptops]
-            await asyncio.gather(*(watch(a, heights, seen) for a in addresses))
+    times, sizes = [], []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        room = crawl(everyone[0], runtime=view)
+        times.append(time.perf_counter() - t0)
+        sizes.append((len(room.nodes), len(room.links())))
+    degrees = sorted(len(s.peers) for s in room.nodes.values())
+    print(f"2. the teacher's crawl: {statistics.median(times) * 1000:.0f} ms (median of 5, max "
+          f"{max(times) * 1000:.0f} ms), {sizes[-1][0]} nodes, {sizes[-1][1]} links; peers per node "
+          f"min {degrees[0]}, median {statistics.median(degrees):g}, max {degrees[-1]}")
 
-        view.run(watch_all(), timeout=60 + BLOCKS * 30)
-        spreads = [max(seen[h].values()) - min(seen[h].values()) for h in heights]
-        print(f"3. a block reaching every laptop, from the first that has it to the last: median "
-              f"{statistics.median(spreads) * 1000:.0f} ms, max {max(spreads) * 1000:.0f} ms "
-              f"({BLOCKS} blocks, heights {heights[0]}-{heights[-1]}, watched every 5 ms)")
+    start_height = max(s.height for s in room.nodes.values())
+    heights = range(start_height + 1, start_height + 1 + BLOCKS)
+    seen: dict[int, dict[str, float]] = {h: {} for h in heights}
 
-        node_pids = [p.popen.pid for p in lan.processes]
-        node_rss = [rss_kib(pid) for pid in node_pids]
-        miner_ns = laptops[1].namespace
-        worker = [int(pid) for pid in ip("netns", "pids", miner_ns).stdout.split()
-                  if int(pid) != processes[0].popen.pid]
-        worker_rss = [rss_kib(pid) for pid in worker]
-        print(f"4. resident memory per node process: median {statistics.median(node_rss) / 1024:.1f} MiB, "
-              f"max {max(node_rss) / 1024:.1f} MiB; the miner's worker process "
-              f"{sum(worker_rss) / 1024:.1f} MiB")
-    finally:
-        lan.close()
+    async def watch_all() -> None:
+        addresses = [(lap.host, PORT) for lap in laptops]
+        await asyncio.gather(*(watch(a, heights, seen) for a in addresses))
+
+    view.run(watch_all(), timeout=60 + BLOCKS * 30)
+    spreads = [max(seen[h].values()) - min(seen[h].values()) for h in heights]
+    print(f"3. a block reaching every laptop, from the first that has it to the last: median "
+          f"{statistics.median(spreads) * 1000:.0f} ms, max {max(spreads) * 1000:.0f} ms "
+          f"({BLOCKS} blocks, heights {heights[0]}-{heights[-1]}, watched every 5 ms)")
+
+    node_pids = [p.popen.pid for p in lan.processes]
+    node_rss = [rss_kib(pid) for pid in node_pids]
+    miner_ns = laptops[1].namespace
+    worker = [int(pid) for pid in ip("netns", "pids", miner_ns).stdout.split()
+              if int(pid) != processes[0].popen.pid]
+    worker_rss = [rss_kib(pid) for pid in worker]
+    print(f"4. resident memory per node process: median {statistics.median(node_rss) / 1024:.1f} MiB, "
+          f"max {max(node_rss) / 1024:.1f} MiB; the miner's worker process "
+          f"{sum(worker_rss) / 1024:.1f} MiB")
 
 
 if __name__ == "__main__":

@@ -275,15 +275,16 @@ def test_a_local_room_of_processes_on_distinct_loopback_addresses(make_node):
         assert [a.split(":")[0] for _, a in sorted(local.addresses.items())] == \
             ["127.0.0.61", "127.0.0.62", "127.0.0.60"]
         # an in-process node joins the room of processes, as the chapter's notebook does
-        me = room.join(local.teacher_address, host="127.0.0.63", name="me", port=0)
-        try:
-            found = local.crawl_until(lambda m: len(m.nodes) == 4 and len(m.links()) == 6, timeout=30,
-                                      what="four laptops, each linked to the three others")
-            assert sorted(found.names().values()) == ["laptop1", "laptop2", "me", "teacher"]
-            assert isinstance(local["teacher"], NodeProcess)
-        finally:
-            me.kill()
-    assert not any(p.is_running for p in local.processes.values())
+        me = local.join("me", mine=True, hashrate=500)
+        assert me.address[0] == "127.0.0.63"
+        found = local.crawl_until(lambda m: len(m.nodes) == 4 and len(m.links()) == 6, timeout=30,
+                                  what="four laptops, each linked to the three others")
+        assert sorted(found.names().values()) == ["laptop1", "laptop2", "me", "teacher"]
+        assert isinstance(local["teacher"], NodeProcess)
+        found = local.crawl_until(lambda m: m.converged and min(s.height for s in m.nodes.values()) >= 2,
+                                  timeout=30, what="the room took the blocks mined here")
+        assert found.nodes[f"127.0.0.63:{me.address[1]}"].blocks_found >= 2
+    assert not any(p.is_running for p in local.processes.values()) and not me.is_running
 
 
 def test_a_local_room_falls_back_to_ports_where_only_127_0_0_1_binds(monkeypatch):
@@ -291,8 +292,10 @@ def test_a_local_room_falls_back_to_ports_where_only_127_0_0_1_binds(monkeypatch
     with room.local_room(2) as local:
         assert not local.distinct_addresses and "only 127.0.0.1 can be bound" in local.note
         assert {a.split(":")[0] for a in local.addresses.values()} == {"127.0.0.1"}
-        found = local.crawl()
-        assert sorted(found.names().values()) == ["laptop1", "teacher"]
+        me = local.join("me")
+        assert me.address[0] == "127.0.0.1"
+        found = local.crawl_until(lambda m: len(m.nodes) == 3, timeout=30, what="three laptops")
+        assert sorted(found.names().values()) == ["laptop1", "me", "teacher"]
 
 
 # --- the command line ----------------------------------------------------------------------------
