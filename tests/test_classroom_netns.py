@@ -44,6 +44,19 @@ if __name__ == "__main__":  # the miner's worker process imports this file again
     node.stop()
 '''
 
+MISTAKES = '''
+import sys
+from toycoin import room
+
+if __name__ == "__main__":
+    teacher, host = sys.argv[1:3]
+    for wrong in [dict(host="0.0.0.0"), dict(host="10.77.0.99"), dict(host=host)]:
+        try:
+            room.join(teacher, name="notebook", timeout=2.0, **wrong)
+        except (ValueError, OSError, Exception) as error:
+            print(type(error).__name__, error, flush=True)
+'''
+
 LIAR = '''
 import sys
 from dataclasses import replace
@@ -107,6 +120,20 @@ def test_a_classroom_lan_joins_mines_splits_heals_and_survives_its_teacher(lan, 
     laptops = {n: lan.laptop(n, left if n <= 3 else right) for n in range(1, 8)}
     teacher = laptops[1].host
     everyone = [f"{laptops[n].host}:{PORT}" for n in range(1, 7)]
+
+    # Mistakes a student makes, and a firewall that drops the port (the teacher's cable is out).
+    lan.cable_up(laptops[1].cable, False)
+    (tmp_path / "mistakes.py").write_text(MISTAKES)
+    mistakes = lan.start(laptops[6], [sys.executable, str(tmp_path / "mistakes.py"), f"{teacher}:{PORT}",
+                                      laptops[6].host], tmp_path / "mistakes.log")
+    said = [mistakes.ready(), mistakes.ready(), mistakes.ready()]
+    assert said[0].startswith("ValueError host 0.0.0.0 would listen on every network"), said
+    assert said[1].startswith("ValueError 10.77.0.99 is not an address of this machine (this machine "
+                              f"reaches {teacher} from {laptops[6].host}"), said
+    assert said[2].startswith(f"NodeError cannot join the room: cannot reach the node at {teacher}:{PORT}: "
+                              "timed out"), said
+    assert said[2].endswith(f"its firewall may block TCP port {PORT}: open that port"), said
+    lan.cable_up(laptops[1].cable, True)
 
     # Join: the teacher first, then each student, given nothing but the teacher's address.
     processes = {1: lan.start(laptops[1], node_argv("teacher", teacher, None), tmp_path / "1.log")}
