@@ -249,6 +249,12 @@ def test_join_a_teacher_outside_this_network_says_which_networks():
         room.join("127.0.0.5:8333", host="127.0.0.1", name="amy", networks=["127.0.0.0/30"])
 
 
+def test_join_on_a_port_in_use_says_how_to_choose_another(make_node):
+    teacher = make_node("teacher")
+    with pytest.raises(NodeError, match="address already in use.*pass another port"):
+        room.join(teacher.address, host="127.0.0.1", name="amy", port=teacher.address[1])
+
+
 def test_join_a_teacher_and_mine(make_node):
     teacher = make_node("teacher")
     student = room.join(teacher.address, host="127.0.0.1", name="amy", port=0, mine=True, hashrate=2000)

@@ -79,7 +79,11 @@ def join(teacher: AddressLike, *, host: str, name: str, port: int = ROOM_PORT,
         raise NodeError(f"cannot join the room: {error}") from None
     node = Node(name, rules=COURSE_POW, host=host, port=port, data_dir=data_dir, runtime=get_runtime(runtime),
                 services=[Relay, BlockSync, lambda: Miner(hashrate)], networks=nets)
-    node.start()  # NodeError if the port is taken
+    try:
+        node.start()
+    except NodeError as error:  # the port is taken, most likely by a node this laptop runs already
+        raise NodeError(f"cannot join the room: {error}; stop the other node, or pass another port "
+                        f"(port=0: any free one)") from None
     try:
         node.connect(teacher_address, timeout=timeout)
     except NodeError as error:
