@@ -66,12 +66,20 @@ from toycoin.node import Node
 from toycoin.pow import COURSE_POW, bits_to_target, hash_value
 
 
+# Outside the room, outside the room, and inside it where nobody listens (to see that addr is read).
+ADDRESSES = [("10.78.0.7", 8333), ("8.8.8.8", 8333), ("10.77.0.200", 8333)]
+
+
 class Liar(Node):
-    """Tells every peer of addresses outside the room, then sends a header with no proof of work."""
+    """Tells a peer of an address (one a connection: a node reads only so many unasked), then
+    sends a header with no proof of work, which costs it the connection; it dials again."""
+
+    told = 0
 
     def on_connected(self, conn):
         super().on_connected(conn)
-        conn.send(Addr((("10.78.0.7", 8333), ("8.8.8.8", 8333), ("10.77.0.200", 8333))))
+        conn.send(Addr((ADDRESSES[self.told % len(ADDRESSES)],)))
+        self.told += 1
         header = self.block_template().header
         while hash_value(header) <= bits_to_target(header.bits):
             header = replace(header, nonce=header.nonce + 1)
