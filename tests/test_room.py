@@ -10,6 +10,7 @@ from typing import ClassVar
 import pytest
 
 from toycoin import room, wire
+from toycoin.cli import ConnectionLog
 from toycoin.errors import NodeError, ParseError
 from toycoin.message import Message, write_list
 from toycoin.mining import Miner
@@ -322,6 +323,17 @@ def test_the_room_command_prints_one_line_per_node(make_node):
     assert "1 peers (B)  mining (cap 50" in lines[0]
     assert lines[1].startswith("B  ") and lines[1].endswith("not mining")
     assert lines[2].startswith("2 nodes, 1 links, ")
+
+
+def test_a_crawl_leaves_no_lines_in_a_nodes_connection_log(make_node):
+    a, b = make_node("A"), make_node("B")
+    lines = []
+    a.subscribe(ConnectionLog(lines.append))
+    b.connect(a)
+    for _ in range(3):
+        room.crawl(a.address)
+    a.sync_with_ping()
+    assert lines == ["A: connected to B (inbound full node)"]
 
 
 @pytest.mark.parametrize("args, message, code", [
