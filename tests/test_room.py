@@ -296,13 +296,15 @@ def test_a_local_room_of_processes_on_distinct_loopback_addresses(make_node):
 
 def test_a_local_room_falls_back_to_ports_where_only_127_0_0_1_binds(monkeypatch):
     monkeypatch.setattr(room, "loopback_hosts", lambda n, base=2: None)
-    with room.local_room(2) as local:
+    with room.local_room(2, mine=True, hashrate=300) as local:
         assert not local.distinct_addresses and "only 127.0.0.1 can be bound" in local.note
         assert {a.split(":")[0] for a in local.addresses.values()} == {"127.0.0.1"}
         me = local.join("me")
         assert me.address[0] == "127.0.0.1"
         found = local.crawl_until(lambda m: len(m.nodes) == 3, timeout=30, what="three laptops")
         assert sorted(found.names().values()) == ["laptop1", "me", "teacher"]
+        processes = [s for s in found.nodes.values() if s.name != "me"]
+        assert all(s.mining and s.hashrate == 300 for s in processes)
 
 
 # --- the command line ----------------------------------------------------------------------------
