@@ -1,6 +1,8 @@
 """Classroom benchmark: a teacher and 30 students, each a node process in a network namespace.
 
-Run it as root with ``python benchmarks/bench_classroom.py [STUDENTS]`` (default 30). It
+Run it as root with ``python benchmarks/bench_classroom.py [STUDENTS] [--everyone-mines]``
+(default 30 students, one of them mining; with --everyone-mines every laptop mines, the
+room's hash rate shared out, as in the lesson's lottery). It
 builds a LAN on this machine (tests/netlab.py: one namespace per laptop, all on
 one bridge, addresses 10.77.0.1-31/24), starts the teacher's node and then every
 student's, each given only the teacher's address, and prints:
@@ -8,7 +10,8 @@ student's, each given only the teacher's address, and prints:
 1. Start-up: seconds until every laptop listens, and until a crawl from the
    teacher's laptop finds them all.
 2. The teacher's view: a crawl of the whole room from the teacher's address
-   (time, nodes found, links both ends report), median of 5.
+   (time, nodes found, links both ends report), median of 5, once start-up work
+   has ended (SETTLE seconds).
 3. A block reaching every laptop: one student mines (capped, about one block
    every few seconds); every laptop is watched over a connection of its own
    (``getstatus`` every 5 ms), and for each new height the time from the first
@@ -38,14 +41,15 @@ from toycoin.roommap import crawl, crawl_until  # noqa: E402
 
 PORT = 8333
 BLOCKS = 5
+SETTLE = 10  # seconds for start-up work (miners' worker processes) to end before measuring
 MINER_HASHRATE = 80  # hashes a second: a block (about 256 hashes) every 3 s or so
 
 
-def node_argv(name: str, host: str, teacher: str | None, mine: bool = False) -> list[str]:
+def node_argv(name: str, host: str, teacher: str | None, hashrate: float | None = None) -> list[str]:
     argv = [sys.executable, "-m", "toycoin", "node", "--name", name, "--host", host, "--port", str(PORT),
             "--pow", "--stop-on-eof"]
-    if mine:
-        argv += ["--mine", "--hashrate", str(MINER_HASHRATE)]
+    if hashrate:
+        argv += ["--mine", "--hashrate", f"{hashrate:g}"]
     return argv + (["--peer", f"{teacher}:{PORT}"] if teacher else [])
 
 
@@ -74,7 +78,7 @@ async def watch(address: tuple[str, int], heights: range, seen: dict[int, dict[s
             await asyncio.sleep(0.005)
 
 
-def main(students: int = 30) -> None:
+def main(students: int = 30, everyone_mines: bool = False) -> None:
     reason = why_not()
     if reason:
         print(f"cannot build the LAN here: {reason}")
@@ -83,19 +87,24 @@ def main(students: int = 30) -> None:
     lan = Lan("10.77.0")
     with tempfile.TemporaryDirectory() as folder:
         try:
-            run(lan, Path(folder), students)
+            run(lan, Path(folder), students, everyone_mines)
         finally:
             lan.close()
 
 
-def run(lan: Lan, logs: Path, students: int) -> None:
+def run(lan: Lan, logs: Path, students: int, everyone_mines: bool) -> None:
     switch = lan.switch("0")
     laptops = [lan.laptop(n, switch) for n in range(1, students + 2)]
     teacher = laptops[0]
     everyone = [f"{lap.host}:{PORT}" for lap in laptops]
     started = time.monotonic()
-    lan.start(teacher, node_argv("teacher", teacher.host, None), logs / "1.log").ready()
-    processes = [lan.start(lap, node_argv(f"student{lap.n - 1}", lap.host, teacher.host, mine=lap.n == 2),
+    share = MINER_HASHRATE / len(laptops)  # everyone mines: the same room hash rate, shared out
+
+    def hashrate(n: int) -> float | None:
+        return share if everyone_mines else (MINER_HASHRATE if n == 2 else None)
+
+    lan.start(teacher, node_argv("teacher", teacher.host, None, hashrate(1)), logs / "1.log").ready()
+    processes = [lan.start(lap, node_argv(f"student{lap.n - 1}", lap.host, teacher.host, hashrate(lap.n)),
                            logs / f"{lap.n}.log") for lap in laptops[1:]]
     for process in processes:
         process.ready(120)
@@ -104,10 +113,13 @@ def run(lan: Lan, logs: Path, students: int) -> None:
     crawl_until(everyone[0], lambda m: len(m.nodes) == len(everyone), timeout=120,
                 what="every laptop is found", runtime=view)
     found_all = time.monotonic() - started
-    print(f"{students} students and a teacher, one node process each, in {len(laptops)} namespaces")
+    miners = f"every laptop mining at {share:.2f} hashes/s" if everyone_mines else \
+        f"student1 mining at {MINER_HASHRATE} hashes/s"
+    print(f"{students} students and a teacher, one node process each, in {len(laptops)} namespaces; {miners}")
     print(f"1. every laptop listening after {listening:.1f} s; all found by a crawl after "
           f"{found_all:.1f} s")
 
+    time.sleep(SETTLE)  # the miners' worker processes start (a Python each): let the machine settle
     times, sizes = [], []
     for _ in range(5):
         t0 = time.perf_counter()
@@ -141,8 +153,9 @@ def run(lan: Lan, logs: Path, students: int) -> None:
     worker_rss = [rss_kib(pid) for pid in worker]
     print(f"4. resident memory per node process: median {statistics.median(node_rss) / 1024:.1f} MiB, "
           f"max {max(node_rss) / 1024:.1f} MiB; the miner's worker process "
-          f"{sum(worker_rss) / 1024:.1f} MiB")
+          f"{sum(worker_rss) / 1024:.1f} MiB" + (" (one on every laptop)" if everyone_mines else ""))
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 30)
+    numbers = [a for a in sys.argv[1:] if a.isdigit()]
+    main(int(numbers[0]) if numbers else 30, "--everyone-mines" in sys.argv[1:])
