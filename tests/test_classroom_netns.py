@@ -192,6 +192,7 @@ def test_a_classroom_lan_joins_mines_splits_heals_and_survives_its_teacher(lan, 
     split_best = max(heights(left_map) + heights(right_map))
 
     # Heal: plug the cable back; the whole room ends on one chain, at least as long as the longer branch.
+    # Both branches grew past the cut, so one half (at least) gave its branch up: a reorganisation.
     lan.cable_up(cable, True)
     room = crawl_until(everyone[0],
                        lambda m: len(m.nodes) == 6 and m.converged and min(heights(m)) >= split_best,
