@@ -327,6 +327,17 @@ def test_the_room_command_prints_one_line_per_node(make_node):
     assert lines[2].startswith("2 nodes, 1 links, ")
 
 
+def test_the_room_command_keeps_to_its_networks(make_node):
+    a, b = make_node("A"), make_node("B")
+    b.connect(a)
+    result = run_cli("room", f"127.0.0.1:{a.address[1]}", "--network", "10.0.0.0/8")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("A  ") and lines[1].startswith("1 nodes, 0 links, 1 tip")
+    assert lines[2] == (f"not asked  127.0.0.1:{b.address[1]}  "
+                        "127.0.0.1 is outside the networks it dials (10.0.0.0/8)")
+
+
 def test_a_crawl_leaves_no_lines_in_a_nodes_connection_log(make_node):
     a, b = make_node("A"), make_node("B")
     lines = []
