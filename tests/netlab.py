@@ -63,6 +63,11 @@ def why_not() -> str | None:
     if result.returncode != 0:
         return f"`ip link add ... type bridge` failed: {result.stderr.strip() or result.returncode}"
     ip("link", "del", bridge, check=False)
+    cable = f"{PREFIX}{os.getpid()}pv"
+    result = ip("link", "add", cable, "type", "veth", "peer", "name", cable + "x", check=False)
+    if result.returncode != 0:
+        return f"`ip link add ... type veth` failed: {result.stderr.strip() or result.returncode}"
+    ip("link", "del", cable, check=False)
     return None
 
 
