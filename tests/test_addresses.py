@@ -172,10 +172,12 @@ def node():
 
 
 def test_connecting_outside_the_networks_names_the_option(node):
-    with pytest.raises(NodeError, match=r"outside the networks it dials \(127\.0\.0\.0/8\); to dial it, "
-                                        r"start A with networks=\['192\.168\.1\.0/24'\] "
-                                        r"\(on the command line: --network 192\.168\.1\.0/24\)"):
+    with pytest.raises(NodeError) as error:
         node.connect(("192.168.1.7", 8333), wait=False)
+    assert str(error.value) == (
+        "A will not dial 192.168.1.7:8333: 192.168.1.7 is outside the networks it dials (127.0.0.0/8); "
+        "to dial it, start A with networks=['127.0.0.0/8', '192.168.1.0/24'] "
+        "(on the command line: --network 127.0.0.0/8 --network 192.168.1.0/24)")
     with pytest.raises(NodeError, match="is a multicast address"):
         node.connect(("224.0.0.1", 8333), wait=False)
     assert node.runtime.call(lambda: dict(node.addrman.wanted)) == {}
@@ -225,8 +227,8 @@ def test_help_describes_network():
     (["--network", "10.0.0.1"], "bad network '10.0.0.1'"),
     (["--peer", "192.168.1.7:8333"], "will not dial 192.168.1.7:8333: 192.168.1.7 is outside the networks "
                                      "it dials (127.0.0.0/8); to dial it, start node with "
-                                     "networks=['192.168.1.0/24'] (on the command line: --network "
-                                     "192.168.1.0/24)"),
+                                     "networks=['127.0.0.0/8', '192.168.1.0/24'] (on the command line: "
+                                     "--network 127.0.0.0/8 --network 192.168.1.0/24)"),
     (["--peer", "224.0.0.1:8333", "--network", "0.0.0.0/0"], "224.0.0.1 is a multicast address"),
 ])
 def test_network_errors_are_one_line_and_exit_code_2(args, message):
@@ -237,6 +239,9 @@ def test_network_errors_are_one_line_and_exit_code_2(args, message):
 
 
 def test_a_node_process_is_given_its_networks():
+    assert NodeProcess("P", networks="10.1.2.0/24").networks == ["10.1.2.0/24"]
+    with pytest.raises(ValueError, match="bad network 'nonsense'"):
+        NodeProcess("P", networks=["nonsense"])
     proc = NodeProcess("P", networks=["127.0.0.0/8", "192.168.1.0/24"], peers=[("192.168.1.7", 8333)])
     assert proc._command()[-4:] == ["--network", "127.0.0.0/8", "--network", "192.168.1.0/24"]
     proc.start()  # a peer on the LAN it was given: accepted, dialled in the background
@@ -461,8 +466,9 @@ def test_a_light_wallet_dials_only_inside_its_networks(dials):
 
 
 def test_a_light_wallet_told_of_a_node_outside_its_networks_says_how_to_allow_it():
-    with pytest.raises(NodeError, match=r"outside the networks it dials \(127\.0\.0\.0/8\); to dial it, "
-                                        r"start alice with networks=\['192\.168\.1\.0/24'\]"):
+    where = r"outside the networks it dials \(127\.0\.0\.0/8\); to dial it, "
+    allow = r"start alice with networks=\['127\.0\.0\.0/8', '192\.168\.1\.0/24'\]"
+    with pytest.raises(NodeError, match=where + allow):
         LightClient(PrivateKey.from_seed("alice"), [("192.168.1.5", 8333)], name="alice")
     lan = LightClient(PrivateKey.from_seed("alice"), [("192.168.1.5", 8333)], name="alice",
                       networks=["192.168.1.0/24"])

@@ -66,8 +66,8 @@ from typing import Any, TypeVar
 from toycoin import params
 from toycoin.addrman import (AddrBudget, AddrMan, Address, Target, format_address, parse_networks,
                              target_address)
-from toycoin.errors import NodeError
 from toycoin.dialler import Dialler, checked_address, resolve
+from toycoin.errors import NodeError
 from toycoin.events import Recorder
 from toycoin.message import Message
 from toycoin.msg_control import Version
