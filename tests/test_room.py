@@ -139,6 +139,25 @@ def test_crawl_of_an_unreachable_address_names_it_and_its_port():
         room.crawl(f"127.0.0.1:{port}", timeout=1.0)
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a full accept queue drops SYNs on Linux")
+def test_a_port_that_drops_every_dial_times_out_and_names_the_firewall():
+    # A listening socket whose accept queue is full drops new SYNs, as a firewall that drops does.
+    with socket.socket() as full:
+        full.bind(("127.0.0.1", 0))
+        full.listen(0)
+        fillers = [socket.socket() for _ in range(3)]
+        try:
+            for filler in fillers:
+                filler.setblocking(False)
+                filler.connect_ex(full.getsockname())
+            port = full.getsockname()[1]
+            with pytest.raises(NodeError, match=f"127.0.0.1:{port}: timed out; .*block TCP port {port}"):
+                room.ask_status(full.getsockname(), timeout=1.0)
+        finally:
+            for filler in fillers:
+                filler.close()
+
+
 def test_crawl_records_a_node_that_went_away_and_carries_on(make_node):
     a, b = make_node("A"), make_node("B")
     b.connect(a)
