@@ -11,6 +11,7 @@ import pytest
 
 from toycoin import room, wire
 from toycoin.cli import ConnectionLog
+from toycoin.dialler import source_address
 from toycoin.errors import NodeError, ParseError
 from toycoin.message import Message, write_list
 from toycoin.mining import Miner
@@ -113,6 +114,14 @@ def test_a_name_or_a_bad_address_says_what_to_give(text, message):
 def test_parse_address_takes_text_or_a_pair():
     assert room.parse_address("10.77.0.1:8333") == ("10.77.0.1", 8333)
     assert room.parse_address(("10.77.0.1", 8333)) == ("10.77.0.1", 8333)
+
+
+def test_a_node_dials_from_the_address_it_listens_on():
+    assert source_address("127.0.0.3", ("127.0.0.2", 8333)) == ("127.0.0.3", 0)
+    assert source_address("10.77.0.3", ("10.77.0.1", 8333)) == ("10.77.0.3", 0)
+    assert source_address("0.0.0.0", ("10.77.0.1", 8333)) is None  # listening everywhere: the system's choice
+    assert source_address("127.0.0.1", ("10.77.0.1", 8333)) is None  # loopback cannot reach a LAN
+    assert source_address("localhost", ("127.0.0.1", 8333)) is None
 
 
 # --- the crawl --------------------------------------------------------------------------------
