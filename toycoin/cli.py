@@ -5,8 +5,11 @@
                            [--network CIDR ...]
     python -m toycoin wallet --node 127.0.0.1:8333 balance alice bob
     python -m toycoin wallet --node 127.0.0.1:8333 pay alice bob 5
+    python -m toycoin room 192.168.1.10:8333            (toycoin.room: every node of a classroom)
 
-With no command it prints the list of commands.
+With no command it prints the list of commands. A command defined above this
+module (``room``) is handed to ``main`` as a ``Command`` by toycoin/__main__.py,
+so imports still point down only.
 
 prints one line on stdout once it listens, ``listening 127.0.0.1 43121``,
 then runs until SIGTERM or Ctrl-C (a clean stop), or SIGKILL (no goodbye).
@@ -32,7 +35,8 @@ with the node given by ``--node``. People are named by the course's readable
 seeds (``alice`` is ``PrivateKey.from_seed("alice")``), or the payee by an
 address. Seeds anybody can guess are for a course, never for real money.
 
-    main(argv)         the command line (toycoin/__main__.py calls it)
+    main(argv, extra)  the command line (toycoin/__main__.py calls it, with extra Commands)
+    Command            a command defined in a module above this one
     run_node(...)      start a node in this process and serve until told to stop
     run_wallet(...)    ask a node for balances, or pay through it
     ConnectionLog      turns a node's connection events into those stderr lines
@@ -50,6 +54,7 @@ import sys
 import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from ipaddress import IPv4Network
 from typing import NoReturn
 
@@ -100,7 +105,17 @@ def parse_network(text: str) -> IPv4Network:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
-def build_parser() -> argparse.ArgumentParser:
+@dataclass(frozen=True)
+class Command:
+    """A command of ``python -m toycoin`` defined in a module above this one (toycoin.room)."""
+
+    name: str
+    help: str
+    configure: Callable[[argparse.ArgumentParser], None]  # adds its arguments
+    run: Callable[[argparse.Namespace], int]  # the exit code
+
+
+def build_parser(extra: Sequence[Command] = ()) -> argparse.ArgumentParser:
     parser = OneLineParser(prog=PROG, description="toycoin from the command line.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     node = commands.add_parser("node", help="run a full node until SIGTERM or Ctrl-C",
@@ -145,16 +160,21 @@ def build_parser() -> argparse.ArgumentParser:
     pay.add_argument("payer", metavar="PAYER", help="the seed name of who pays, e.g. alice")
     pay.add_argument("payee", metavar="PAYEE", help="a seed name (bob) or a toycoin address")
     pay.add_argument("amount", type=int, metavar="AMOUNT", help="whole coins")
+    for command in extra:
+        command.configure(commands.add_parser(command.name, help=command.help, description=command.help))
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+def main(argv: Sequence[str] | None = None, extra: Sequence[Command] = ()) -> int:
+    parser = build_parser(extra)
     args = parser.parse_args(argv)
     if args.command is None:
         print(f"{PROG}: error: choose a command\n", file=sys.stderr)
         parser.print_help(sys.stderr)
         return 2
+    for command in extra:
+        if args.command == command.name:
+            return command.run(args)
     if args.command == "wallet":
         return run_wallet(args.node, args.action, args)
     try:
@@ -259,12 +279,15 @@ class ConnectionLog:
     address, not at every retry: the node itself records one failed dial per
     address until a dial succeeds (toycoin.addrman), and this log says once
     that a dialled address closed the connection before any handshake, as a
-    port where some other program listens does.
+    port where some other program listens does. A wallet's short session (a
+    balance, a payment, a teacher's crawl of the room every second or so) is
+    not a peer, and is not shown.
     """
 
     def __init__(self, write: Callable[[str], None]) -> None:
         self.write = write
         self._connected: Counter[str] = Counter()  # handshaked connections, by peer name
+        self._wallets: Counter[str] = Counter()  # handshaked wallet sessions, by name
         self._dialled: set[str] = set()  # addresses this node opened a connection to
         self._refusing: set[str] = set()  # dialled addresses that closed before the handshake
 
@@ -276,6 +299,9 @@ class ConnectionLog:
     def line(self, event: Event) -> str | None:
         """The line to show for ``event``, or None for one to keep quiet about."""
         me, peer, detail = event.node, event.peer or "", event.detail
+        if event.kind == "connected" and str(detail).endswith("wallet"):
+            self._wallets[peer] += 1
+            return None
         if event.kind == "connected":
             self._connected[peer] += 1
             self._refusing.discard(peer)
@@ -288,6 +314,9 @@ class ConnectionLog:
         if event.kind == "opened" and event.direction == "out":
             self._dialled.add(peer)
         if event.kind != "disconnected":
+            return None
+        if self._wallets[peer] > 0:
+            self._wallets[peer] -= 1
             return None
         if self._connected[peer] > 0:
             self._connected[peer] -= 1

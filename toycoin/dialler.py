@@ -12,6 +12,7 @@ one (``peer.dialler``), and toycoin.addrman keeps the book it dials from.
     DialOwner           what it needs of its owner (a ConnMan)
     checked_address(address, networks, who)   the address to dial, or NodeError naming --network
     resolve(host, port, label)   a host name's IPv4 address, looked up once
+    source_address(host, target) a node dials from the address it listens on
     dial_error(e)       a failed dial in a few words
 
 Two ways to dial, as in Bitcoin Core:
@@ -59,6 +60,7 @@ class DialOwner(Protocol):
     """What a Dialler needs of the peer it dials for (toycoin.connman.ConnMan)."""
 
     addrman: AddrMan
+    host: str
     networks: Networks
     discover: bool
     limits: Limits
@@ -96,6 +98,19 @@ def dial_error(error: BaseException) -> str:
         return (f"too many open files (this process may open {raise_open_file_limit()}); "
                 "raise the limit with `ulimit -n 65536` before starting")
     return getattr(error, "strerror", None) or type(error).__name__
+
+
+def source_address(host: str, target: Address) -> tuple[str, int] | None:
+    """Where a node bound to ``host`` dials ``target`` from: its own host, so the peer sees (and
+    passes on in addr messages) the address this node listens on. Without it a node on
+    127.0.0.3 dials from 127.0.0.1, the system's choice, and a room of loopback addresses
+    learns addresses where nobody listens. None (the system's choice) for 0.0.0.0, a host
+    name, or a target on the other side of loopback (a loopback host cannot reach a LAN)."""
+    try:
+        own, there = ipaddress.IPv4Address(host), ipaddress.IPv4Address(target[0])
+    except ValueError:
+        return None
+    return None if own.is_unspecified or own.is_loopback != there.is_loopback else (host, 0)
 
 
 def resolve(host: str, port: int, label: str) -> str:
@@ -195,7 +210,9 @@ class Dialler:
                 self._refuse(address, why)
                 return
             try:
-                reader, writer = await asyncio.wait_for(open_frames(*address), owner.timeout)
+                reader, writer = await asyncio.wait_for(
+                    open_frames(*address, local_addr=source_address(owner.host, address)),
+                    owner.timeout)
             except (OSError, asyncio.TimeoutError) as error:
                 if not failing:
                     owner.record("connect failed", book.label(address),
@@ -268,7 +285,9 @@ class Dialler:
         loop = asyncio.get_running_loop()
         try:
             try:
-                reader, writer = await asyncio.wait_for(open_frames(*address), owner.timeout)
+                reader, writer = await asyncio.wait_for(
+                    open_frames(*address, local_addr=source_address(owner.host, address)),
+                    owner.timeout)
             except (OSError, asyncio.TimeoutError) as error:
                 if address not in book.down:  # once, until it has worked again
                     owner.record("connect failed", book.label(address),

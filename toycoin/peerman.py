@@ -232,7 +232,7 @@ class PeerMan(ConnMan):
         except ConnectionRefusedError:
             raise NodeError(f"cannot reach {who}: connection refused — is it running?") from None
         except (OSError, asyncio.TimeoutError) as error:
-            raise NodeError(f"cannot reach {who}: {error or 'timed out'}") from None
+            raise NodeError(f"cannot reach {who}: {str(error) or 'timed out'}") from None
         opened: asyncio.Future[Connection] = asyncio.get_running_loop().create_future()
         serving = asyncio.get_running_loop().create_task(
             self.serve(reader, writer, address, opened=opened))
