@@ -40,6 +40,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("peer",),
     ("events",),
     ("addrman",),
+    ("eviction",),
     ("connman",),
     ("peerman",),
     # a full node and the services the chapters add to it

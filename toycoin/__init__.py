@@ -29,6 +29,7 @@ imports only modules above it in this list (tests/test_architecture.py checks):
     peer             one TCP connection: bytes, frames, limits
     events           what a peer records (events) and reports (snapshots)
     addrman          the addresses a peer knows, why the last dial failed, who is banned
+    eviction         which inbound peer makes room when every inbound slot is taken
     connman          the connection layer: listening, dialling with backoff, the cap, stop and kill
     peerman          the connection layer: handshake, pings, addresses, on_<command> routing, ask
     mempool          payments accepted and not yet in a block

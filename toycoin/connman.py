@@ -36,8 +36,15 @@ or being dialled, so an addr message full of dead addresses cannot make it
 dial a thousand at once. jamesob/tinychain dropped a peer for ever after
 three failures; toycoin, like Bitcoin Core, keeps trying.
 
-The cap: at most ``limits.max_connections`` connections, inbound and
-outbound together (one over the cap is reset as it arrives).
+Slots: inbound and outbound connections are counted apart. At most
+``limits.max_inbound`` inbound connections (what the outbound slots leave of
+``limits.max_connections``); a newcomer that finds them all taken makes room
+by evicting an inbound peer that has shown nothing an attacker cannot fake
+(toycoin.eviction), or is reset as it arrives if every one is protected. A
+dial is never held back by inbound connections: outbound ones count only
+against ``limits.max_outbound`` (learned addresses) and
+``limits.max_connections`` (asked ones). A connection that has not finished
+its handshake within ``limits.handshake_timeout`` (a few seconds) is closed.
 
 Stopping: ``stop()`` closes each connection (FIN) and then the port;
 ``kill()`` resets each one (RST), as a crash does. Both keep the port, so
@@ -50,6 +57,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import math
 import random
 import socket
 from collections.abc import Callable, Coroutine
@@ -59,12 +67,13 @@ from typing import Any, TypeVar
 from toycoin import params
 from toycoin.addrman import AddrMan, Address, Target, format_address, target_address
 from toycoin.errors import NodeError
+from toycoin.eviction import Candidate, netgroup, select
 from toycoin.events import Recorder
 from toycoin.message import Message
 from toycoin.msg_control import Version
 from toycoin.peer import Connection, Limits
 from toycoin.runtime import DEFAULT_TIMEOUT, Runtime, get_runtime, raise_open_file_limit
-from toycoin.wire import NODE_MESSAGES, MessageSet
+from toycoin.wire import NODE_MESSAGES, FrameHeader, MessageSet
 
 T = TypeVar("T")
 
@@ -83,6 +92,11 @@ class PeerState:
     # Answers to our questions (toycoin.peerman.PeerMan.ask), then why the connection ended.
     replies: asyncio.Queue = field(default_factory=asyncio.Queue)
     asking: asyncio.Lock = field(default_factory=asyncio.Lock)  # one question at a time
+    # What protects an inbound peer from eviction (toycoin.eviction), in loop time.
+    last_block: float = 0.0  # it last sent a block that joined our chain
+    last_tx: float = 0.0  # it last sent a transaction that entered our mempool
+    min_ping: float = math.inf  # its fastest ping round trip
+    ping_out: tuple[int, float] | None = None  # (nonce, when) of the last ping we sent it
 
 
 def check_name(name: str) -> str:
@@ -297,6 +311,21 @@ class ConnMan(Recorder):
                 pass
         return predicate()
 
+    def credit(self, conn: Connection, kind: str) -> None:
+        """``conn`` has just given us something new and valid: a "block" or a "tx" (it protects
+        the peer from eviction)."""
+        state = self._peers.get(conn)
+        if state is not None:
+            setattr(state, f"last_{kind}", asyncio.get_running_loop().time())
+
+    def inbound_count(self) -> int:
+        """Open inbound connections, handshaked or not."""
+        return sum(1 for c in self._peers if c.inbound and c.is_open)
+
+    def outbound_count(self) -> int:
+        """Open outbound connections, handshaked or not."""
+        return sum(1 for c in self._peers if not c.inbound and c.is_open)
+
     def want(self, address: Address, how: str, label: str | None = None) -> None:
         """Keep connected to ``address`` ("asked", or "learned" from a peer)."""
         if self.addrman.want(address, how, label):
@@ -312,6 +341,10 @@ class ConnMan(Recorder):
 
     def dispatch(self, conn: Connection, message: Message) -> None:
         raise NotImplementedError  # toycoin.peerman
+
+    def admit(self, conn: Connection, header: FrameHeader, payload: bytes) -> str | None:
+        """Hook: None to parse this whole frame, or why it is dropped unparsed (toycoin.peerman)."""
+        return None
 
     def version_message(self, nonce: int) -> Version:
         raise NotImplementedError  # toycoin.peerman
@@ -404,11 +437,27 @@ class ConnMan(Recorder):
     # --- connections -----------------------------------------------------------------
 
     async def _on_inbound(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if self._server is None or len(self._peers) >= self.limits.max_connections:
+        if self._server is None:
             writer.transport.abort()
-            self.record("refused", None, f"too many connections ({len(self._peers)})")
+            return
+        if self.inbound_count() >= self.limits.max_inbound and not self._evict():
+            writer.transport.abort()
+            self.record("refused", None, f"every inbound slot is taken ({self.inbound_count()}), "
+                        "and every inbound peer is protected from eviction")
             return
         await self.serve(reader, writer, None)
+
+    def _evict(self) -> bool:
+        """Close one inbound peer to make room for a new one (toycoin.eviction); False if none may go."""
+        candidates = [Candidate(conn, conn.opened_at, conn.last_received, state.last_block, state.last_tx,
+                                state.min_ping, netgroup(conn.remote[0]))
+                      for conn, state in self._peers.items() if conn.inbound and conn.is_open]
+        victim = select(candidates)
+        if not isinstance(victim, Connection):
+            return False
+        victim.close("evicted: every inbound slot was taken, and a new peer arrived")
+        self.record("evicted", self.peer_name(victim), "to make room for a new inbound connection")
+        return True
 
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                     target: Address | None, nonce: int | None = None,
@@ -422,7 +471,8 @@ class ConnMan(Recorder):
         peer = writer.get_extra_info("peername") or ("?", 0)
         label = self.addrman.label(target) if target else format_address(peer)
         conn = Connection(reader, writer, inbound=target is None, label=label, dispatch=self.dispatch,
-                          log=self.record, limits=self.limits, messages=self.messages, delay=self.link_delay)
+                          log=self.record, limits=self.limits, messages=self.messages, delay=self.link_delay,
+                          admit=self.admit)
         state = PeerState(target=target, listen_address=target,
                           nonce=self._nonces.getrandbits(64) if nonce is None else nonce)
         self._peers[conn] = state
@@ -465,7 +515,7 @@ class ConnMan(Recorder):
     def _may_dial(self, address: Address) -> bool:
         if address in self.blocked or self._linked(address):
             return False
-        if len(self._peers) >= self.limits.max_connections:
+        if self.outbound_count() >= self.limits.max_connections:  # inbound peers never hold a dial back
             return False
         if self.addrman.is_learned(address):
             if not self.discover:
