@@ -141,9 +141,9 @@ def squat(node: Node, count: int, prefix: str = "squatter") -> list[socket.socke
         sock = attacker(node)
         hello(sock, f"{prefix}{i}")
         socks.append(sock)
-    node.wait_until(lambda: sum(c.handshaked and c.inbound and c.is_open for c in node.connections())
-                    == min(held + count, node.limits.max_inbound), timeout=20,
-                    what=f"{count} squatters handshaked")
+        if i % 16 == 15 or i == count - 1:  # in batches smaller than the handshake pool
+            node.wait_until(lambda n=i + 1: node.inbound_count() == min(held + n, node.limits.max_inbound),
+                            timeout=20, what=f"{i + 1} squatters handshaked")
     return socks
 
 
@@ -169,6 +169,19 @@ def test_idle_squatters_in_every_inbound_slot_cannot_keep_a_wallet_out():
             sock.close()
         node.kill()
         other.kill()
+
+
+def test_silent_strangers_wait_in_a_pool_of_their_own(node):
+    socks = [attacker(node) for _ in range(100)]  # connect, and never say a word
+    pushed_out = 100 - params.MAX_INBOUND_HANDSHAKES
+    node.wait_until(lambda: sum("other connections are waiting" in e.detail for e in node.events
+                                if e.kind == "disconnected") == pushed_out, timeout=10,
+                    what=f"{pushed_out} pushed out of the handshake pool")
+    assert honest_wait(node) < 2.0  # the fixture asks again, after the strangers' deadline
+    waiting = node.runtime.call(lambda: sum(c.is_open and not c.handshaked for c in node.connections()))
+    assert waiting <= params.MAX_INBOUND_HANDSHAKES
+    for sock in socks:
+        sock.close()
 
 
 def test_a_peer_that_sent_a_block_is_protected_from_eviction():

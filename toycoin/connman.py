@@ -37,14 +37,22 @@ dial a thousand at once. jamesob/tinychain dropped a peer for ever after
 three failures; toycoin, like Bitcoin Core, keeps trying.
 
 Slots: inbound and outbound connections are counted apart. At most
-``limits.max_inbound`` inbound connections (what the outbound slots leave of
-``limits.max_connections``); a newcomer that finds them all taken makes room
-by evicting an inbound peer that has shown nothing an attacker cannot fake
-(toycoin.eviction), or is reset as it arrives if every one is protected. A
-dial is never held back by inbound connections: outbound ones count only
-against ``limits.max_outbound`` (learned addresses) and
-``limits.max_connections`` (asked ones). A connection that has not finished
-its handshake within ``limits.handshake_timeout`` (a few seconds) is closed.
+``limits.max_inbound`` handshaked inbound connections (what the outbound slots
+leave of ``limits.max_connections``); a newcomer that finishes its handshake
+and finds them all taken makes room by evicting an inbound peer that has shown
+nothing an attacker cannot fake (toycoin.eviction), or is closed if every one
+is protected. Before that, a connection waits in a small pool of its own,
+MAX_INBOUND_HANDSHAKES, for at most ``limits.handshake_timeout`` (a few
+seconds); when the pool is full, one goes: one that misbehaved, else one that
+has not said a word yet, else the one that has waited longest (an honest peer
+says version at once). So strangers that connect and churn compete with each
+other for the pool, and evict an established peer only by finishing a
+handshake, and a wallet's short session (connect, handshake, one question) is
+over before anyone reaches it. Bitcoin Core counts every inbound connection in
+one pool and spreads evictions across address groups instead, which cannot
+tell peers apart on one machine. A dial is never held back by inbound
+connections: outbound ones count only against ``limits.max_outbound`` (learned
+addresses) and ``limits.max_connections`` (asked ones).
 
 Stopping: ``stop()`` closes each connection (FIN) and then the port;
 ``kill()`` resets each one (RST), as a crash does. Both keep the port, so
@@ -319,8 +327,8 @@ class ConnMan(Recorder):
             setattr(state, f"last_{kind}", asyncio.get_running_loop().time())
 
     def inbound_count(self) -> int:
-        """Open inbound connections, handshaked or not."""
-        return sum(1 for c in self._peers if c.inbound and c.is_open)
+        """Open, handshaked inbound connections: those that hold an inbound slot."""
+        return sum(1 for c in self._peers if c.inbound and c.is_open and c.handshaked)
 
     def outbound_count(self) -> int:
         """Open outbound connections, handshaked or not."""
@@ -437,26 +445,32 @@ class ConnMan(Recorder):
     # --- connections -----------------------------------------------------------------
 
     async def _on_inbound(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if self._server is None:
+        if self._server is None or self.limits.max_inbound == 0:
             writer.transport.abort()
             return
-        if self.inbound_count() >= self.limits.max_inbound and not self._evict():
-            writer.transport.abort()
-            self.record("refused", None, f"every inbound slot is taken ({self.inbound_count()}), "
-                        "and every inbound peer is protected from eviction")
-            return
+        waiting = [c for c in self._peers if c.inbound and c.is_open and not c.handshaked]
+        if len(waiting) >= params.MAX_INBOUND_HANDSHAKES:
+            # The first to go: one that misbehaved, else one that has said nothing yet, else the oldest.
+            min(waiting, key=lambda c: (c.ignored == 0, c.last_received > c.opened_at, c.opened_at)).close(
+                f"no handshake yet, and {len(waiting)} other connections are waiting for theirs")
         await self.serve(reader, writer, None)
 
-    def _evict(self) -> bool:
-        """Close one inbound peer to make room for a new one (toycoin.eviction); False if none may go."""
-        candidates = [Candidate(conn, conn.opened_at, conn.last_received, state.last_block, state.last_tx,
-                                state.min_ping, netgroup(conn.remote[0]))
-                      for conn, state in self._peers.items() if conn.inbound and conn.is_open]
+    def make_room(self, conn: Connection) -> bool:
+        """``conn``, inbound, has just finished its handshake: find it an inbound slot, evicting
+        an unprotected peer if they are all taken (toycoin.eviction); else close it, False."""
+        held = [c for c in self._peers if c.inbound and c.is_open and c.handshaked and c is not conn]
+        if len(held) < self.limits.max_inbound:
+            return True
+        candidates = [Candidate(c, c.opened_at, c.last_received, self._peers[c].last_block,
+                                self._peers[c].last_tx, self._peers[c].min_ping, netgroup(c.remote[0]),
+                                c.ignored > 0) for c in held]
         victim = select(candidates)
         if not isinstance(victim, Connection):
+            conn.close("every inbound slot is taken, and every inbound peer is protected from eviction")
+            self.record("refused", conn.label, f"every inbound slot is taken ({len(held)})")
             return False
         victim.close("evicted: every inbound slot was taken, and a new peer arrived")
-        self.record("evicted", self.peer_name(victim), "to make room for a new inbound connection")
+        self.record("evicted", self.peer_name(victim), f"to make room for {conn.label}")
         return True
 
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,

@@ -1,6 +1,7 @@
 """Eviction: which inbound peer gives up its slot when a new one arrives and every slot is taken.
 
-A node keeps at most ``limits.max_inbound`` inbound connections. Were the
+A node keeps at most ``limits.max_inbound`` handshaked inbound connections
+(toycoin.connman asks this module when one more finishes its handshake). Were the
 newcomer simply refused, whoever opened that many sockets first and then sat
 idle (it costs nothing) would keep every honest wallet and node out for as
 long as the idle timeout allows, twenty minutes. So the node makes room, as
@@ -20,8 +21,12 @@ Protected, in this order, each step taking peers out of the running:
     half of the rest          those connected longest (an attacker must have come early)
 
 Outbound connections are never candidates: the node chose those peers itself.
-Of the rest, the largest group of addresses loses one peer, so one attacker
-with many sockets from one network loses slots before anyone else does.
+Of the rest, a peer that has misbehaved (sent a message the node had to drop
+or ignore: junk, a block nobody asked for, a request before its handshake)
+goes first, as Bitcoin Core prefers to evict discouraged peers
+(``m_prefer_evict``). Otherwise the largest group of addresses loses one peer,
+so one attacker with many sockets from one network loses slots before anyone
+else does.
 
 One departure from Bitcoin Core: Core closes the youngest peer of that group.
 On one machine (the course runs every node on 127.0.0.1) every peer is in the
@@ -52,6 +57,7 @@ class Candidate:
     last_tx: float = 0.0  # when it last sent a transaction that entered our mempool (0: never)
     min_ping: float = math.inf  # its fastest ping round trip, in seconds (inf: none measured)
     group: str = ""  # netgroup(host)
+    misbehaved: bool = False  # it sent something the node dropped or ignored
 
 
 def netgroup(host: str) -> str:
@@ -74,6 +80,8 @@ def select(candidates: list[Candidate]) -> Hashable | None:
     rest = _protect(rest, lambda c: -c.opened, len(rest) // 2)  # the longest connected half
     if not rest:
         return None
+    if any(c.misbehaved for c in rest):
+        rest = [c for c in rest if c.misbehaved]
     groups: dict[str, list[Candidate]] = {}
     for candidate in rest:
         groups.setdefault(candidate.group, []).append(candidate)

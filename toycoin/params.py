@@ -86,6 +86,9 @@ MAX_OUTBOUND_CONNECTIONS = 8
 # Most peer addresses a node remembers (Bitcoin's address manager holds tens of
 # thousands in buckets [ADDRMAN_NEW_BUCKET_COUNT]).
 MAX_KNOWN_ADDRESSES = 1000
+# Inbound connections that may wait for their handshake at once, apart from the handshaked
+# inbound slots; a newcomer beyond it closes the one that has waited longest (toycoin's own).
+MAX_INBOUND_HANDSHAKES = 32
 # Inbound peers protected from eviction, when a new inbound connection finds every inbound slot
 # taken, for each thing an attacker cannot fake cheaply: the peers that most recently sent a
 # new block, a new transaction, and those with the fastest pings; then half of the rest, those

@@ -341,6 +341,8 @@ class PeerMan(ConnMan):
         state = self.state(conn)
         if conn.handshaked or not (state.version and state.verack_received):
             return
+        if conn.inbound and not self.make_room(conn):
+            return
         conn.handshaked = True
         if state.target is not None:
             self.addrman.reached(state.target)
