@@ -172,8 +172,9 @@ def test_idle_squatters_in_every_inbound_slot_cannot_keep_a_wallet_out():
 
 
 def test_silent_strangers_wait_in_a_pool_of_their_own(node):
-    socks = [attacker(node) for _ in range(100)]  # connect, and never say a word
-    pushed_out = 100 - params.MAX_INBOUND_HANDSHAKES
+    strangers = params.MAX_INBOUND_HANDSHAKES + 40
+    socks = [attacker(node) for _ in range(strangers)]  # connect, and never say a word
+    pushed_out = strangers - params.MAX_INBOUND_HANDSHAKES
     node.wait_until(lambda: sum("other connections are waiting" in e.detail for e in node.events
                                 if e.kind == "disconnected") == pushed_out, timeout=10,
                     what=f"{pushed_out} pushed out of the handshake pool")

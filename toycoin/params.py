@@ -87,8 +87,10 @@ MAX_OUTBOUND_CONNECTIONS = 8
 # thousands in buckets [ADDRMAN_NEW_BUCKET_COUNT]).
 MAX_KNOWN_ADDRESSES = 1000
 # Inbound connections that may wait for their handshake at once, apart from the handshaked
-# inbound slots; a newcomer beyond it closes the one that has waited longest (toycoin's own).
-MAX_INBOUND_HANDSHAKES = 32
+# inbound slots; a newcomer beyond it closes one of them (toycoin's own). Each costs a socket and
+# at most one read, and an honest peer says version at once: strangers that connect and churn
+# must open this many connections during a wallet's handshake to push it out.
+MAX_INBOUND_HANDSHAKES = 128
 # Inbound peers protected from eviction, when a new inbound connection finds every inbound slot
 # taken, for each thing an attacker cannot fake cheaply: the peers that most recently sent a
 # new block, a new transaction, and those with the fastest pings; then half of the rest, those
