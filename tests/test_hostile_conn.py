@@ -132,6 +132,17 @@ def test_an_unrequested_block_is_refused_from_its_header(services):
         node.kill()
 
 
+def test_a_transaction_too_big_to_relay_is_refused_unparsed_and_the_wallet_hears_why(node):
+    from toycoin.errors import ValidationError
+    from toycoin.tx import OutPoint, Tx, TxIn, TxOut
+
+    whale = Tx([TxIn(OutPoint(bytes(32), 0))], [TxOut(1, ALICE.address)] * 4000)  # about 150 kB
+    wallet = WalletClient(ALICE, node.address, runtime=node.runtime)
+    with pytest.raises(ValidationError, match="larger than the relay limit of 100,000"):
+        wallet.send_tx(whale)
+    assert not any(e.kind == "receive" and e.command == "tx" for e in node.events), "it was parsed"
+
+
 # --- item 4: connection slots -----------------------------------------------------------
 
 def squat(node: Node, count: int, prefix: str = "squatter") -> list[socket.socket]:
