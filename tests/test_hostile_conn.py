@@ -174,7 +174,7 @@ def test_idle_squatters_in_every_inbound_slot_cannot_keep_a_wallet_out():
         assert len(evicted) == 3 and all(e.peer.startswith("squatter") for e in evicted)
         assert node.runtime.call(node.inbound_count) <= limits.max_inbound
         node.connect(other)  # inbound slots full: dialling out still works
-        assert node.peers == ("B",) or "B" in node.peers
+        assert "B" in node.peers
     finally:
         for sock in socks:
             sock.close()
