@@ -173,7 +173,9 @@ def test_idle_squatters_in_every_inbound_slot_cannot_keep_a_wallet_out():
         evicted = [e for e in node.events if e.kind == "evicted"]
         assert len(evicted) == 3 and all(e.peer.startswith("squatter") for e in evicted)
         assert node.runtime.call(node.inbound_count) <= limits.max_inbound
-        node.connect(other)  # inbound slots full: dialling out still works
+        socks += [attacker(node) for _ in range(20)]  # and strangers waiting for their handshake
+        node.wait_until(lambda: len(node.connections()) >= params.MAX_CONNECTIONS, what="125 connections")
+        node.connect(other)  # every inbound slot taken, 125 connections: dialling out still works
         assert "B" in node.peers
     finally:
         for sock in socks:
