@@ -41,6 +41,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("events",),
     ("addrman",),
     ("dialler",),
+    ("eviction",),
     ("connman",),
     ("peerman",),
     # a full node and the services the chapters add to it

@@ -212,7 +212,8 @@ def test_node_names_are_checked():
 
 
 def test_the_connection_cap_refuses_extra_peers(make_node):
-    a = make_node("A", limits=Limits(max_connections=1))
+    # One inbound slot (3 connections, 2 kept for outbound); B in it is protected from eviction.
+    a = make_node("A", limits=Limits(max_connections=3, max_outbound=2))
     make_node("B").connect(a)
     c = make_node("C")
     c.connect(a, wait=False)

@@ -31,6 +31,7 @@ imports only modules above it in this list (tests/test_architecture.py checks):
     events           what a peer records (events) and reports (snapshots)
     addrman          the addresses a peer knows, why the last dial failed, who is banned
     dialler          which addresses a peer dials, when: a loop per asked one, one for all learned
+    eviction         which inbound peer makes room when every inbound slot is taken
     connman          the connection layer: listening, dialling with backoff, the cap, stop and kill
     peerman          the connection layer: handshake, pings, addresses, on_<command> routing, ask
     mempool          payments accepted and not yet in a block

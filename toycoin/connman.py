@@ -42,8 +42,23 @@ fewer than ``limits.max_outbound`` outbound connections are open or being
 dialled, and only when it discovers (``discover=True``; False is Bitcoin
 Core's -connect).
 
-The cap: at most ``limits.max_connections`` connections, inbound and
-outbound together (one over the cap is reset as it arrives).
+Slots: inbound and outbound connections are counted apart. At most
+``limits.max_inbound`` handshaked inbound connections (what the outbound slots
+leave of ``limits.max_connections``); a newcomer that finishes its handshake
+and finds them all taken makes room by evicting an inbound peer that has shown
+nothing an attacker cannot fake (toycoin.eviction), or is closed if every one
+is protected. Before that, a connection waits in a small pool of its own,
+MAX_INBOUND_HANDSHAKES, for at most ``limits.handshake_timeout`` (a few
+seconds); when the pool is full, one goes: one that misbehaved, else one that
+has not said a word yet, else the one that has waited longest (an honest peer
+says version at once). So strangers that connect and churn compete with each
+other for the pool, and evict an established peer only by finishing a
+handshake, and a wallet's short session (connect, handshake, one question) is
+over before anyone reaches it. Bitcoin Core counts every inbound connection in
+one pool and spreads evictions across address groups instead, which cannot
+tell peers apart on one machine. A dial is never held back by inbound
+connections: outbound ones count only against ``limits.max_outbound`` (learned
+addresses) and ``limits.max_connections`` (asked ones).
 
 Stopping: ``stop()`` closes each connection (FIN) and then the port;
 ``kill()`` resets each one (RST), as a crash does. Both keep the port, so
@@ -57,6 +72,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import ipaddress
+import math
 import random
 import socket
 from collections.abc import Callable, Coroutine, Iterable
@@ -68,12 +84,13 @@ from toycoin.addrman import (AddrBudget, AddrMan, Address, Target, format_addres
                              target_address)
 from toycoin.dialler import Dialler, checked_address, resolve
 from toycoin.errors import NodeError
+from toycoin.eviction import Candidate, netgroup, select
 from toycoin.events import Recorder
 from toycoin.message import Message
 from toycoin.msg_control import Version
 from toycoin.peer import Connection, Limits, open_frames, serve_frames
 from toycoin.runtime import DEFAULT_TIMEOUT, Runtime, get_runtime, raise_open_file_limit
-from toycoin.wire import NODE_MESSAGES, MessageSet
+from toycoin.wire import NODE_MESSAGES, FrameHeader, MessageSet
 
 T = TypeVar("T")
 
@@ -93,6 +110,11 @@ class PeerState:
     # Answers to our questions (toycoin.peerman.PeerMan.ask), then why the connection ended.
     replies: asyncio.Queue = field(default_factory=asyncio.Queue)
     asking: asyncio.Lock = field(default_factory=asyncio.Lock)  # one question at a time
+    # What protects an inbound peer from eviction (toycoin.eviction), in loop time.
+    last_block: float = 0.0  # it last sent a block that joined our chain
+    last_tx: float = 0.0  # it last sent a transaction that entered our mempool
+    min_ping: float = math.inf  # its fastest ping round trip
+    ping_out: tuple[int, float] | None = None  # (nonce, when) of the last ping we sent it
 
 
 def check_name(name: str) -> str:
@@ -312,6 +334,21 @@ class ConnMan(Recorder):
         except asyncio.TimeoutError:
             pass
 
+    def credit(self, conn: Connection, kind: str) -> None:
+        """``conn`` has just given us something new and valid: a "block" or a "tx" (it protects
+        the peer from eviction)."""
+        state = self._peers.get(conn)
+        if state is not None:
+            setattr(state, f"last_{kind}", asyncio.get_running_loop().time())
+
+    def inbound_count(self) -> int:
+        """Open, handshaked inbound connections: those that hold an inbound slot."""
+        return sum(1 for c in self._peers if c.inbound and c.is_open and c.handshaked)
+
+    def outbound_count(self) -> int:
+        """Open outbound connections, handshaked or not."""
+        return sum(1 for c in self._peers if not c.inbound and c.is_open)
+
     def want(self, address: Address, how: str, label: str | None = None) -> None:
         """Keep connected to ``address``: "asked" (checked by ``dial_address`` first), or "learned"
         from a peer (kept only if it may be dialled; toycoin.dialler)."""
@@ -326,6 +363,10 @@ class ConnMan(Recorder):
 
     def dispatch(self, conn: Connection, message: Message) -> None:
         raise NotImplementedError  # toycoin.peerman
+
+    def admit(self, conn: Connection, header: FrameHeader, payload: bytes) -> str | None:
+        """Hook: None to parse this whole frame, or why it is dropped unparsed (toycoin.peerman)."""
+        return None
 
     def version_message(self, nonce: int) -> Version:
         raise NotImplementedError  # toycoin.peerman
@@ -417,11 +458,33 @@ class ConnMan(Recorder):
     # --- connections -----------------------------------------------------------------
 
     async def _on_inbound(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if self._server is None or len(self._peers) >= self.limits.max_connections:
+        if self._server is None or self.limits.max_inbound == 0:
             writer.transport.abort()
-            self.record("refused", None, f"too many connections ({len(self._peers)})")
             return
+        waiting = [c for c in self._peers if c.inbound and c.is_open and not c.handshaked]
+        if len(waiting) >= params.MAX_INBOUND_HANDSHAKES:
+            # The first to go: one that misbehaved, else one that has said nothing yet, else the oldest.
+            min(waiting, key=lambda c: (c.ignored == 0, c.last_received > c.opened_at, c.opened_at)).close(
+                f"no handshake yet, and {len(waiting)} other connections are waiting for theirs")
         await self.serve(reader, writer, None)
+
+    def make_room(self, conn: Connection) -> bool:
+        """``conn``, inbound, has just finished its handshake: find it an inbound slot, evicting
+        an unprotected peer if they are all taken (toycoin.eviction); else close it, False."""
+        held = [c for c in self._peers if c.inbound and c.is_open and c.handshaked and c is not conn]
+        if len(held) < self.limits.max_inbound:
+            return True
+        candidates = [Candidate(c, c.opened_at, c.last_received, self._peers[c].last_block,
+                                self._peers[c].last_tx, self._peers[c].min_ping, netgroup(c.remote[0]),
+                                c.ignored > 0) for c in held]
+        victim = select(candidates)
+        if not isinstance(victim, Connection):
+            conn.close("every inbound slot is taken, and every inbound peer is protected from eviction")
+            self.record("refused", conn.label, f"every inbound slot is taken ({len(held)})")
+            return False
+        victim.close("evicted: every inbound slot was taken, and a new peer arrived")
+        self.record("evicted", self.peer_name(victim), f"to make room for {conn.label}")
+        return True
 
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                     target: Address | None, nonce: int | None = None,
@@ -435,7 +498,8 @@ class ConnMan(Recorder):
         peer = writer.get_extra_info("peername") or ("?", 0)
         label = self.addrman.label(target) if target else format_address(peer)
         conn = Connection(reader, writer, inbound=target is None, label=label, dispatch=self.dispatch,
-                          log=self.record, limits=self.limits, messages=self.messages, delay=self.link_delay)
+                          log=self.record, limits=self.limits, messages=self.messages, delay=self.link_delay,
+                          admit=self.admit)
         state = PeerState(target=target, listen_address=target,
                           nonce=self._nonces.getrandbits(64) if nonce is None else nonce)
         self._peers[conn] = state

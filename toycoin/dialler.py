@@ -195,7 +195,7 @@ class Dialler:
     def _may_dial_asked(self, address: Address) -> bool:
         owner = self.owner
         return (address not in owner.blocked and address not in self._linked()
-                and len(owner.connections()) < owner.limits.max_connections)
+                and self.outbound() < owner.limits.max_connections)  # inbound peers never hold a dial back
 
     async def _keep_connected(self, address: Address) -> None:
         """Dial ``address`` whenever no connection to it is open, backing off on failure."""
@@ -251,8 +251,7 @@ class Dialler:
 
     def _may_dial_learned(self) -> bool:
         owner = self.owner
-        return (owner.discover and len(owner.connections()) < owner.limits.max_connections
-                and self.outbound() < owner.limits.max_outbound)
+        return owner.discover and self.outbound() < owner.limits.max_outbound  # inbound ones never count
 
     async def _dial_learned(self) -> None:
         """While a slot is free, dial the next learned address; one dial per ``interval``."""

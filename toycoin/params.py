@@ -71,13 +71,20 @@ MAX_REJECT_REASON_LENGTH = 200
 # Seconds a new connection has to finish version/verack; Bitcoin waits 60
 # [DEFAULT_PEER_CONNECT_TIMEOUT].
 HANDSHAKE_TIMEOUT = 5.0
+# Largest payload a peer may announce before its handshake is complete: a version message at
+# its longest (4+8+8+2+4 bytes of numbers, then a name of at most MAX_NAME_LENGTH characters
+# and its length byte), so a stranger cannot make a node read and parse a megabyte before it
+# has said who it is (toycoin's own; Bitcoin Core ignores other messages before version).
+MAX_HANDSHAKE_PAYLOAD = 4 + 8 + 8 + 2 + 4 + 1 + MAX_NAME_LENGTH
 # Seconds for the rest of a frame to arrive once its header has (toycoin's own).
 FRAME_TIMEOUT = 5.0
 # Seconds without any message before a peer is considered gone [TIMEOUT_INTERVAL].
 TIMEOUT_INTERVAL = 20 * 60
 # Seconds between the pings that keep a quiet connection alive [PING_INTERVAL].
 PING_INTERVAL = 2 * 60
-# Most connections a node keeps, inbound and outbound [DEFAULT_MAX_PEER_CONNECTIONS].
+# Most connections a node keeps, inbound and outbound [DEFAULT_MAX_PEER_CONNECTIONS]; the
+# outbound slots (MAX_OUTBOUND_CONNECTIONS) are kept apart, so inbound connections take at most
+# the rest [m_max_inbound], and a flood of inbound connections never stops a node dialling out.
 MAX_CONNECTIONS = 125
 # Most outbound connections a node opens to addresses it learned from addr
 # messages; peers it was told to connect to do not count
@@ -95,6 +102,18 @@ MAX_ADDRESS_FAILURES = 3
 # address at a time, however many it learns (Bitcoin Core's ThreadOpenConnections
 # waits 0.5 s between attempts).
 DIAL_INTERVAL = 0.1
+# Inbound connections that may wait for their handshake at once, apart from the handshaked
+# inbound slots; a newcomer beyond it closes one of them (toycoin's own). Each costs a socket and
+# at most one read, and an honest peer says version at once: strangers that connect and churn
+# must open this many connections during a wallet's handshake to push it out.
+MAX_INBOUND_HANDSHAKES = 128
+# Inbound peers protected from eviction, when a new inbound connection finds every inbound slot
+# taken, for each thing an attacker cannot fake cheaply: the peers that most recently sent a
+# new block, a new transaction, and those with the fastest pings; then half of the rest, those
+# connected longest [AttemptToEvictConnection, SelectNodeToEvict].
+EVICTION_PROTECT_BLOCKS = 4
+EVICTION_PROTECT_TXS = 4
+EVICTION_PROTECT_PINGS = 8
 # Messages a peer may send that are ignored (unknown command, before the
 # handshake) or dropped (bad checksum) before it is disconnected, like the
 # misbehaviour score that once got a peer banned at 100 [DISCOURAGEMENT_THRESHOLD].
@@ -174,6 +193,11 @@ MAX_KNOWN_INVENTORY = 5000
 # Rejected transactions a node remembers so it does not ask for them again;
 # forgotten whenever the tip changes, since a block can make them valid [m_recent_rejects].
 MAX_RECENT_REJECTS = 1000
+# Transactions a peer announced that a node still wants, kept per peer; announcements past
+# this are dropped until some are settled [MAX_PEER_TX_ANNOUNCEMENTS] ...
+MAX_PEER_TX_ANNOUNCEMENTS = 5000
+# ... and of those, how many are asked of that peer at once [MAX_PEER_TX_REQUEST_IN_FLIGHT].
+MAX_PEER_TX_REQUEST_IN_FLIGHT = 100
 # Seconds to wait for a transaction after asking a peer for it before another
 # peer that announced it may be asked [GETDATA_TX_INTERVAL is 60].
 TX_REQUEST_TIMEOUT = 2.0

@@ -17,7 +17,10 @@ What the connection refuses, and how:
 
     wrong magic, garbled command,
     oversize length, malformed payload    disconnect: the stream cannot be trusted
-    bad checksum, unknown command          drop the message and count it
+    before the handshake, a length over
+    MAX_HANDSHAKE_PAYLOAD                  disconnect, before its payload is waited for
+    bad checksum, unknown command,
+    a frame its owner will not admit      drop the message, unparsed, and count it
     too many dropped or ignored messages   disconnect
     no header within the idle timeout,
     no payload within the frame timeout,
@@ -35,6 +38,14 @@ its memory) for ever: each connection has one deadline, for the next header
 timeout). A frame that arrives whole moves the deadline without touching a
 timer, so a busy connection costs no timer per message (Bitcoin Core checks
 each peer's inactivity the same way, ``InactivityCheck``).
+
+Before parsing a whole frame, the connection asks its owner whether to
+(``admit(connection, header, payload)``: None, or why it is dropped), so what
+a message means stays above this layer: before the handshake nothing but
+version and verack is parsed, and a block nobody asked for is refused from
+its first 80 bytes (toycoin.peerman, toycoin.sync). A send after the peer has
+vanished (the socket already closing) is dropped here, not handed to asyncio,
+which would log "socket.send() raised exception." for each one.
 
 Every message sent or received is recorded as an event that holds the
 message itself: its text (``repr``) is made only if someone reads the event.
@@ -65,8 +76,8 @@ class Limits:
     frame_timeout: float = params.FRAME_TIMEOUT
     idle_timeout: float = params.TIMEOUT_INTERVAL
     ping_interval: float = params.PING_INTERVAL
-    max_connections: int = params.MAX_CONNECTIONS
-    max_outbound: int = params.MAX_OUTBOUND_CONNECTIONS
+    max_connections: int = params.MAX_CONNECTIONS  # inbound and outbound together
+    max_outbound: int = params.MAX_OUTBOUND_CONNECTIONS  # kept apart from inbound: see max_inbound
     max_ignored: int = params.MAX_IGNORED_MESSAGES
     max_send_buffer: int = params.MAX_SEND_BUFFER
     block_timeout: float = params.BLOCK_DOWNLOAD_TIMEOUT  # to deliver a block asked for
@@ -76,14 +87,27 @@ class Limits:
         if self.ping_interval >= self.idle_timeout:
             raise ValueError("ping_interval must be shorter than idle_timeout, or quiet peers get dropped")
 
+    @property
+    def max_inbound(self) -> int:
+        """Inbound slots: what the outbound slots leave of max_connections (Bitcoin Core's
+        m_max_inbound), so inbound peers can never take the slots a node dials out with."""
+        return max(self.max_connections - self.max_outbound, 0)
+
 
 READ_SIZE = 65536  # bytes asked of the socket at a time: every whole frame in them is handled
 
 # log(kind, peer_label, detail, command=..., direction=...) and dispatch(connection, message),
 # given by the owner (toycoin.events.Recorder.record and toycoin.peerman.PeerMan.dispatch);
 # detail is text, or a message whose repr becomes the text when the event is read.
+# admit(connection, header, payload): None to parse the frame, or why it is dropped unparsed
+# (toycoin.peerman.PeerMan.admit).
 LogFunction = Callable[..., None]
 Dispatch = Callable[["Connection", Message], None]
+Admit = Callable[["Connection", FrameHeader, bytes], "str | None"]
+
+
+def _admit_all(conn: Connection, header: FrameHeader, payload: bytes) -> str | None:
+    return None
 
 
 def _detail(message: Message, payload_size: int) -> Message | str:
@@ -107,13 +131,14 @@ class Connection:
         magic: bytes = params.NETWORK_MAGIC,
         messages: MessageSet = NODE_MESSAGES,
         delay: float = 0.0,
+        admit: Admit = _admit_all,
     ) -> None:
         self.reader, self.writer = reader, writer
         self.inbound = inbound
         self.label = label  # how events name the peer: an address until it says its name
         self.limits, self.magic, self.messages = limits, magic, messages
         self.delay = delay  # seconds each frame waits before it is written (a slow link)
-        self._dispatch, self._log = dispatch, log
+        self._dispatch, self._log, self._admit = dispatch, log, admit
         peer = writer.get_extra_info("peername") or ("?", 0)
         self.remote: tuple[str, int] = (peer[0], peer[1])
         self.handshaked = False  # set by the node once version and verack went both ways
@@ -121,6 +146,8 @@ class Connection:
         self.close_reason: str | None = None
         self._pending = b""  # bytes of frames not yet complete
         self._header: FrameHeader | None = None  # the first of them's header, once whole
+        # Loop times: when it opened, and when the last whole frame came (eviction reads them).
+        self.opened_at = self.last_received = 0.0
 
     @property
     def is_open(self) -> bool:
@@ -128,9 +155,14 @@ class Connection:
 
     # --- sending ---------------------------------------------------------------------
 
+    @property
+    def _writable(self) -> bool:
+        # The transport closes as soon as the peer resets, before the read loop hears of it.
+        return self.is_open and not self.writer.transport.is_closing()
+
     def send(self, message: Message) -> None:
-        """Queue one message for the peer (no-op once the connection is closing)."""
-        if not self.is_open:
+        """Queue one message for the peer (no-op once the connection or its socket is closing)."""
+        if not self._writable:
             return
         frame = encode_frame(message, self.magic)
         if self.delay:
@@ -143,7 +175,7 @@ class Connection:
             self.abort("peer does not read what we send: send buffer full")
 
     def _write_late(self, frame: bytes) -> None:
-        if self.is_open:
+        if self._writable:
             self.writer.write(frame)
 
     # --- receiving -------------------------------------------------------------------
@@ -155,6 +187,7 @@ class Connection:
         if not isinstance(protocol, FrameProtocol):
             raise TypeError("a Connection needs streams from open_frames() or serve_frames()")
         self._ended: asyncio.Future[None] = loop.create_future()
+        self.opened_at = self.last_received = loop.time()
         handshake = loop.call_later(self.limits.handshake_timeout, self._check_handshake)
         self._deadline = loop.time() + self.limits.idle_timeout
         self._silence = loop.call_at(self._deadline, self._check_silence)
@@ -196,6 +229,10 @@ class Connection:
             while self.is_open and len(pending) - start >= HEADER_SIZE:
                 if header is None:
                     header = FrameHeader.parse(pending[start:start + HEADER_SIZE], self.magic)
+                    if not self.handshaked and header.length > params.MAX_HANDSHAKE_PAYLOAD:
+                        raise ProtocolError(
+                            f"a {header.command.decode()} message of {header.length:,} bytes before the "
+                            f"handshake (at most {params.MAX_HANDSHAKE_PAYLOAD} until then)")
                 end = start + HEADER_SIZE + header.length
                 if len(pending) < end:
                     break  # its payload has not all arrived yet
@@ -204,13 +241,19 @@ class Connection:
         finally:
             self._pending, self._header = pending[start:], header
         now = asyncio.get_running_loop().time()
+        if whole:
+            self.last_received = now
         if header is not None and (whole or not had_header):
             self._wait_until(now + self.limits.frame_timeout)  # a new header: its payload must follow
         elif whole:
             self._deadline = now + self.limits.idle_timeout  # the timer catches up when it fires
 
     def _receive(self, header: FrameHeader, payload: bytes) -> None:
-        """One whole frame: checked, parsed, recorded and dispatched, or dropped and counted."""
+        """One whole frame: admitted, checked, parsed, recorded and dispatched, or dropped and counted."""
+        refused = self._admit(self, header, payload)
+        if refused is not None:
+            self.ignore(refused)
+            return
         if checksum(payload) != header.checksum:
             self.ignore(f"bad checksum on a {header.command.decode()} message")
             return

@@ -13,7 +13,9 @@ wallet client are all built on it; each adds handlers of its own.
       on_ping, on_pong         liveness; a keepalive loop pings quiet peers
       on_getaddr, on_addr      peer discovery (toycoin.addrman keeps what is learned)
     For the owner above, on the network thread:
-      handle(message_type, handler)   add an ``on_<command>`` handler (one per type)
+      handle(message_type, handler, screen=None)   add an ``on_<command>`` handler (one per type),
+                                       and perhaps a screen that may refuse its frames unparsed
+      admit(conn, header, payload)     which frames are worth parsing at all (toycoin.peer asks)
       answers                          message types that answer a question of ours
       ask(conn, message, kinds)        send a question and await its answer, in order
       session(address)                 one short connection: dial, handshake, use, close
@@ -28,7 +30,16 @@ of one of our own outbound handshakes means we dialled ourselves (Bitcoin
 Core's rule: only our own outbound nonces count, so a copied nonce proves
 nothing). Two nodes that dial each other at the same moment keep both
 connections, as Bitcoin Core does; they count as one peer. A wallet talks only to full
-nodes. Nothing but version and verack is handled before the handshake.
+nodes.
+
+Nothing but version and verack is parsed before the handshake: any other
+frame is dropped unparsed and counted (Bitcoin Core ignores messages before
+version too; too many of them cost the connection, ``limits.max_ignored``),
+and toycoin.peer refuses any payload longer than a version before a byte of
+it is read. After the handshake, a frame of a type nobody handles is dropped
+unparsed, and a handler may bring a screen that judges the raw payload first:
+toycoin.sync refuses a block it did not ask for from its 80-byte header,
+before a single transaction of it is parsed.
 
 Peers are found through ``getaddr``/``addr``: a peer that learns addresses
 asks each outbound full node whom it knows, answers such a question once per
@@ -57,8 +68,11 @@ from toycoin.errors import NodeError, ProtocolError
 from toycoin.message import Message
 from toycoin.msg_control import Addr, GetAddr, Ping, Pong, Verack, Version
 from toycoin.peer import Connection, open_frames
+from toycoin.wire import FrameHeader
 
 Handler = Callable[[Connection, Any], None]
+Screen = Callable[[Connection, bytes], "str | None"]  # a raw payload: None to parse it, or why not
+HANDSHAKE_MESSAGES = (Version, Verack)
 
 
 class PeerMan(ConnMan):
@@ -73,6 +87,7 @@ class PeerMan(ConnMan):
         self.answers: set[type[Message]] = set()  # handed to ask(), even if a handler exists
         self._ping_nonces = itertools.count(1)
         self._handlers: dict[type[Message], Handler] = {}
+        self._screens: dict[type[Message], Screen] = {}
         for message_type, handler in ((Version, self.on_version), (Verack, self.on_verack),
                                       (Ping, self.on_ping), (Pong, self.on_pong),
                                       (GetAddr, self.on_getaddr), (Addr, self.on_addr)):
@@ -82,11 +97,32 @@ class PeerMan(ConnMan):
     def is_full_node(self) -> bool:
         return bool(self.service_flags & params.NODE_NETWORK)
 
-    def handle(self, message_type: type[Message], handler: Handler) -> None:
-        """Route every ``message_type`` to ``handler``: one answer to each message."""
+    def handle(self, message_type: type[Message], handler: Handler, screen: Screen | None = None) -> None:
+        """Route every ``message_type`` to ``handler``: one answer to each message. ``screen``,
+        if given, sees each such frame's raw payload first and may refuse it unparsed."""
         if message_type in self._handlers:
             raise ValueError(f"{self.name} already handles {message_type.command.decode()}")
         self._handlers[message_type] = handler
+        if screen is not None:
+            self._screens[message_type] = screen
+
+    def admit(self, conn: Connection, header: FrameHeader, payload: bytes) -> str | None:
+        """Whether a whole frame is worth parsing: None, or why it is dropped unparsed."""
+        message_type = self.messages.get(header.command)
+        if message_type is None:
+            return None  # the connection drops it as an unknown command
+        if not conn.handshaked:
+            handshake = message_type in HANDSHAKE_MESSAGES
+            return None if handshake else f"{header.command.decode()} before the handshake"
+        if message_type in self.answers:
+            return None
+        if message_type not in self._handlers:
+            return self._unhandled(header.command.decode())
+        screen = self._screens.get(message_type)
+        return None if screen is None else screen(conn, payload)
+
+    def _unhandled(self, command: str) -> str:
+        return f"a {'node' if self.is_full_node else 'wallet'} does not handle {command}"
 
     def handles(self, message_type: type[Message]) -> bool:
         return message_type in self._handlers
@@ -119,7 +155,7 @@ class PeerMan(ConnMan):
         nonce, future = next(self._ping_nonces), loop.create_future()
         self.state(conn).pings[nonce] = future  # answered in on_pong, failed if conn closes
         started = loop.time()
-        conn.send(Ping(nonce))
+        self._send_ping(conn, nonce)
 
         def expire() -> None:
             if not future.done():
@@ -150,14 +186,20 @@ class PeerMan(ConnMan):
         while True:
             await asyncio.sleep(self.limits.ping_interval)
             for conn in self.live_connections():
-                conn.send(Ping(next(self._ping_nonces)))
+                self._send_ping(conn, next(self._ping_nonces))
+
+    def _send_ping(self, conn: Connection, nonce: int) -> None:
+        """Send a ping and note when: its pong measures the peer's round trip (eviction protects
+        the fastest peers, something an attacker far away cannot fake)."""
+        self.state(conn).ping_out = (nonce, asyncio.get_running_loop().time())
+        conn.send(Ping(nonce))
 
     # --- routing, questions and answers ----------------------------------------------
 
     def dispatch(self, conn: Connection, message: Message) -> None:
         """Route a message to its handler; nothing but version/verack before the handshake."""
         command = message.command.decode()
-        if not conn.handshaked and not isinstance(message, (Version, Verack)):
+        if not conn.handshaked and not isinstance(message, HANDSHAKE_MESSAGES):
             conn.ignore(f"{command} before the handshake")
             return
         if type(message) in self.answers:  # an answer to ask(): before any handler of that type
@@ -165,7 +207,7 @@ class PeerMan(ConnMan):
             return
         handler = self._handlers.get(type(message))
         if handler is None:
-            conn.ignore(f"a {'node' if self.is_full_node else 'wallet'} does not handle {command}")
+            conn.ignore(self._unhandled(command))
             return
         try:
             handler(conn, message)
@@ -303,6 +345,8 @@ class PeerMan(ConnMan):
         state = self.state(conn)
         if conn.handshaked or not (state.version and state.verack_received):
             return
+        if conn.inbound and not self.make_room(conn):
+            return
         conn.handshaked = True
         if state.target is not None:
             self.addrman.reached(state.target)
@@ -325,7 +369,11 @@ class PeerMan(ConnMan):
         conn.send(Pong(message.nonce))
 
     def on_pong(self, conn: Connection, message: Pong) -> None:
-        future = self.state(conn).pings.pop(message.nonce, None)
+        state = self.state(conn)
+        if state.ping_out is not None and state.ping_out[0] == message.nonce:
+            state.min_ping = min(state.min_ping, asyncio.get_running_loop().time() - state.ping_out[1])
+            state.ping_out = None
+        future = state.pings.pop(message.nonce, None)
         if future is not None and not future.done():
             future.set_result(None)
 

@@ -11,6 +11,8 @@ and gossip stops by itself: no loops, no storms.
     Relay()                           a node service (toycoin.service): Node(..., services=[Relay, ...])
       .accept(tx, source)             into the mempool and announced, or ValidationError
       on_inv, on_tx, on_mempool       its message handlers
+      screen_tx(conn, payload)        a tx too big for relay policy, refused before it is parsed
+      announced(conn)                 (asked, waiting): what a peer announced that we still want
       serve, on_notfound              getdata and notfound for transactions (the node routes them)
       check_timeouts(now)             a peer that announced a tx and never sent it (on a timer)
       on_block, on_closed             what the node tells it
@@ -20,6 +22,13 @@ else announced it, so a peer that announces and never delivers only delays
 it (TX_REQUEST_TIMEOUT), and a transaction arrives once per node. A rejected
 transaction is answered with ``reject`` and its reason, never relayed, and
 not asked for again until the tip changes.
+
+What a flood of ``inv`` can cost is bounded per peer, not by how fast it
+arrives: a node keeps at most MAX_PEER_TX_ANNOUNCEMENTS transactions a peer
+announced and it still wants, and has at most MAX_PEER_TX_REQUEST_IN_FLIGHT
+of them asked of that peer at once; the rest wait their turn, and
+announcements past the bound are dropped (Bitcoin Core's TxRequestTracker
+keeps the same two bounds, with the same numbers).
 
 Bitcoin Core does the same in net_processing (``TxRequestTracker`` for who
 announced what, ``m_tx_inventory_known_filter`` for what a peer knows);
@@ -37,6 +46,7 @@ from collections import OrderedDict
 
 from toycoin import params
 from toycoin.block import Block
+from toycoin.encoding import sha256d
 from toycoin.errors import ValidationError
 from toycoin.msg_control import Reject
 from toycoin.msg_data import MSG_TX, GetData, Inv, InvItem, MempoolRequest, TxMessage
@@ -57,13 +67,16 @@ class Relay(Service):
     def __init__(self) -> None:
         self._known: dict[Connection, set[bytes]] = {}  # per peer: txids it has or we told it
         self._requested: dict[bytes, tuple[Connection, float]] = {}  # txid -> (asked peer, deadline)
-        self._announcers: dict[bytes, list[Connection]] = {}  # txid -> other peers that have it
+        self._asked: dict[Connection, set[bytes]] = {}  # per peer: txids asked of it, not yet come
+        # Per peer: txids it announced that we want and have not asked it for (another peer was
+        # asked first, or it has too many requests in flight), oldest first.
+        self._waiting: dict[Connection, dict[bytes, None]] = {}
         self._rejects: OrderedDict[bytes, None] = OrderedDict()  # recently rejected txids
 
     def attach(self, node: NodeServices) -> None:
         super().attach(node)
         node.handle(Inv, self.on_inv)
-        node.handle(TxMessage, self.on_tx)
+        node.handle(TxMessage, self.on_tx, screen=self.screen_tx)
         node.handle(MempoolRequest, self.on_mempool)
 
     def on_started(self) -> None:
@@ -94,16 +107,28 @@ class Relay(Service):
             raise
         self.node.record("tx accepted", label, f"{tx.txid_hex[:12]}… into the mempool "
                           f"({len(self.node.mempool)} waiting)")
+        self._settle(tx.txid)
+        if source is not None:
+            self.node.credit(source, "tx")
         for conn in self.node.live_connections():
             if conn is not source and tx.txid not in self._known.get(conn, ()):
                 self._knows(conn, tx.txid)
                 conn.send(Inv((InvItem(MSG_TX, tx.txid),)))
         return fee
 
+    def screen_tx(self, conn: Connection, payload: bytes) -> str | None:
+        """A transaction larger than relay policy allows is refused before it is parsed (its
+        sender still hears why, as for any refused payment)."""
+        if len(payload) <= params.MAX_STANDARD_TX_SIZE:
+            return None
+        reason = (f"transaction of {len(payload):,} bytes is larger than the relay limit of "
+                  f"{params.MAX_STANDARD_TX_SIZE:,}")
+        conn.send(Reject(sha256d(payload), reason))
+        return reason
+
     def on_tx(self, conn: Connection, message: TxMessage) -> None:
         tx = message.tx
-        self._requested.pop(tx.txid, None)
-        self._announcers.pop(tx.txid, None)
+        self._settle(tx.txid)
         self._knows(conn, tx.txid)
         if tx.txid in self.node.mempool:
             return  # a wallet sending twice, or an unasked duplicate: nothing new
@@ -114,22 +139,59 @@ class Relay(Service):
 
     # --- asking for what we lack ---------------------------------------------------------
 
+    def announced(self, conn: Connection) -> tuple[int, int]:
+        """(asked of it, waiting): transactions ``conn`` announced that we still want."""
+        return len(self._asked.get(conn, ())), len(self._waiting.get(conn, ()))
+
     def on_inv(self, conn: Connection, message: Inv) -> None:
-        now, wanted = asyncio.get_running_loop().time(), []
+        asked, waiting = self._asked.setdefault(conn, set()), self._waiting.setdefault(conn, {})
+        wanted = []
         for item in message.items:
             if item.kind != MSG_TX:
                 continue  # blocks are announced with headers (toycoin.sync)
             txid = item.hash
             self._knows(conn, txid)
+            if txid in self.node.mempool or txid in self._rejects or txid in asked or txid in waiting:
+                continue
+            if len(asked) + len(waiting) >= params.MAX_PEER_TX_ANNOUNCEMENTS:
+                continue  # its bound: more announcements from it are dropped until some are settled
+            if txid not in self._requested and len(asked) < params.MAX_PEER_TX_REQUEST_IN_FLIGHT:
+                self._ask(conn, txid)
+                wanted.append(InvItem(MSG_TX, txid))
+            else:
+                waiting[txid] = None  # a spare, should the asked peer not deliver; or its turn later
+        for items in _chunks(wanted):
+            conn.send(GetData(items))
+
+    def _ask(self, conn: Connection, txid: bytes) -> None:
+        deadline = asyncio.get_running_loop().time() + self.node.limits.tx_request_timeout
+        self._requested[txid] = (conn, deadline)
+        self._asked.setdefault(conn, set()).add(txid)
+        self._waiting.get(conn, {}).pop(txid, None)
+
+    def _settle(self, txid: bytes) -> None:
+        """``txid`` came (or is no longer wanted): no peer is asked for it, none waits with it."""
+        asked = self._requested.pop(txid, None)
+        if asked is not None:
+            self._asked.get(asked[0], set()).discard(txid)
+            self._ask_more(asked[0])
+        for waiting in self._waiting.values():
+            waiting.pop(txid, None)
+
+    def _ask_more(self, conn: Connection) -> None:
+        """``conn`` has request slots free: ask it for what it announced and nobody is asked for."""
+        asked, waiting = self._asked.get(conn), self._waiting.get(conn)
+        if not conn.is_open or asked is None or not waiting:
+            return
+        wanted = []
+        for txid in list(waiting):
+            if len(asked) >= params.MAX_PEER_TX_REQUEST_IN_FLIGHT:
+                break
             if txid in self.node.mempool or txid in self._rejects:
-                continue
-            if txid in self._requested:
-                announcers = self._announcers.setdefault(txid, [])
-                if conn not in announcers and len(announcers) < params.MAX_BLOCKS_IN_TRANSIT_PER_PEER:
-                    announcers.append(conn)  # a spare, should the asked peer not deliver
-                continue
-            self._requested[txid] = (conn, now + self.node.limits.tx_request_timeout)
-            wanted.append(InvItem(MSG_TX, txid))
+                del waiting[txid]
+            elif txid not in self._requested:
+                self._ask(conn, txid)
+                wanted.append(InvItem(MSG_TX, txid))
         for items in _chunks(wanted):
             conn.send(GetData(items))
 
@@ -160,16 +222,17 @@ class Relay(Service):
             conn.send(Inv(chunk))
 
     def _ask_next(self, txid: bytes) -> None:
-        """The asked peer did not deliver: ask the next one that announced the tx, if any."""
-        del self._requested[txid]
-        spares = [c for c in self._announcers.pop(txid, []) if c.is_open]
-        if spares:
-            conn, rest = spares[0], spares[1:]
-            deadline = asyncio.get_running_loop().time() + self.node.limits.tx_request_timeout
-            self._requested[txid] = (conn, deadline)
-            if rest:
-                self._announcers[txid] = rest
-            conn.send(GetData((InvItem(MSG_TX, txid),)))
+        """The asked peer did not deliver: ask the next one that announced the tx and has a
+        request slot free (else it waits for a slot); then give the first peer's slot to another."""
+        failed, _ = self._requested.pop(txid)
+        self._asked.get(failed, set()).discard(txid)
+        for conn, waiting in self._waiting.items():
+            if (txid in waiting and conn.is_open
+                    and len(self._asked.get(conn, ())) < params.MAX_PEER_TX_REQUEST_IN_FLIGHT):
+                self._ask(conn, txid)
+                conn.send(GetData((InvItem(MSG_TX, txid),)))
+                break
+        self._ask_more(failed)
 
     # --- time, tips and peers that go ------------------------------------------------------
 
@@ -184,6 +247,6 @@ class Relay(Service):
 
     def on_closed(self, conn: Connection) -> None:
         self._known.pop(conn, None)
-        for txid, (asked, _) in list(self._requested.items()):
-            if asked is conn:
-                self._ask_next(txid)
+        self._waiting.pop(conn, None)
+        for txid in self._asked.pop(conn, set()):
+            self._ask_next(txid)

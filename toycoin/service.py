@@ -56,8 +56,14 @@ class NodeServices(Protocol):
     @property
     def is_running(self) -> bool: ...
 
-    def handle(self, message_type: type[Message], handler: Handler) -> None:
-        """Route every message of this type to ``handler`` (ValueError if already handled)."""
+    def handle(self, message_type: type[Message], handler: Handler,
+               screen: Callable[[Connection, bytes], str | None] | None = None) -> None:
+        """Route every message of this type to ``handler`` (ValueError if already handled);
+        ``screen`` sees each such frame's raw payload first: None to parse it, or why not."""
+
+    def credit(self, conn: Connection, kind: str) -> None:
+        """``conn`` gave us something new and valid, a "block" or a "tx": it protects the peer
+        from eviction when inbound slots run out (toycoin.eviction)."""
 
     def live_connections(self) -> list[Connection]:
         """Open, handshaked connections to full nodes."""

@@ -19,6 +19,7 @@ every peer that has them at once, a few blocks per peer in flight (Bitcoin's
 
     BlockSync()                          a node service (toycoin.service)
       on_headers, on_blockmsg             its message handlers (getheaders is the node's own)
+      screen_block(conn, payload)         a block nobody asked for, refused from its header alone
       serve, on_notfound                  getdata and notfound for blocks (the node routes them)
       on_connected(conn)                  ask a new peer for headers
       on_headers_sent(conn, ...)          the node answered a getheaders: note what the peer has
@@ -51,7 +52,9 @@ import asyncio
 from collections import deque
 
 from toycoin import params
+from toycoin.block import HEADER_SIZE as BLOCK_HEADER_SIZE
 from toycoin.block import Block, BlockHeader
+from toycoin.encoding import sha256d
 from toycoin.errors import InvalidBlock, ProtocolError, ValidationError
 from toycoin.headers import HeaderChain, block_locator
 from toycoin.ledger import Ledger
@@ -88,7 +91,7 @@ class BlockSync(Service):
         self.tree.add(ledger.header_at(h) for h in range(1, ledger.height + 1))
         self.fork_height = ledger.height
         node.handle(Headers, self.on_headers)
-        node.handle(BlockMessage, self.on_blockmsg)
+        node.handle(BlockMessage, self.on_blockmsg, screen=self.screen_block)
 
     def on_started(self) -> None:
         # Now and then, drop peers that sit on blocks they were asked for.
@@ -259,6 +262,18 @@ class BlockSync(Service):
                 conn.send(BlockMessage(self.ledger.block_at(height)))
         return missing
 
+    def screen_block(self, conn: Connection, payload: bytes) -> str | None:
+        """A block nobody asked ``conn`` for is refused from its 80-byte header, before a single
+        transaction is parsed: a known block, one that does not connect, one whose proof of work
+        fails, all were never asked for (a block is asked for only after its header passed)."""
+        if len(payload) < BLOCK_HEADER_SIZE:
+            return None  # parsing it says what is wrong, and costs the connection
+        block_hash = sha256d(payload[:BLOCK_HEADER_SIZE])
+        asked = self._in_flight.get(block_hash)
+        if asked is None or asked[0] is not conn:
+            return f"a block I did not ask for ({block_hash[::-1].hex()[:12]}…)"
+        return None
+
     def on_blockmsg(self, conn: Connection, message: BlockMessage) -> None:
         block = message.block
         asked = self._in_flight.get(block.hash)
@@ -287,6 +302,7 @@ class BlockSync(Service):
             block, sender = self._downloaded.pop(header.hash)
             try:
                 self.node.connect_block(block, self.node.peer_name(sender))
+                self.node.credit(sender, "block")
             except ValidationError as error:
                 self.pending.insert(0, header)
                 self.fork_height -= 1
@@ -324,6 +340,8 @@ class BlockSync(Service):
             self._retarget(None)
             self._schedule()
             return False
+        for sender in set(senders.values()):
+            self.node.credit(sender, "block")
         for header in ready:
             del self._pending_heights[header.hash]
         del self.pending[:len(ready)]
