@@ -122,6 +122,7 @@ def test_a_node_dials_from_the_address_it_listens_on():
     assert source_address("0.0.0.0", ("10.77.0.1", 8333)) is None  # listening everywhere: the system's choice
     assert source_address("127.0.0.1", ("10.77.0.1", 8333)) is None  # loopback cannot reach a LAN
     assert source_address("localhost", ("127.0.0.1", 8333)) is None
+    assert source_address("127.0.0.1", ("127.0.0.2", 8333)) is None  # the system's own choice
 
 
 # --- the crawl --------------------------------------------------------------------------------

@@ -104,13 +104,15 @@ def source_address(host: str, target: Address) -> tuple[str, int] | None:
     """Where a node bound to ``host`` dials ``target`` from: its own host, so the peer sees (and
     passes on in addr messages) the address this node listens on. Without it a node on
     127.0.0.3 dials from 127.0.0.1, the system's choice, and a room of loopback addresses
-    learns addresses where nobody listens. None (the system's choice) for 0.0.0.0, a host
-    name, or a target on the other side of loopback (a loopback host cannot reach a LAN)."""
+    learns addresses where nobody listens. None (the system's choice) for 0.0.0.0, 127.0.0.1,
+    a host name, or a target on the other side of loopback (a loopback host cannot reach a LAN)."""
     try:
         own, there = ipaddress.IPv4Address(host), ipaddress.IPv4Address(target[0])
     except ValueError:
         return None
-    return None if own.is_unspecified or own.is_loopback != there.is_loopback else (host, 0)
+    if own.is_unspecified or own.is_loopback != there.is_loopback or host == "127.0.0.1":
+        return None  # 127.0.0.1: what the system chooses for a loopback target anyway
+    return (host, 0)
 
 
 def resolve(host: str, port: int, label: str) -> str:

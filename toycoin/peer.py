@@ -57,8 +57,8 @@ import asyncio
 import socket
 import struct
 from collections.abc import Callable
-from typing import Any
 from dataclasses import dataclass
+from typing import Any
 
 from toycoin import params
 from toycoin.errors import ParseError, ProtocolError
@@ -393,14 +393,32 @@ class FrameProtocol(asyncio.StreamReaderProtocol):
             self._early_end = (error,)
 
 
-async def open_frames(host: str, port: int,
-                      **options: Any) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    """Dial (host, port): what asyncio.open_connection does, with a FrameProtocol
-    (``options`` as loop.create_connection takes them, e.g. local_addr)."""
+Streams = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+
+
+async def open_frames(host: str, port: int, *, local_addr: tuple[str, int] | None = None) -> Streams:
+    """Dial (host, port): what asyncio.open_connection does, with a FrameProtocol.
+
+    ``local_addr`` binds the socket's own end first (a node on 127.0.0.3 dials from there).
+    The socket may reuse the address, as a listening node's does: a port the system lends
+    to this dial is then no obstacle to a node that restarts on it while the dial lasts.
+    """
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader(limit=READ_SIZE)
     protocol = FrameProtocol(reader)
-    transport, _ = await loop.create_connection(lambda: protocol, host, port, **options)
+    if local_addr is None:
+        transport, _ = await loop.create_connection(lambda: protocol, host, port)
+    else:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(local_addr)
+            sock.setblocking(False)
+            await loop.sock_connect(sock, (host, port))
+            transport, _ = await loop.create_connection(lambda: protocol, sock=sock)
+        except BaseException:
+            sock.close()
+            raise
     return reader, asyncio.StreamWriter(transport, protocol, reader, loop)
 
 

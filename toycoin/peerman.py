@@ -64,6 +64,7 @@ from typing import Any
 from toycoin import params
 from toycoin.addrman import Address, is_ipv4
 from toycoin.connman import ConnMan
+from toycoin.dialler import source_address
 from toycoin.errors import NodeError, ProtocolError
 from toycoin.message import Message
 from toycoin.msg_control import Addr, GetAddr, Ping, Pong, Verack, Version
@@ -270,7 +271,8 @@ class PeerMan(ConnMan):
         """
         timeout = self.timeout
         try:
-            reader, writer = await asyncio.wait_for(open_frames(*address), timeout)
+            reader, writer = await asyncio.wait_for(
+                open_frames(*address, local_addr=source_address(self.host, address)), timeout)
         except ConnectionRefusedError:
             raise NodeError(f"cannot reach {who}: connection refused — is it running?") from None
         except (OSError, asyncio.TimeoutError) as error:

@@ -41,7 +41,9 @@ builds on an older block of its chain comes from a second sealer, and the node
 records "block does not build on my tip" and keeps its own ledger.
 
 Simplifications compared with Bitcoin: no stalling-peer eviction by speed,
-only by timeout; side-branch headers are kept without a bound.
+only by timeout; side-branch headers are bounded by count (MAX_SIDE_HEADERS,
+the lightest forgotten first), where Bitcoin Core asks a branch for a minimum
+of work before it keeps its headers.
 
 Reference: https://developer.bitcoin.org/devguide/p2p_network.html#headers-first
 """
