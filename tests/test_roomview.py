@@ -75,7 +75,7 @@ def test_the_picture_names_every_node_with_its_height_and_greys_the_unreachable(
 def test_a_fork_is_two_colours_and_the_summary_says_who_is_on_each_tip():
     room = hand_built_room()
     groups = tip_groups(room)
-    assert [(tip, height, len(addresses)) for tip, height, addresses in groups] == [(MAIN, 3, 5), (FORK, 2, 1)]
+    assert [(tip, height, len(members)) for tip, height, members in groups] == [(MAIN, 3, 5), (FORK, 2, 1)]
     svg = draw_room(room).svg()
     assert "#c8e6c9" in svg and "#ffe0b2" in svg  # the main tip's colour and the fork's
     summary = room_summary(room)
