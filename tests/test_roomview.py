@@ -15,13 +15,19 @@ except ImportError:  # TEMPORARY until h16-core lands
 
     @dataclass(frozen=True)
     class NodeStatus:
-        name: str
         address: str
+        name: str
+        listen: str
         height: int
-        tip: str
+        tip_hex: str
         peers: tuple
         mining: bool
-        hashrate: float | None = None
+        hashrate: float | None
+        blocks_found: int
+
+        @property
+        def peer_addresses(self):
+            return tuple(a for a, _ in self.peers)
 
     @dataclass
     class RoomMap:
@@ -29,15 +35,18 @@ except ImportError:  # TEMPORARY until h16-core lands
         unreachable: dict
 
         def links(self):
-            return {(min(a, p), max(a, p)) for a, s in self.nodes.items() for p in s.peers if p in self.nodes}
+            return {frozenset((a, b)) for a, s in self.nodes.items() for b in s.peer_addresses
+                    if b in self.nodes and a in self.nodes[b].peer_addresses}
 
 MAIN, FORK = "00aa" * 16, "00bb" * 16
 
 
 def status(name: str, address: str, height: int = 3, tip: str = MAIN, peers: tuple[str, ...] = (),
            mining: bool = False, hashrate: float | None = None) -> NodeStatus:
-    return NodeStatus(name=name, address=address, height=height, tip=tip, peers=peers, mining=mining,
-                      hashrate=hashrate)
+    """A node's answer as toycoin.room reads it; ``peers`` by address (named "peer" here)."""
+    return NodeStatus(address=address, name=name, listen=address, height=height, tip_hex=tip,
+                      peers=tuple((peer, "peer") for peer in peers), mining=mining,
+                      hashrate=hashrate if mining else None, blocks_found=0)
 
 
 def hand_built_room(students: int = 5) -> RoomMap:
@@ -46,7 +55,7 @@ def hand_built_room(students: int = 5) -> RoomMap:
     addresses = [f"192.168.1.{11 + i}:8333" for i in range(students)]
     nodes = {teacher: status("teacher", teacher, peers=tuple(addresses), mining=True, hashrate=2000)}
     for i, address in enumerate(addresses):
-        neighbours = {teacher} | ({addresses[i + 1]} if i + 1 < students else set())
+        neighbours = {teacher} | {addresses[j] for j in (i - 1, i + 1) if 0 <= j < students}
         fork = i == students - 1
         nodes[address] = status(f"s{i:02}", address, height=2 if fork else 3, tip=FORK if fork else MAIN,
                                 peers=tuple(sorted(neighbours)), mining=i % 2 == 0)

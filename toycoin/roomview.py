@@ -50,7 +50,7 @@ def tip_groups(room: Any) -> list[tuple[str, int, list[str]]]:
     highest, then by tip): the first is the chain most of the room is on."""
     groups: dict[str, list[str]] = {}
     for address, status in room.nodes.items():
-        groups.setdefault(status.tip, []).append(address)
+        groups.setdefault(status.tip_hex, []).append(address)
     height = {tip: max(room.nodes[a].height for a in addresses) for tip, addresses in groups.items()}
     return sorted(((tip, height[tip], sorted(addresses)) for tip, addresses in groups.items()),
                   key=lambda group: (-len(group[2]), -group[1], group[0]))
@@ -79,11 +79,10 @@ def draw_room(room: Any, teacher: str | None = None, title: str = "",
     """Draw a RoomMap: nodes by name and height, links, miners, the teacher, forks, the unreachable.
 
     ``teacher``: the address ("host:port") drawn in the middle and outlined
-    (default: the address the crawl started from, ``room.start``, if any).
+    (RoomWatch passes the address it crawls from).
     ``show_addresses``: put each laptop's host under its name (the port too
     where several nodes share a host), so the teacher can tell who is where.
     """
-    teacher = teacher if teacher is not None else getattr(room, "start", None)
     nodes: Mapping[str, Any] = room.nodes
     everyone = sorted(set(nodes) | set(room.unreachable))
     ids = {address: f"n{i}" for i, address in enumerate(_ring_order(room, everyone))}
@@ -97,7 +96,7 @@ def draw_room(room: Any, teacher: str | None = None, title: str = "",
         where = _where(address, hosts) if show_addresses else ""
         if address in nodes:
             status = nodes[address]
-            style = _style(status, fills[status.tip], address == teacher)
+            style = _style(status, fills[status.tip_hex], address == teacher)
             graph.node(node_id, _label(status, where, address == teacher), pos=f"{x:.2f},{y:.2f}!", **style)
         else:
             graph.node(node_id, f"{where or address}\nunreachable", pos=f"{x:.2f},{y:.2f}!", shape="box",
@@ -143,7 +142,7 @@ def _where(address: str, hosts: list[str]) -> str:
 
 def _label(status: Any, where: str, is_teacher: bool) -> str:
     first = f"{status.name} (teacher)" if is_teacher and "teacher" not in status.name else status.name
-    mining = "mining" + (f" {status.hashrate:,.0f} H/s" if getattr(status, "hashrate", None) else "")
+    mining = "mining" + (f" {status.hashrate:,.0f} H/s" if status.hashrate else "")
     lines = [first, where, f"height {status.height}", mining if status.mining else ""]
     return "\n".join(line for line in lines if line)
 
@@ -175,7 +174,8 @@ def _legend(graph: Any, room: Any, fills: Mapping[str, str], radius: float) -> N
 
 
 def _links(room: Any) -> set[tuple[str, str]]:
-    return {(min(a, b), max(a, b)) for a, b in room.links()}
+    """Each link once, as a sorted pair of addresses (RoomMap.links() gives frozensets)."""
+    return {tuple(sorted(pair)) for pair in room.links()}  # type: ignore[misc]
 
 
 def _description(room: Any, teacher: str | None) -> str:
