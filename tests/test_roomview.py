@@ -160,3 +160,22 @@ def test_the_watch_crawls_again_in_the_background_until_stopped():
     finally:
         watch.close()
     assert not watch.watching
+
+
+@pytest.mark.timeout(30)
+def test_wait_until_returns_the_first_crawl_that_satisfies_the_condition_and_names_what_timed_out():
+    from toycoin.errors import NodeError
+
+    crawl = FakeCrawl()
+    watch = RoomWatch("192.168.1.10:8333", every=0.05, crawl=crawl)
+    try:
+        room = watch.wait_until(lambda _room: crawl.calls >= 3, timeout=10, what="three crawls")
+        assert len(room.nodes) == 6 and crawl.calls >= 3
+        watch.stop()  # stopped, it crawls by itself while a cell waits
+        calls = crawl.calls
+        watch.wait_until(lambda _room: crawl.calls >= calls + 2, timeout=10)
+        assert not watch.watching
+        with pytest.raises(NodeError, match="waiting until a seventh laptop joins; the last crawl found:"):
+            watch.wait_until(lambda room: len(room.nodes) == 7, timeout=0.2, what="a seventh laptop joins")
+    finally:
+        watch.close()

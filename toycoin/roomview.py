@@ -14,7 +14,8 @@ returns a ``RoomMap``; this module draws that map, and keeps drawing it.
     RoomWatch(start, every=3.0, ...)
                        a panel that crawls the room again every few seconds in a
                        thread of its own and redraws; a button stops and resumes
-                       it; ``refresh()`` crawls once now, from a cell
+                       it; ``refresh()`` crawls once now, from a cell;
+                       ``wait_until(predicate)`` waits for a crawl whose map satisfies it
 
 The layout is pinned, not computed: the teacher (the node the crawl started
 from, unless told otherwise) in the middle, everyone else on a ring in the
@@ -32,12 +33,13 @@ from __future__ import annotations
 import html
 import math
 import threading
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import ipywidgets as w
 
-from toycoin.errors import ToycoinError
+from toycoin.errors import NodeError, ToycoinError
 from toycoin.picture import ACCENT, DOWN, MUTED, UP, Picture, escape, new_graph, short
 
 # One pale fill per tip, the most common tip first (the chain most of the room follows).
@@ -210,6 +212,7 @@ class RoomWatch:
         self.widget = w.VBox([w.HBox([self.button, self.status]), self.summary,
                               self.diagram]).add_class("toycoin-room")
         self._lock = threading.Lock()
+        self._crawled = threading.Condition()  # notified after every crawl
         self._watching = threading.Event()
         self._wake = threading.Event()
         self._closed = False
@@ -236,7 +239,27 @@ class RoomWatch:
                 self.diagram.value = draw_room(room, teacher=self.teacher, title=self.title).svg()
             except ToycoinError as error:  # dot is missing: say how to install it
                 self.diagram.value = f"<p>{html.escape(str(error))}</p>"
+        with self._crawled:
+            self._crawled.notify_all()
         return room
+
+    def wait_until(self, predicate: Callable[[Any], bool], timeout: float = 30.0, what: str = "") -> Any:
+        """Wait for a crawl whose RoomMap satisfies ``predicate`` and return that map: the watch's
+        own crawls while it watches, crawls made here while it is stopped. NodeError("timed out
+        after ...") naming ``what`` and what the last crawl found, if none does in time."""
+        end = time.monotonic() + timeout
+        with self._crawled:
+            while not predicate(self.room):
+                left = end - time.monotonic()
+                if left <= 0:
+                    raise NodeError(f"timed out after {timeout:g}s waiting until "
+                                    f"{what or 'the room looks as asked'}; the last crawl found:\n"
+                                    f"{room_summary(self.room)}")
+                if self.watching:
+                    self._crawled.wait(left)  # woken by the watch's next crawl
+                else:
+                    self.refresh()
+            return self.room
 
     def stop(self) -> None:
         """Stop crawling (a state: stopping twice is stopping once); the last picture stays."""
