@@ -33,13 +33,14 @@ LAYERS: list[tuple[str, ...]] = [
     ("message",),
     ("chunks", "kbucket"),
     ("msg_control", "msg_data", "msg_wallet"),
-    ("msg_swarm", "msg_dht"),
+    ("msg_swarm", "msg_dht", "msg_room"),
     ("wire",),
     # the one connection layer, for every kind of peer
     ("runtime",),
     ("peer",),
     ("events",),
     ("addrman",),
+    ("dialler",),
     ("connman",),
     ("peerman",),
     # a full node and the services the chapters add to it
@@ -54,6 +55,8 @@ LAYERS: list[tuple[str, ...]] = [
     ("cli",),
     ("process",),
     ("network",),
+    ("roommap",),  # a classroom: its map, crawled from status messages; joining it, a room of processes
+    ("room",),
     # other network shapes on the same connection layer (chapter 11)
     ("crowd", "tracker", "flood", "dht"),
     ("swarm",),

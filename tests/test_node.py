@@ -6,7 +6,7 @@ import socket
 import pytest
 
 from toycoin import msg_control, wire
-from toycoin.connman import dial_error
+from toycoin.dialler import dial_error
 from toycoin.errors import NodeError, ValidationError
 from toycoin.keys import PrivateKey
 from toycoin.events import Event

@@ -2,7 +2,7 @@
 
 import pytest
 
-from toycoin import msg_control, msg_data, msg_wallet, params, wire
+from toycoin import msg_control, msg_data, msg_room, msg_wallet, params, wire
 from toycoin.encoding import compact_size
 from toycoin.errors import ParseError, ProtocolError
 from toycoin.keys import PrivateKey
@@ -47,6 +47,10 @@ def examples():
         msg_data.NotFound((msg_data.InvItem(msg_data.MSG_BLOCK, bytes(32)),)),
         msg_data.BlockMessage(course_genesis()),
         msg_data.MempoolRequest(),
+        # a classroom's map (chapter 12)
+        msg_room.GetStatus(),
+        msg_room.Status("alice", ("10.77.0.2", 8333), 3, bytes(32), ((("10.77.0.1", 8333), "teacher"),),
+                        True, 50),
     ]
 
 

@@ -24,11 +24,13 @@ imports only modules above it in this list (tests/test_architecture.py checks):
     msg_wallet       a wallet's questions and their answers: getutxos, utxos, getproof, proof, noproof
     msg_swarm        a swarm's messages: bitfield, have, getchunk, chunk
     msg_dht          a DHT's messages: findnode, findvalue, store, nodes, value
+    msg_room         a node's account of itself for a classroom's map: getstatus, status
     wire             the 24-byte frame, its checksum, and registries of messages
     runtime          one asyncio loop in a background thread, behind a synchronous API
     peer             one TCP connection: bytes, frames, limits
     events           what a peer records (events) and reports (snapshots)
     addrman          the addresses a peer knows, why the last dial failed, who is banned
+    dialler          which addresses a peer dials, when: a loop per asked one, one for all learned
     connman          the connection layer: listening, dialling with backoff, the cap, stop and kill
     peerman          the connection layer: handshake, pings, addresses, on_<command> routing, ask
     mempool          payments accepted and not yet in a block
@@ -46,6 +48,8 @@ imports only modules above it in this list (tests/test_architecture.py checks):
     cli              python -m toycoin node / wallet: a full node, and a wallet, from a terminal
     process          a node as its own operating-system process, killed for real
     network          many nodes at once, and snapshots of them for pictures
+    roommap          a classroom's map: every node's status, crawled from one address, inside the room
+    room             one network across a classroom: join the teacher's node; a room of processes here
     crowd            hundreds of peers of one kind in one process, wired at random, a share down
     tracker          a central index: who takes part in the swarm of an object (hybrid networks)
     flood            an unstructured network searched by flooding queries with a TTL

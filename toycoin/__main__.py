@@ -3,6 +3,7 @@
 import sys
 
 from toycoin.cli import main
+from toycoin.room import ROOM_COMMAND
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(extra=[ROOM_COMMAND]))

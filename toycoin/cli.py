@@ -2,10 +2,14 @@
 
     python -m toycoin node --name A --port 0 --peer 127.0.0.1:8333 [--sync] [--data-dir DIR]
                            [--seal-every SECONDS] [--pow] [--mine [--hashrate N]]
+                           [--network CIDR ...]
     python -m toycoin wallet --node 127.0.0.1:8333 balance alice bob
     python -m toycoin wallet --node 127.0.0.1:8333 pay alice bob 5
+    python -m toycoin room 192.168.1.10:8333            (toycoin.room: every node of a classroom)
 
-With no command it prints the list of commands.
+With no command it prints the list of commands. A command defined above this
+module (``room``) is handed to ``main`` as a ``Command`` by toycoin/__main__.py,
+so imports still point down only.
 
 prints one line on stdout once it listens, ``listening 127.0.0.1 43121``,
 then runs until SIGTERM or Ctrl-C (a clean stop), or SIGKILL (no goodbye).
@@ -13,6 +17,11 @@ While it runs it writes one line on stderr for each connection made, lost
 or failed (``A: connected to B (outbound full node)``); a peer that cannot be
 reached is reported once, not at every retry. A bad argument or a port in
 use is one line on stderr and exit code 2.
+
+A node dials only inside its networks: 127.0.0.0/8 when it listens on
+loopback, the /24 around ``--host`` otherwise; a classroom's LAN is given
+with ``--network 192.168.1.0/24`` (repeatable), and addresses outside are
+neither dialled nor kept, whoever advertises them (toycoin.addrman).
 
 With ``--data-dir DIR`` the node keeps its ledger in DIR (toycoin.store), so a
 process killed with SIGKILL and started again resumes from its last block and
@@ -26,7 +35,8 @@ with the node given by ``--node``. People are named by the course's readable
 seeds (``alice`` is ``PrivateKey.from_seed("alice")``), or the payee by an
 address. Seeds anybody can guess are for a course, never for real money.
 
-    main(argv)         the command line (toycoin/__main__.py calls it)
+    main(argv, extra)  the command line (toycoin/__main__.py calls it, with extra Commands)
+    Command            a command defined in a module above this one
     run_node(...)      start a node in this process and serve until told to stop
     run_wallet(...)    ask a node for balances, or pay through it
     ConnectionLog      turns a node's connection events into those stderr lines
@@ -44,9 +54,11 @@ import sys
 import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from ipaddress import IPv4Network
 from typing import NoReturn
 
-from toycoin.addrman import Address, format_address, is_ipv4
+from toycoin.addrman import Address, format_address, is_ipv4, parse_networks
 from toycoin.client import WalletClient
 from toycoin.errors import NodeError, ParseError, ValidationError
 from toycoin.events import Event
@@ -85,7 +97,25 @@ def parse_address(text: str) -> Address:
     return host, int(port)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def parse_network(text: str) -> IPv4Network:
+    """'192.168.1.0/24' -> IPv4Network; argparse shows the error text."""
+    try:
+        return parse_networks([text], "127.0.0.1")[0]
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+@dataclass(frozen=True)
+class Command:
+    """A command of ``python -m toycoin`` defined in a module above this one (toycoin.room)."""
+
+    name: str
+    help: str
+    configure: Callable[[argparse.ArgumentParser], None]  # adds its arguments
+    run: Callable[[argparse.Namespace], int]  # the exit code
+
+
+def build_parser(extra: Sequence[Command] = ()) -> argparse.ArgumentParser:
     parser = OneLineParser(prog=PROG, description="toycoin from the command line.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     node = commands.add_parser("node", help="run a full node until SIGTERM or Ctrl-C",
@@ -99,6 +129,10 @@ def build_parser() -> argparse.ArgumentParser:
     node.add_argument("--peer", type=parse_address, action="append", default=[], metavar="HOST:PORT",
                       help="a node to connect to and keep connected to (repeatable); HOST is an "
                            "IPv4 address, not a name, as in toycoin's addr messages")
+    node.add_argument("--network", type=parse_network, action="append", default=[], metavar="CIDR",
+                      help="a network it may dial, e.g. 192.168.1.0/24 (repeatable; default: "
+                           "127.0.0.0/8 on loopback, else the /24 around --host); addresses "
+                           "outside are never dialled, whoever advertises them")
     node.add_argument("--sync", action="store_true",
                       help="gossip payments and sync blocks with peers (chapter 07); off: chapters 03-05")
     node.add_argument("--data-dir", metavar="DIR", default=None,
@@ -126,16 +160,21 @@ def build_parser() -> argparse.ArgumentParser:
     pay.add_argument("payer", metavar="PAYER", help="the seed name of who pays, e.g. alice")
     pay.add_argument("payee", metavar="PAYEE", help="a seed name (bob) or a toycoin address")
     pay.add_argument("amount", type=int, metavar="AMOUNT", help="whole coins")
+    for command in extra:
+        command.configure(commands.add_parser(command.name, help=command.help, description=command.help))
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+def main(argv: Sequence[str] | None = None, extra: Sequence[Command] = ()) -> int:
+    parser = build_parser(extra)
     args = parser.parse_args(argv)
     if args.command is None:
         print(f"{PROG}: error: choose a command\n", file=sys.stderr)
         parser.print_help(sys.stderr)
         return 2
+    for command in extra:
+        if args.command == command.name:
+            return command.run(args)
     if args.command == "wallet":
         return run_wallet(args.node, args.action, args)
     try:
@@ -153,12 +192,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                     sync=args.sync or pow_network or args.data_dir is not None or args.seal_every is not None,
                     data_dir=args.data_dir, seal_every=args.seal_every,
                     rules=COURSE_POW if pow_network else NO_POW,
-                    miner=Miner(args.hashrate) if args.mine else None)
+                    miner=Miner(args.hashrate) if args.mine else None, networks=args.network or None)
 
 
 def run_node(name: str, host: str, port: int, peers: Sequence[Address], stop_on_eof: bool = False,
              sync: bool = False, data_dir: str | None = None, seal_every: float | None = None,
-             rules: PowRules = NO_POW, miner: Miner | None = None) -> int:
+             rules: PowRules = NO_POW, miner: Miner | None = None,
+             networks: Sequence[IPv4Network] | None = None) -> int:
     """Run one node in this process until a signal (or stdin's end) says stop."""
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -166,18 +206,22 @@ def run_node(name: str, host: str, port: int, peers: Sequence[Address], stop_on_
     if stop_on_eof:
         threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
     runtime = Runtime(f"toycoin-node-{name}")
+    node: Node | None = None
     try:
         services: list[ServiceFactory] = [Relay, BlockSync] if sync else []
         if miner is not None:
             services.append(lambda: miner)
         node = Node(name, host=host, port=port, runtime=runtime, services=services, data_dir=data_dir,
-                    rules=rules)
+                    rules=rules, networks=networks)
         node.subscribe(ConnectionLog(lambda line: print(line, file=sys.stderr, flush=True)))
         node.start()
+        for peer in peers:
+            node.connect(peer, wait=False)
     except NodeError as error:
+        if node is not None:
+            node.stop()
+        runtime.close()
         return _fail(error)
-    for peer in peers:
-        node.connect(peer, wait=False)
     if miner is not None:
         miner.start()
     print(f"{READY_PREFIX} {node.address[0]} {node.address[1]}", flush=True)

@@ -9,8 +9,10 @@ what travels over them is the business of toycoin.peerman (the handshake,
 pings, addresses, routing) and of the owner above it. Each connection is a
 toycoin.peer.Connection.
 
-    ConnMan(name, host, port, listen, ...)
+    ConnMan(name, host, port, listen, ..., networks=None)
       start(), stop(), kill(), restart(), is_running, address
+      networks                  where it may dial (default: toycoin.addrman.local_networks(host))
+      dial_address(address)     a (host, port) to dial, a name looked up once; NodeError if outside
       shutdown(abrupt)   what stop and kill run, for the network thread (stops many peers at once)
       connect(target), disconnect(target), peers, connection_count
       block(target), unblock(target), blocked    a firewall between two peers (a partition)
@@ -18,23 +20,27 @@ toycoin.peer.Connection.
       events, subscribe(callback), wait_until(predicate)   (toycoin.events.Recorder)
     PeerState        what the layer knows about one connection
     check_name(name) a name is 1 to MAX_NAME_LENGTH printable ASCII characters
-    dial_error(e)    a failed dial in a few words
 
 For the layers above, on the network thread: ``live_connections()`` (the
 handshaked full nodes), ``connections()``, ``tasks()``, ``state(conn)``,
-``peer_name(conn)``, ``spawn(coro)``, ``every(seconds, callback)`` and
-``until(predicate, timeout)``; and the hooks they fill: ``dispatch``,
+``peer_name(conn)``, ``listen_address(conn)``, ``spawn(coro)``,
+``every(seconds, callback)``, ``until(predicate, timeout)``, ``changed(timeout)``
+and ``want(address, how)``; and the hooks they fill: ``dispatch``,
 ``version_message``, ``on_started``, ``on_closed``.
 
-Dialling: every wanted address (toycoin.addrman keeps the book) has a loop
-that dials whenever no connection to it is open, waits a little longer after
-each failure (exponential backoff) and never gives up while the peer runs.
-An address it was asked to connect to is always dialled; a learned one only
-when it discovers (``discover=True``; False is Bitcoin Core's -connect), and
-only while fewer than ``limits.max_outbound`` outbound connections are open
-or being dialled, so an addr message full of dead addresses cannot make it
-dial a thousand at once. jamesob/tinychain dropped a peer for ever after
-three failures; toycoin, like Bitcoin Core, keeps trying.
+Where: only inside ``networks`` (127.0.0.0/8 for a loopback host, the /24
+around a LAN host, or what it was given), and never to 0.0.0.0, multicast,
+broadcast or link-local addresses (toycoin.addrman.undialable). Asking for an
+address outside is a NodeError that names ``networks=``; a learned one is
+dropped.
+
+Dialling belongs to toycoin.dialler (``self.dialler``), from the book that
+toycoin.addrman keeps (``self.addrman``): a loop of its own for each address
+it was asked to connect to, redialling with backoff for ever; one loop for
+all the addresses it learned, one dial at a time, rate-limited, only while
+fewer than ``limits.max_outbound`` outbound connections are open or being
+dialled, and only when it discovers (``discover=True``; False is Bitcoin
+Core's -connect).
 
 The cap: at most ``limits.max_connections`` connections, inbound and
 outbound together (one over the cap is reset as it arrives).
@@ -42,7 +48,7 @@ outbound together (one over the cap is reset as it arrives).
 Stopping: ``stop()`` closes each connection (FIN) and then the port;
 ``kill()`` resets each one (RST), as a crash does. Both keep the port, so
 ``restart()`` listens where the peer listened before. A dial under way when
-the peer stops is dropped, never served (see ``_keep_connected``), so a stop
+the peer stops is dropped, never served (toycoin.dialler), so a stop
 leaves no connection and no task behind (else it records "stop incomplete").
 """
 
@@ -50,15 +56,17 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import ipaddress
 import random
 import socket
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from toycoin import params
-from toycoin.addrman import AddrMan, Address, Target, format_address, target_address
+from toycoin.addrman import AddrMan, Address, Target, format_address, parse_networks, target_address
 from toycoin.errors import NodeError
+from toycoin.dialler import Dialler, checked_address, resolve
 from toycoin.events import Recorder
 from toycoin.message import Message
 from toycoin.msg_control import Version
@@ -91,29 +99,18 @@ def check_name(name: str) -> str:
     return name
 
 
-def dial_error(error: BaseException) -> str:
-    """A failed dial in a few words."""
-    if isinstance(error, ConnectionRefusedError):
-        return "connection refused"
-    if isinstance(error, asyncio.TimeoutError):
-        return "timed out"
-    if isinstance(error, socket.gaierror):  # before OSError's strerror: that one says little
-        return f"the host name does not resolve ({error.strerror})"
-    if getattr(error, "errno", None) == errno.EMFILE:
-        return (f"too many open files (this process may open {raise_open_file_limit()}); "
-                "raise the limit with `ulimit -n 65536` before starting")
-    return getattr(error, "strerror", None) or type(error).__name__
-
-
 class ConnMan(Recorder):
     """Listening, dialling and closing; public methods may be called from any thread but the network's."""
 
     def __init__(self, name: str, *, host: str = "127.0.0.1", port: int = 0, listen: bool = True,
                  runtime: Runtime | None = None, limits: Limits | None = None,
                  rng: random.Random | None = None, discover: bool = True,
-                 messages: MessageSet = NODE_MESSAGES) -> None:
+                 messages: MessageSet = NODE_MESSAGES,
+                 networks: Iterable[str | ipaddress.IPv4Network] | None = None) -> None:
         super().__init__(check_name(name), get_runtime(runtime))
         self.host, self._port, self.listen = host, port, listen
+        # The only places it dials, asked or learned (toycoin.addrman.undialable).
+        self.networks = parse_networks(networks, host)
         self.limits = limits or Limits()
         self.timeout = self.limits.frame_timeout  # seconds a dial, or an answer to ask(), may take
         self.rng = rng or random.Random()
@@ -122,7 +119,10 @@ class ConnMan(Recorder):
         self._nonces = random.Random(self.rng.getrandbits(64))
         self.discover = discover
         self.messages = messages  # the registry its connections parse frames with
-        self.addrman = AddrMan()  # whom to stay connected to
+        # Whom to stay connected to. Its random replacements (a flood) draw from a generator of
+        # their own, not from rng: what a peer advertises changes nothing the owner draws.
+        self.addrman = AddrMan()
+        self.dialler = Dialler(self)  # dials what the book holds (toycoin.dialler)
         self.blocked: set[Address] = set()  # a firewall: never connected to, in or out (a partition)
         self._link_delay = 0.0
         self._running = False
@@ -172,6 +172,7 @@ class ConnMan(Recorder):
         dialling in the background, with backoff, until it succeeds.
         """
         address, label = target_address(target)
+        address = self.dial_address(address, label)
         if wait and not self.is_running:
             raise NodeError(f"node {self.name} is not running: start it before connecting")
         self.runtime.call(self.want, address, "asked", label)
@@ -187,10 +188,15 @@ class ConnMan(Recorder):
             # so both ends count the connection when this returns.
             self.ping(self._read(lambda: self.peer_name(self._connection_to(address))), timeout)
 
+    def dial_address(self, address: Address, label: str | None = None) -> Address:
+        """``address`` checked for dialling, a host name looked up once (toycoin.dialler.
+        checked_address); NodeError naming ``networks=`` if it may not be dialled."""
+        return checked_address(address, self.networks, self.name, label)
+
     def disconnect(self, target: Target) -> None:
         """Forget a peer: close connections to it and stop redialling it."""
-        address, _ = target_address(target)
-        self.runtime.call(self._forget, address)
+        address, label = target_address(target)
+        self.runtime.call(self._forget, (resolve(address[0], address[1], label), address[1]))
 
     @property
     def link_delay(self) -> float:
@@ -297,16 +303,22 @@ class ConnMan(Recorder):
                 pass
         return predicate()
 
+    async def changed(self, timeout: float | None = None) -> None:
+        """Wait for the next pulse (connections changed), or ``timeout`` seconds."""
+        try:
+            await asyncio.wait_for(self._changed.wait(), timeout)
+        except asyncio.TimeoutError:
+            pass
+
     def want(self, address: Address, how: str, label: str | None = None) -> None:
-        """Keep connected to ``address`` ("asked", or "learned" from a peer)."""
-        if self.addrman.want(address, how, label):
-            if self._running:
-                self.spawn(self._keep_connected(address))
-        elif self._running:
-            # Known already, perhaps learned and not dialled (discover=False): its dial loop
-            # waits for a change, and being asked for is one. Without this pulse a quiet
-            # node never dialled an address it had learned before it was asked to.
-            self.pulse()
+        """Keep connected to ``address``: "asked" (checked by ``dial_address`` first), or "learned"
+        from a peer (kept only if it may be dialled; toycoin.dialler)."""
+        self.dialler.want(address, how, label, own=(self.host, self._port))
+
+    def listen_address(self, conn: Connection) -> Address | None:
+        """Where the peer at the other end of ``conn`` listens (None: not known, or a wallet)."""
+        state = self._peers.get(conn)
+        return state.listen_address if state else None
 
     # --- hooks for the layers above ----------------------------------------------------
 
@@ -335,8 +347,7 @@ class ConnMan(Recorder):
             self._port = self._server.sockets[0].getsockname()[1]
             self.record("started", None, f"listening on {format_address(self.address)}")
         self._running = True
-        for address in self.addrman.wanted:
-            self.spawn(self._keep_connected(address))
+        self.dialler.start()
         self.on_started()
 
     async def _listen(self) -> asyncio.Server:
@@ -449,10 +460,6 @@ class ConnMan(Recorder):
         """The live connection to the node listening at ``address``, if any."""
         return next((c for c in self.live_connections() if self._peers[c].listen_address == address), None)
 
-    def _linked(self, address: Address) -> bool:
-        """An open connection to the node listening at ``address``, handshaked or not."""
-        return any(s.listen_address == address and c.is_open for c, s in self._peers.items())
-
     # --- keeping connected -------------------------------------------------------------
 
     def _forget(self, address: Address) -> None:
@@ -461,58 +468,6 @@ class ConnMan(Recorder):
             if state.listen_address == address:
                 conn.close("disconnected on request")
         self.pulse()
-
-    def _may_dial(self, address: Address) -> bool:
-        if address in self.blocked or self._linked(address):
-            return False
-        if len(self._peers) >= self.limits.max_connections:
-            return False
-        if self.addrman.is_learned(address):
-            if not self.discover:
-                return False
-            # Dials in progress count too, so a burst of addresses cannot overshoot the cap.
-            outbound = sum(1 for c in self._peers if not c.inbound and c.is_open) + len(self.addrman.dialling)
-            return outbound < self.limits.max_outbound
-        return True
-
-    async def _keep_connected(self, address: Address) -> None:
-        """Dial ``address`` whenever no connection to it is open, backing off on failure."""
-        book = self.addrman
-        delay, failing = params.RECONNECT_DELAY_MIN, False
-        while address in book.wanted and self._running:
-            if not self._may_dial(address):
-                await self._changed.wait()
-                continue
-            learned = book.is_learned(address)
-            if learned:
-                book.dialling.add(address)  # holds one of the max_outbound slots
-            try:
-                reader, writer = await asyncio.wait_for(asyncio.open_connection(*address), self.timeout)
-            except (OSError, asyncio.TimeoutError) as error:
-                if not failing:
-                    self.record("connect failed", book.label(address),
-                                f"{dial_error(error)}; retrying with backoff")
-                book.failed(address, dial_error(error))
-                failing, ok = True, False
-            else:
-                book.dialling.discard(address)  # from here on it counts as an open connection
-                if not (self._running and address in book.wanted):
-                    # Stopped (or forgotten) while dialling. stop() cancels this task, but on
-                    # Python 3.11 and older wait_for loses a cancel that arrives as the dial
-                    # completes and returns the connection (fixed in 3.12): serving it would
-                    # leave a connection that stop() never closes, and stop() waiting for it.
-                    writer.transport.abort()
-                    return
-                failing, ok = False, await self.serve(reader, writer, address)
-            finally:
-                if learned:
-                    book.dialling.discard(address)
-                self.pulse()  # a slot may be free for another learned address
-            if ok:
-                delay = params.RECONNECT_DELAY_MIN
-            elif self._running:
-                await asyncio.sleep(delay)
-                delay = min(2 * delay, params.RECONNECT_DELAY_MAX)
 
 
 def _listen_error(host: str, port: int, error: OSError) -> str:

@@ -22,8 +22,8 @@ ask, close: toycoin.peerman.PeerMan.session). Kademlia sends UDP datagrams
 instead; a session costs more, and keeps the one connection layer. A node
 that does not answer is dropped from the routing table, and the lookup
 carries on with the others: with k replicas a key survives the death of many
-nodes. Contacts outside the node's own networks (toycoin.addrman.
-local_networks) are never kept, so a hostile answer cannot make it dial the
+nodes. Contacts outside the node's own networks (``networks=``, by default
+toycoin.addrman.local_networks) are never kept, so a hostile answer cannot make it dial the
 internet.
 
 A lookup runs in rounds: ask the ``alpha`` closest contacts not asked yet,
@@ -43,7 +43,7 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
-from toycoin.addrman import Target, in_networks, local_networks, target_address
+from toycoin.addrman import Target, in_networks, target_address
 from toycoin.errors import NodeError
 from toycoin.kbucket import ID_BYTES, Contact, RoutingTable, distance, node_id
 from toycoin.message import Message
@@ -90,7 +90,6 @@ class DhtNode(PeerMan):
         self.k, self.alpha = k, alpha
         self.table = RoutingTable(self.node_id, k)
         self.values: dict[bytes, bytes] = {}
-        self.networks = local_networks(self.host)  # the only places it dials
         self.answers.update({Nodes, Value})  # handed to the lookup that asked
         for message_type, handler in ((FindNode, self.on_findnode), (FindValue, self.on_findvalue),
                                       (Store, self.on_store)):

@@ -12,13 +12,14 @@ in, as Bitcoin Core divides its own:
                        toycoin.relay.Relay and toycoin.sync.BlockSync
 
     Node(name, genesis=None, rules=NO_POW, data_dir=None, services=(), miner_address=None,
-         clock=None, host=..., port=..., discover=..., limits=..., runtime=..., rng=...)
+         clock=None, host=..., port=..., discover=..., networks=..., limits=..., runtime=..., rng=...)
       start, stop, kill, restart, is_running, address
       connect(other), disconnect(other), peers, connection_count, discover
       ping(peer), sync_with_ping(), wait_until(predicate)
       ledger, height, balance(address), submit_tx(tx), seal(), accept_block(block)
       sigcache (toycoin.sigcache: signatures it has checked, not checked again in their block)
       mempool, sync_status(), services, service(kind)
+      status_message()        its answer to ``getstatus`` (toycoin.msg_room, for a classroom's map)
       events, subscribe(callback), unsubscribe(callback), snapshot(names)
     course_genesis()        the block every node of the course starts from
 
@@ -63,6 +64,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from toycoin import params
+from toycoin.addrman import is_ipv4
 from toycoin.block import Block, make_genesis
 from toycoin.errors import InvalidBlock, ValidationError
 from toycoin.events import NodeSnapshot
@@ -70,9 +72,11 @@ from toycoin.headers import fork_point, headers_after
 from toycoin.keys import PrivateKey
 from toycoin.ledger import Ledger
 from toycoin.mempool import Mempool
+from toycoin.mining import Miner
 from toycoin.merkle import MerkleProof
 from toycoin.msg_control import Reject
 from toycoin.msg_data import GetData, GetHeaders, Headers, InvItem, NotFound, TxMessage
+from toycoin.msg_room import MAX_STATUS_PEERS, GetStatus, Status
 from toycoin.msg_wallet import GetProof, GetUtxos, NoProof, Proof, Utxos
 from toycoin.peer import Connection
 from toycoin.peerman import PeerMan
@@ -96,7 +100,8 @@ class Node(PeerMan):
     """A full node; every method may be called from any thread except the network thread.
 
     ``options`` are the connection layer's (toycoin.connman.ConnMan): host, port,
-    discover, limits, runtime, rng.
+    discover, networks (where it may dial: ``networks=["192.168.1.0/24"]`` for a
+    classroom LAN; loopback by default), limits, runtime, rng.
     """
 
     def __init__(self, name: str = "node", genesis: Block | None = None, *, rules: PowRules = NO_POW,
@@ -118,6 +123,7 @@ class Node(PeerMan):
         self.handle(GetUtxos, self.on_getutxos)
         self.handle(GetHeaders, self.on_getheaders)
         self.handle(GetProof, self.on_getproof)
+        self.handle(GetStatus, self.on_getstatus)
         self.services: tuple[Service, ...] = tuple(make() for make in services)
         for service in self.services:
             service.attach(self)
@@ -233,6 +239,25 @@ class Node(PeerMan):
         conn.send(Headers(tuple(headers)))
         for service in self.services:
             service.on_headers_sent(conn, shared, shared + len(headers))
+
+    def on_getstatus(self, conn: Connection, message: GetStatus) -> None:
+        """Who we are, how far, whom we are connected to, mining or not (toycoin.room asks)."""
+        conn.send(self.status_message())
+
+    def status_message(self) -> Status:
+        """This node's ``status`` (on the network thread)."""
+        peers = {}  # listen address -> name; IPv4 with a real port only, as a status carries
+        for conn in self.live_connections():
+            where = self.state(conn).listen_address
+            if where is not None and is_ipv4(where[0]) and 0 < where[1] < 65536:
+                peers[where] = self.peer_name(conn)
+        miner = next((s for s in self.services if isinstance(s, Miner)), None)
+        mining = miner is not None and miner.mining and self.is_running
+        host = self.host if is_ipv4(self.host) else "0.0.0.0"  # a status carries IPv4 only
+        return Status(self.name, (host, self._port), self.ledger.height, self.ledger.tip_hash,
+                      tuple(sorted(peers.items())[:MAX_STATUS_PEERS]), mining,
+                      min(int(miner.hashrate or 0), 2**32 - 1) if mining and miner else 0,
+                      min(miner.blocks_found, 2**32 - 1) if miner else 0)
 
     def on_getproof(self, conn: Connection, message: GetProof) -> None:
         found = self.prove(message.txid)

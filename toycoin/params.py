@@ -76,9 +76,18 @@ MAX_CONNECTIONS = 125
 # messages; peers it was told to connect to do not count
 # [MAX_OUTBOUND_FULL_RELAY_CONNECTIONS].
 MAX_OUTBOUND_CONNECTIONS = 8
-# Most peer addresses a node remembers (Bitcoin's address manager holds tens of
-# thousands in buckets [ADDRMAN_NEW_BUCKET_COUNT]).
-MAX_KNOWN_ADDRESSES = 1000
+# Most addresses a node keeps that it learned from addr messages and never reached
+# ("new"); one more replaces a random new one, never one that worked ("tried").
+# Bitcoin's address manager holds 65,536 new and 16,384 tried, in buckets
+# [ADDRMAN_NEW_BUCKET_COUNT, ADDRMAN_TRIED_BUCKET_COUNT].
+MAX_NEW_ADDRESSES = 1000
+MAX_TRIED_ADDRESSES = 256
+# Failed dials after which a learned address that never worked is dropped [ADDRMAN_RETRIES].
+MAX_ADDRESS_FAILURES = 3
+# Seconds between two dials of learned addresses: one dialler per node tries one
+# address at a time, however many it learns (Bitcoin Core's ThreadOpenConnections
+# waits 0.5 s between attempts).
+DIAL_INTERVAL = 0.1
 # Messages a peer may send that are ignored (unknown command, before the
 # handshake) or dropped (bad checksum) before it is disconnected, like the
 # misbehaviour score that once got a peer banned at 100 [DISCOURAGEMENT_THRESHOLD].

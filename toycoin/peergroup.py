@@ -3,12 +3,14 @@
 A wallet that knows one node stops when that node stops (chapter 03). A peer
 group knows several: it keeps live connections to ``connections`` of them,
 learns more addresses with getaddr/addr, and redials the ones that went down
-with backoff: it is built on the same connection layer as a full node
-(toycoin.peerman), as a peer that does not listen and announces no services.
+with backoff; like a node it dials only inside its ``networks`` (loopback
+unless told otherwise, toycoin.addrman.undialable). It is built on the same
+connection layer as a full node (toycoin.peerman), as a peer that does not
+listen and announces no services.
 One of the live connections is the one the client asks;
 when it closes, the group picks another at once and records the switch.
 
-    PeerGroup(name, addresses, discover=True, connections=params.SPV_CONNECTIONS)
+    PeerGroup(name, addresses, discover=True, connections=params.SPV_CONNECTIONS, networks=None)
       start(), stop(), is_running, add_node(target)
       node (the one it asks now), last_node, nodes (all live), banned
       events, subscribe(callback), unsubscribe(callback), wait_until(predicate)
@@ -32,6 +34,7 @@ banned for the rest of the run (Bitcoin Core: 24 hours, -bantime).
 from __future__ import annotations
 
 import random
+from ipaddress import IPv4Network
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
 from typing import TypeVar
@@ -55,14 +58,15 @@ class PeerGroup(PeerMan):
     def __init__(self, name: str, addresses: Iterable[Target], discover: bool = True,
                  connections: int = params.SPV_CONNECTIONS, runtime: Runtime | None = None,
                  limits: Limits | None = None, timeout: float = 5.0,
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None,
+                 networks: Iterable[str | IPv4Network] | None = None) -> None:
         super().__init__(name, listen=False, service_flags=0, learn_addresses=discover, discover=discover,
-                         runtime=runtime, rng=rng,
+                         runtime=runtime, rng=rng, networks=networks,
                          limits=replace(limits or Limits(), max_outbound=connections))
         self.timeout = timeout
         self.answers.update(self.answer_types)
         for address, label in (target_address(a) for a in addresses):
-            self.addrman.want(address, "asked", label)
+            self.addrman.ask(self.dial_address(address, label), label)
         self._current: Connection | None = None
         self.last_node: str | None = None  # the node it asks, or asked last
 

@@ -32,7 +32,8 @@ nodes. Nothing but version and verack is handled before the handshake.
 
 Peers are found through ``getaddr``/``addr``: a peer that learns addresses
 asks each outbound full node whom it knows, answers such a question once per
-connection, and keeps every address it learns (toycoin.connman dials them).
+connection, and keeps the addresses it learns that it may dial, in a bounded
+book (toycoin.addrman; toycoin.dialler dials them, a few at a time).
 
 Simplifications compared with Bitcoin: addresses are IPv4 only; no services
 negotiation beyond "full node or wallet".
@@ -337,7 +338,6 @@ class PeerMan(ConnMan):
         if not self.learn_addresses:
             conn.ignore(f"addr, but {self.name} does not look for peers")
             return
-        for address in message.addresses:
-            if self.addrman.learnable(address, (self.host, self._port)):
-                self.want(address, "learned")
+        for address in message.addresses:  # kept only inside our networks, bounded (toycoin.addrman)
+            self.want(address, "learned")
 

@@ -13,7 +13,8 @@ command line of toycoin.cli (``python -m toycoin node ...``), waits for its
 
 Without ``data_dir`` the ledger lives in the process's memory, so a restarted
 process starts again from the genesis block; with it the process resumes from
-its last stored block (toycoin.store).
+its last stored block (toycoin.store). ``networks`` (CIDR text) become
+``--network`` flags: where the process may dial (default: loopback).
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ import sys
 import threading
 from collections import deque
 from collections.abc import Sequence
+from ipaddress import IPv4Network
 from pathlib import Path
 from typing import IO
 
@@ -47,7 +49,8 @@ class NodeProcess:
                  peers: Sequence[Address] = (), startup_timeout: float = 15.0,
                  runtime: Runtime | None = None, sync: bool = False,
                  data_dir: str | Path | None = None, seal_every: float | None = None,
-                 pow: bool = False, mine: bool = False, hashrate: float | None = None) -> None:
+                 pow: bool = False, mine: bool = False, hashrate: float | None = None,
+                 networks: Sequence[str | IPv4Network] = ()) -> None:
         self.name = check_name(name)
         self.host, self._port = host, port
         self.peers_to_dial = list(peers)
@@ -56,6 +59,7 @@ class NodeProcess:
         self.data_dir = data_dir
         self.pow, self.mine, self.hashrate = pow or mine, mine, hashrate  # the proof-of-work network
         self.seal_every = seal_every  # seconds between blocks sealed from its mempool (--seal-every)
+        self.networks = [str(n) for n in networks]  # where it may dial (--network); none: its default
         self.runtime = runtime  # for snapshot(), which asks the node over TCP
         self._proc: subprocess.Popen | None = None
         self._log: deque[str] = deque(maxlen=params.MAX_EVENTS)
@@ -81,6 +85,8 @@ class NodeProcess:
             command += ["--hashrate", str(self.hashrate)]
         if self.seal_every is not None:
             command += ["--seal-every", f"{self.seal_every:g}"]
+        for network in self.networks:
+            command += ["--network", network]
         return command
 
     def start(self) -> None:

@@ -12,7 +12,7 @@ object's Merkle root (toycoin.chunks).
     SwarmPeer(PeerMan)    holds chunks, serves them under an upload cap, fetches what it lacks
       seed(obj, indexes)  hold the whole object (or some chunks) from now on (a seeder)
       find_peers(tracker) ask a tracker (toycoin.tracker) whom to connect to, and announce;
-                          only addresses in its own networks are dialled (toycoin.addrman.local_networks)
+                          only addresses in its own networks (``networks=``) are dialled
       is_complete, holdings, arrivals, bad_chunks, uploaded, completed_at
     CorruptPeer           a peer that serves chunks with one byte flipped, to be caught
 
@@ -40,7 +40,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from toycoin.addrman import Address, format_address, in_networks, local_networks
+from toycoin.addrman import Address, format_address, in_networks
 from toycoin.chunks import ChunkedObject, Manifest, verify_chunk
 from toycoin.errors import ValidationError
 from toycoin.merkle import MerkleProof
@@ -86,7 +86,6 @@ class SwarmPeer(PeerMan):
         self._asked: dict[int, Connection] = {}  # chunk index -> the connection asked for it
         self._upload_slot: asyncio.Lock | None = None
         self.answers.add(Peers)  # the tracker's answer, handed to find_peers
-        self.networks = local_networks(self.host)  # the only places it dials what a tracker says
         for message_type, handler in ((Bitfield, self.on_bitfield), (Have, self.on_have),
                                       (GetChunk, self.on_getchunk), (Chunk, self.on_chunk)):
             self.handle(message_type, handler)

@@ -24,6 +24,7 @@ The messages themselves, each a frozen dataclass with ``serialize()``,
     toycoin.msg_control  version, verack, ping, pong, getaddr, addr, reject
     toycoin.msg_data     tx, inv, getdata, notfound, block, getheaders, headers, mempool
     toycoin.msg_wallet   getutxos, utxos, getproof, proof, noproof
+    toycoin.msg_room     getstatus, status (a node's account of itself, for a classroom's map)
 
 A connection (toycoin.peer) is given a registry and finds a message class
 only there; nothing is looked up by a name a peer sent, and nothing is
@@ -49,6 +50,7 @@ from toycoin.msg_control import Addr, GetAddr, Ping, Pong, Reject, Verack, Versi
 from toycoin.msg_data import (
     BlockMessage, GetData, GetHeaders, Headers, Inv, MempoolRequest, NotFound, TxMessage,
 )
+from toycoin.msg_room import GetStatus, Status
 from toycoin.msg_wallet import GetProof, GetUtxos, NoProof, Proof, Utxos
 
 MessageSet = Mapping[bytes, type[Message]]
@@ -125,4 +127,5 @@ NODE_MESSAGES = message_set(
     Version, Verack, Ping, Pong, GetAddr, Addr, Reject,
     TxMessage, Inv, GetData, NotFound, BlockMessage, GetHeaders, Headers, MempoolRequest,
     GetUtxos, Utxos, GetProof, Proof, NoProof,
+    GetStatus, Status,
 )
