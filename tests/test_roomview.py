@@ -8,35 +8,7 @@ import pytest
 
 from toycoin.picture import Picture
 from toycoin.roomview import RoomWatch, draw_room, room_summary, tip_groups
-try:
-    from toycoin.room import NodeStatus, RoomMap
-except ImportError:  # TEMPORARY until h16-core lands
-    from dataclasses import dataclass
-
-    @dataclass(frozen=True)
-    class NodeStatus:
-        address: str
-        name: str
-        listen: str
-        height: int
-        tip_hex: str
-        peers: tuple
-        mining: bool
-        hashrate: float | None
-        blocks_found: int
-
-        @property
-        def peer_addresses(self):
-            return tuple(a for a, _ in self.peers)
-
-    @dataclass
-    class RoomMap:
-        nodes: dict
-        unreachable: dict
-
-        def links(self):
-            return {frozenset((a, b)) for a, s in self.nodes.items() for b in s.peer_addresses
-                    if b in self.nodes and a in self.nodes[b].peer_addresses}
+from toycoin.roommap import NodeStatus, RoomMap
 
 MAIN, FORK = "00aa" * 16, "00bb" * 16
 
@@ -179,3 +151,24 @@ def test_wait_until_returns_the_first_crawl_that_satisfies_the_condition_and_nam
             watch.wait_until(lambda room: len(room.nodes) == 7, timeout=0.2, what="a seventh laptop joins")
     finally:
         watch.close()
+
+
+@pytest.mark.timeout(90)
+def test_the_watch_draws_a_real_room_of_node_processes_and_sees_a_laptop_leave():
+    from toycoin.room import local_room
+
+    with local_room(3) as laptops:
+        teacher = laptops.teacher_address
+        watch = RoomWatch(teacher, every=0.5)
+        try:
+            room = watch.wait_until(lambda r: len(r.nodes) == 3 and len(r.links()) == 3, timeout=30,
+                                    what="three laptops in a mesh")
+            assert sorted(s.name for s in room.nodes.values()) == ["laptop1", "laptop2", "teacher"]
+            assert room_summary(room).splitlines()[0] == "3 nodes answered, 0 unreachable"
+            labels = node_labels(watch.diagram.value)
+            assert {"teacher", "127.0.0.2", "laptop1", "laptop2", "height 0"} <= set(labels)
+            laptops["laptop2"].kill()
+            room = watch.wait_until(lambda r: len(r.nodes) == 2, timeout=30, what="laptop2 is gone")
+            assert sorted(s.name for s in room.nodes.values()) == ["laptop1", "teacher"]
+        finally:
+            watch.close()

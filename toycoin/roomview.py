@@ -1,7 +1,7 @@
 """Room view: one picture of every node a crawl of the classroom reached, and a live panel of it.
 
 A classroom is one network across a LAN: thirty laptops, each a node, the
-teacher's one of them. toycoin.room crawls it (each node answers a small
+teacher's one of them. toycoin.roommap crawls it (each node answers a small
 ``getstatus`` with its name, height, tip, peers and whether it mines) and
 returns a ``RoomMap``; this module draws that map, and keeps drawing it.
 
@@ -39,6 +39,7 @@ from typing import Any
 
 import ipywidgets as w
 
+from toycoin import roommap
 from toycoin.errors import NodeError, ToycoinError
 from toycoin.picture import ACCENT, DOWN, MUTED, UP, Picture, escape, new_graph, short
 
@@ -190,17 +191,15 @@ def _description(room: Any, teacher: str | None) -> str:
 class RoomWatch:
     """A live picture of the room: crawled again every ``every`` seconds in a thread, and redrawn.
 
-    ``crawl`` is called with ``start`` and ``options`` (default: toycoin.room.crawl), and
+    ``crawl`` is called with ``start`` and ``options`` (default: toycoin.roommap.crawl), and
     returns a RoomMap. The button stops the watching and resumes it; ``close()`` ends it.
     """
 
     def __init__(self, start: str, every: float = 3.0, *, title: str = "the room",
                  teacher: str | None = None, crawl: Callable[..., Any] | None = None, **options: Any) -> None:
-        if crawl is None:
-            from toycoin.room import crawl  # the view of toycoin.room, imported where it is used
         self.start, self.every, self.title = start, every, title
         self.teacher = teacher if teacher is not None else start
-        self.options, self._crawl = options, crawl
+        self.options, self._crawl = options, crawl or roommap.crawl
         self.room: Any = None
         self.crawls = 0  # how many crawls the panel has drawn
         self.button = w.Button(description="stop watching", icon="pause", layout={"width": "auto"})
