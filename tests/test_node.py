@@ -266,11 +266,14 @@ def test_an_addr_full_of_dead_addresses_is_dialled_a_few_at_a_time(make_node):
     in_flight = []  # dials in progress, seen at each failed dial (on the network thread)
     a.subscribe(lambda e: in_flight.append(len(a.addrman.dialling)) if e.kind == "connect failed" else None)
     dead = tuple(("127.0.0.1", port) for port in range(1, 41))  # nothing listens on these here
-    with socket.create_connection(a.address) as mallory:
-        hello = (msg_control.Version("mallory", 1, 0, 0), msg_control.Verack(), msg_control.Addr(dead))
-        for message in hello:
-            mallory.sendall(wire.encode_frame(message))
-        a.wait_until(lambda: len(in_flight) >= 6, what="A dialled some of the dead addresses")
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        a.connect(server.getsockname(), wait=False)  # A dials mallory, and asks whom it knows
+        mallory, _ = server.accept()
+        with mallory:
+            hello = (msg_control.Version("mallory", 1, 0, 0), msg_control.Verack(), msg_control.Addr(dead))
+            for message in hello:
+                mallory.sendall(wire.encode_frame(message))
+            a.wait_until(lambda: len(in_flight) >= 6, what="A dialled some of the dead addresses")
     assert max(in_flight) <= 2
 
 

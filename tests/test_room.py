@@ -10,6 +10,7 @@ from typing import ClassVar
 import pytest
 
 from toycoin import room, wire
+from toycoin.cli import ConnectionLog
 from toycoin.errors import NodeError, ParseError
 from toycoin.message import Message, write_list
 from toycoin.mining import Miner
@@ -249,6 +250,12 @@ def test_join_a_teacher_outside_this_network_says_which_networks():
         room.join("127.0.0.5:8333", host="127.0.0.1", name="amy", networks=["127.0.0.0/30"])
 
 
+def test_join_on_a_port_in_use_says_how_to_choose_another(make_node):
+    teacher = make_node("teacher")
+    with pytest.raises(NodeError, match="address already in use.*pass another port"):
+        room.join(teacher.address, host="127.0.0.1", name="amy", port=teacher.address[1])
+
+
 def test_join_a_teacher_and_mine(make_node):
     teacher = make_node("teacher")
     student = room.join(teacher.address, host="127.0.0.1", name="amy", port=0, mine=True, hashrate=2000)
@@ -275,24 +282,29 @@ def test_a_local_room_of_processes_on_distinct_loopback_addresses(make_node):
         assert [a.split(":")[0] for _, a in sorted(local.addresses.items())] == \
             ["127.0.0.61", "127.0.0.62", "127.0.0.60"]
         # an in-process node joins the room of processes, as the chapter's notebook does
-        me = room.join(local.teacher_address, host="127.0.0.63", name="me", port=0)
-        try:
-            found = local.crawl_until(lambda m: len(m.nodes) == 4 and len(m.links()) == 6, timeout=30,
-                                      what="four laptops, each linked to the three others")
-            assert sorted(found.names().values()) == ["laptop1", "laptop2", "me", "teacher"]
-            assert isinstance(local["teacher"], NodeProcess)
-        finally:
-            me.kill()
-    assert not any(p.is_running for p in local.processes.values())
+        me = local.join("me", mine=True, hashrate=500)
+        assert me.address[0] == "127.0.0.63"
+        found = local.crawl_until(lambda m: len(m.nodes) == 4 and len(m.links()) == 6, timeout=30,
+                                  what="four laptops, each linked to the three others")
+        assert sorted(found.names().values()) == ["laptop1", "laptop2", "me", "teacher"]
+        assert isinstance(local["teacher"], NodeProcess)
+        found = local.crawl_until(lambda m: m.converged and min(s.height for s in m.nodes.values()) >= 2,
+                                  timeout=30, what="the room took the blocks mined here")
+        assert found.nodes[f"127.0.0.63:{me.address[1]}"].blocks_found >= 2
+    assert not any(p.is_running for p in local.processes.values()) and not me.is_running
 
 
 def test_a_local_room_falls_back_to_ports_where_only_127_0_0_1_binds(monkeypatch):
     monkeypatch.setattr(room, "loopback_hosts", lambda n, base=2: None)
-    with room.local_room(2) as local:
+    with room.local_room(2, mine=True, hashrate=300) as local:
         assert not local.distinct_addresses and "only 127.0.0.1 can be bound" in local.note
         assert {a.split(":")[0] for a in local.addresses.values()} == {"127.0.0.1"}
-        found = local.crawl()
-        assert sorted(found.names().values()) == ["laptop1", "teacher"]
+        me = local.join("me")
+        assert me.address[0] == "127.0.0.1"
+        found = local.crawl_until(lambda m: len(m.nodes) == 3, timeout=30, what="three laptops")
+        assert sorted(found.names().values()) == ["laptop1", "me", "teacher"]
+        processes = [s for s in found.nodes.values() if s.name != "me"]
+        assert all(s.mining and s.hashrate == 300 for s in processes)
 
 
 # --- the command line ----------------------------------------------------------------------------
@@ -313,6 +325,28 @@ def test_the_room_command_prints_one_line_per_node(make_node):
     assert "1 peers (B)  mining (cap 50" in lines[0]
     assert lines[1].startswith("B  ") and lines[1].endswith("not mining")
     assert lines[2].startswith("2 nodes, 1 links, ")
+
+
+def test_the_room_command_keeps_to_its_networks(make_node):
+    a, b = make_node("A"), make_node("B")
+    b.connect(a)
+    result = run_cli("room", f"127.0.0.1:{a.address[1]}", "--network", "10.0.0.0/8")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("A  ") and lines[1].startswith("1 nodes, 0 links, 1 tip")
+    assert lines[2] == (f"not asked  127.0.0.1:{b.address[1]}  "
+                        "127.0.0.1 is outside the networks it dials (10.0.0.0/8)")
+
+
+def test_a_crawl_leaves_no_lines_in_a_nodes_connection_log(make_node):
+    a, b = make_node("A"), make_node("B")
+    lines = []
+    a.subscribe(ConnectionLog(lines.append))
+    b.connect(a)
+    for _ in range(3):
+        room.crawl(a.address)
+    a.sync_with_ping()
+    assert lines == ["A: connected to B (inbound full node)"]
 
 
 @pytest.mark.parametrize("args, message, code", [

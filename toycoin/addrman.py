@@ -13,6 +13,7 @@ connections (toycoin.dialler, used by toycoin.connman).
                     why an address must never be dialled (0.0.0.0, multicast, broadcast,
                     link-local, outside the networks), or None
     Target          what a connect() accepts: a node, a node process or a (host, port)
+    AddrBudget      how many more addresses one peer may make us process (a token bucket)
     AddrMan         the book: asked, tried and new addresses, their labels, addresses
                     that turned out to be ourselves, dials in progress, why the last
                     dial of each failed, and nodes banned for lying
@@ -30,6 +31,7 @@ from __future__ import annotations
 import ipaddress
 import itertools
 import random
+import time
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
@@ -152,6 +154,34 @@ def undialable(address: Address, networks: Networks) -> str | None:
 def in_networks(address: Address, networks: Networks) -> bool:
     """Whether ``address`` may be dialled by a peer with these networks (see ``undialable``)."""
     return undialable(address, networks) is None
+
+
+class AddrBudget:
+    """How many more addresses from one peer may be processed (Bitcoin Core's addr token bucket;
+    state of one connection): one to start with, ``MAX_ADDR_TO_SEND`` more for each getaddr we
+    send (``asked``), ``ADDR_TOKENS_PER_SECOND`` over time up to ``MAX_ADDR_TOKENS``."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.tokens = 1.0
+        self.ignored = 0  # addresses over the budget, never looked at
+        self._at = clock()
+
+    def asked(self) -> None:
+        """We sent getaddr: a full answer may come."""
+        self.tokens += params.MAX_ADDR_TO_SEND
+
+    def take(self, count: int) -> int:
+        """How many of ``count`` addresses may be processed now (the rest are ignored)."""
+        now = self.clock()
+        if self.tokens < params.MAX_ADDR_TOKENS:
+            self.tokens = min(self.tokens + (now - self._at) * params.ADDR_TOKENS_PER_SECOND,
+                              float(params.MAX_ADDR_TOKENS))
+        self._at = now
+        allowed = min(count, int(self.tokens))
+        self.tokens -= allowed
+        self.ignored += count - allowed
+        return allowed
 
 
 class AddrMan:

@@ -279,12 +279,15 @@ class ConnectionLog:
     address, not at every retry: the node itself records one failed dial per
     address until a dial succeeds (toycoin.addrman), and this log says once
     that a dialled address closed the connection before any handshake, as a
-    port where some other program listens does.
+    port where some other program listens does. A wallet's short session (a
+    balance, a payment, a teacher's crawl of the room every second or so) is
+    not a peer, and is not shown.
     """
 
     def __init__(self, write: Callable[[str], None]) -> None:
         self.write = write
         self._connected: Counter[str] = Counter()  # handshaked connections, by peer name
+        self._wallets: Counter[str] = Counter()  # handshaked wallet sessions, by name
         self._dialled: set[str] = set()  # addresses this node opened a connection to
         self._refusing: set[str] = set()  # dialled addresses that closed before the handshake
 
@@ -296,6 +299,9 @@ class ConnectionLog:
     def line(self, event: Event) -> str | None:
         """The line to show for ``event``, or None for one to keep quiet about."""
         me, peer, detail = event.node, event.peer or "", event.detail
+        if event.kind == "connected" and str(detail).endswith("wallet"):
+            self._wallets[peer] += 1
+            return None
         if event.kind == "connected":
             self._connected[peer] += 1
             self._refusing.discard(peer)
@@ -308,6 +314,9 @@ class ConnectionLog:
         if event.kind == "opened" and event.direction == "out":
             self._dialled.add(peer)
         if event.kind != "disconnected":
+            return None
+        if self._wallets[peer] > 0:
+            self._wallets[peer] -= 1
             return None
         if self._connected[peer] > 0:
             self._connected[peer] -= 1

@@ -64,9 +64,10 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from toycoin import params
-from toycoin.addrman import AddrMan, Address, Target, format_address, parse_networks, target_address
-from toycoin.errors import NodeError
+from toycoin.addrman import (AddrBudget, AddrMan, Address, Target, format_address, parse_networks,
+                             target_address)
 from toycoin.dialler import Dialler, checked_address, resolve
+from toycoin.errors import NodeError
 from toycoin.events import Recorder
 from toycoin.message import Message
 from toycoin.msg_control import Version
@@ -87,6 +88,7 @@ class PeerState:
     verack_received: bool = False
     listen_address: Address | None = None  # where the peer itself listens
     answered_getaddr: bool = False
+    addr_budget: AddrBudget = field(default_factory=AddrBudget)  # addresses it may still send us
     pings: dict[int, asyncio.Future] = field(default_factory=dict)
     # Answers to our questions (toycoin.peerman.PeerMan.ask), then why the connection ended.
     replies: asyncio.Queue = field(default_factory=asyncio.Queue)

@@ -23,8 +23,8 @@ instead; a session costs more, and keeps the one connection layer. A node
 that does not answer is dropped from the routing table, and the lookup
 carries on with the others: with k replicas a key survives the death of many
 nodes. Contacts outside the node's own networks (``networks=``, by default
-toycoin.addrman.local_networks) are never kept, so a hostile answer cannot make it dial the
-internet.
+toycoin.addrman.local_networks) are never kept, so a hostile answer cannot
+make it dial the internet.
 
 A lookup runs in rounds: ask the ``alpha`` closest contacts not asked yet,
 all at once; merge what they return, in the order they were asked (so runs

@@ -137,8 +137,9 @@ def checked_address(address: Address, networks: Networks, who: str, label: str |
         return host, port
     anywhere = (ipaddress.IPv4Network("0.0.0.0/0"),)
     if undialable((host, port), anywhere) is None:  # an ordinary address, outside the networks
-        lan = ipaddress.IPv4Network(f"{host}/24", strict=False)
-        why += f"; to dial it, start {who} with networks=['{lan}'] (on the command line: --network {lan})"
+        wider = [*map(str, networks), str(ipaddress.IPv4Network(f"{host}/24", strict=False))]
+        flags = " ".join(f"--network {n}" for n in wider)
+        why += f"; to dial it, start {who} with networks={wider} (on the command line: {flags})"
     raise NodeError(f"{who} will not dial {label}: {why}")
 
 

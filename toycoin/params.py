@@ -54,6 +54,13 @@ MAX_PROTOCOL_MESSAGE_LENGTH = 1_000_000
 MAX_BLOCK_SIZE = 900_000
 # Most addresses in one addr message [MAX_ADDR_TO_SEND].
 MAX_ADDR_TO_SEND = 1000
+# Addresses from one peer a node processes: a bucket of tokens that holds one at
+# first (a peer may announce itself), gets MAX_ADDR_TO_SEND more each time the
+# node asks with getaddr, and refills at this rate up to the cap; the rest is
+# dropped unexamined, so an addr flood costs the node almost nothing
+# [MAX_ADDR_RATE_PER_SECOND, MAX_ADDR_PROCESSING_TOKEN_BUCKET].
+ADDR_TOKENS_PER_SECOND = 0.1
+MAX_ADDR_TOKENS = 1000
 # Most coins listed in one utxos reply to a wallet (toycoin's own message).
 MAX_UTXOS_TO_SEND = 1000
 # Longest node name in a version message, printable ASCII only
@@ -137,6 +144,9 @@ MAX_UNCONNECTING_HEADERS = 10
 # forgotten, those with the least work first, so a flood of cheap forks cannot fill memory
 # (Bitcoin Core bounds them by requiring minimum chain work [nMinimumChainWork]).
 MAX_SIDE_HEADERS = 5000
+# Side branches a syncing node remembers having reported as not applied (so each is
+# reported once); older ones are forgotten (toycoin's own, like MAX_RECENT_REJECTS).
+MAX_REFUSED_BRANCHES = 1000
 # Most hashes in a getheaders block locator [MAX_LOCATOR_SZ].
 MAX_LOCATOR_SZ = 101
 # Most sibling hashes in a Merkle proof. A block's transaction count is a

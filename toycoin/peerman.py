@@ -33,7 +33,10 @@ nodes. Nothing but version and verack is handled before the handshake.
 Peers are found through ``getaddr``/``addr``: a peer that learns addresses
 asks each outbound full node whom it knows, answers such a question once per
 connection, and keeps the addresses it learns that it may dial, in a bounded
-book (toycoin.addrman; toycoin.dialler dials them, a few at a time).
+book (toycoin.addrman; toycoin.dialler dials them, a few at a time). It
+processes only as many addresses from each peer as its budget allows
+(toycoin.addrman.AddrBudget: a full answer to its own getaddr, and a trickle
+beyond): the rest of a flood is dropped unexamined.
 
 Simplifications compared with Bitcoin: addresses are IPv4 only; no services
 negotiation beyond "full node or wallet".
@@ -229,7 +232,7 @@ class PeerMan(ConnMan):
         except ConnectionRefusedError:
             raise NodeError(f"cannot reach {who}: connection refused — is it running?") from None
         except (OSError, asyncio.TimeoutError) as error:
-            raise NodeError(f"cannot reach {who}: {error or 'timed out'}") from None
+            raise NodeError(f"cannot reach {who}: {str(error) or 'timed out'}") from None
         opened: asyncio.Future[Connection] = asyncio.get_running_loop().create_future()
         serving = asyncio.get_running_loop().create_task(
             self.serve(reader, writer, address, opened=opened))
@@ -310,6 +313,7 @@ class PeerMan(ConnMan):
         if state.version.is_full_node:
             if not conn.inbound and self.learn_addresses:
                 conn.send(GetAddr())  # like Bitcoin Core, ask outbound peers whom they know
+                state.addr_budget.asked()
             self.on_connected(conn)
 
     def on_connected(self, conn: Connection) -> None:
@@ -338,6 +342,12 @@ class PeerMan(ConnMan):
         if not self.learn_addresses:
             conn.ignore(f"addr, but {self.name} does not look for peers")
             return
-        for address in message.addresses:  # kept only inside our networks, bounded (toycoin.addrman)
+        budget = self.state(conn).addr_budget
+        first_excess = budget.ignored == 0
+        allowed = budget.take(len(message.addresses))
+        for address in message.addresses[:allowed]:  # kept only inside our networks, in a bounded book
             self.want(address, "learned")
+        if allowed < len(message.addresses) and first_excess:  # said once per connection
+            self.record("addr ignored", conn.label, f"{len(message.addresses) - allowed} of "
+                        f"{len(message.addresses)} addresses, over what {conn.label} may send unasked")
 

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import IO
 
 from toycoin import params
-from toycoin.addrman import Address, format_address
+from toycoin.addrman import Address, format_address, parse_networks
 from toycoin.cli import READY_PREFIX
 from toycoin.client import WalletClient
 from toycoin.errors import NodeError
@@ -50,7 +50,7 @@ class NodeProcess:
                  runtime: Runtime | None = None, sync: bool = False,
                  data_dir: str | Path | None = None, seal_every: float | None = None,
                  pow: bool = False, mine: bool = False, hashrate: float | None = None,
-                 networks: Sequence[str | IPv4Network] = ()) -> None:
+                 networks: Sequence[str | IPv4Network] | str = ()) -> None:
         self.name = check_name(name)
         self.host, self._port = host, port
         self.peers_to_dial = list(peers)
@@ -59,7 +59,8 @@ class NodeProcess:
         self.data_dir = data_dir
         self.pow, self.mine, self.hashrate = pow or mine, mine, hashrate  # the proof-of-work network
         self.seal_every = seal_every  # seconds between blocks sealed from its mempool (--seal-every)
-        self.networks = [str(n) for n in networks]  # where it may dial (--network); none: its default
+        # Where it may dial (--network), checked here as Node checks its own; none: its default.
+        self.networks = [str(n) for n in parse_networks(networks, host)] if networks else []
         self.runtime = runtime  # for snapshot(), which asks the node over TCP
         self._proc: subprocess.Popen | None = None
         self._log: deque[str] = deque(maxlen=params.MAX_EVENTS)

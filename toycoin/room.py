@@ -10,7 +10,8 @@ addresses plays the same part, one process per laptop.
     join(teacher, host=, name=)      a student's node in this process, joined to the teacher
     check_host(host, towards)        may a node listen on ``host``? (an address of this machine)
     address_towards(address)         the address this machine reaches ``address`` from
-    local_room(n)                    LocalRoom: n node processes on 127.0.0.2, 127.0.0.3, ...
+    local_room(n)                    LocalRoom: n node processes on 127.0.0.2, 127.0.0.3, ...;
+                                     its join(name) adds a node of this process as one more laptop
     loopback_hosts(n, base)          those addresses, or None where only 127.0.0.1 binds
     crawl, crawl_until, ask_status, RoomMap, NodeStatus, parse_address   from toycoin.roommap
     ROOM_COMMAND                     ``python -m toycoin room HOST:PORT``: the crawl, printed
@@ -78,7 +79,11 @@ def join(teacher: AddressLike, *, host: str, name: str, port: int = ROOM_PORT,
         raise NodeError(f"cannot join the room: {error}") from None
     node = Node(name, rules=COURSE_POW, host=host, port=port, data_dir=data_dir, runtime=get_runtime(runtime),
                 services=[Relay, BlockSync, lambda: Miner(hashrate)], networks=nets)
-    node.start()  # NodeError if the port is taken
+    try:
+        node.start()
+    except NodeError as error:  # the port is taken, most likely by a node this laptop runs already
+        raise NodeError(f"cannot join the room: {error}; stop the other node, or pass another port "
+                        f"(port=0: any free one)") from None
     try:
         node.connect(teacher_address, timeout=timeout)
     except NodeError as error:
@@ -200,12 +205,30 @@ class LocalRoom:
     differ by port, and ``note`` says so (a line a chapter can print).
     """
 
-    def __init__(self, processes: Sequence[NodeProcess], note: str | None, runtime: Runtime) -> None:
+    def __init__(self, processes: Sequence[NodeProcess], note: str | None, runtime: Runtime,
+                 next_host: int = 0) -> None:
         self.processes = {p.name: p for p in processes}
         self.teacher = processes[0]
         self.note = note
         self.distinct_addresses = note is None
         self.runtime = runtime
+        self.joined: list[Node] = []  # nodes of this process that joined the room (``join``)
+        self._next_host = next_host  # the last number of the next loopback address to hand out
+
+    def join(self, name: str, **options: Any) -> Node:
+        """A node in this process that joins the room as one more laptop, as a student's notebook
+        does (toycoin.room.join: ``mine``, ``hashrate``, ...), on the next loopback address (or
+        on 127.0.0.1 with a port of its own); stopped with the room."""
+        host = "127.0.0.1"
+        if self.distinct_addresses:
+            while self._next_host <= 254 and loopback_hosts(1, self._next_host) is None:
+                self._next_host += 1
+            if self._next_host <= 254:
+                host, self._next_host = f"127.0.0.{self._next_host}", self._next_host + 1
+        options.setdefault("runtime", self.runtime)
+        node = join(self.teacher.address, host=host, name=name, port=0, **options)
+        self.joined.append(node)
+        return node
 
     def __repr__(self) -> str:
         running = sum(p.is_running for p in self.processes.values())
@@ -251,7 +274,9 @@ class LocalRoom:
             raise
 
     def stop(self) -> None:
-        """Stop every process (a clean stop), all at once."""
+        """Stop every process (a clean stop), all at once, and every node that joined."""
+        for node in self.joined:
+            node.stop()
         with ThreadPoolExecutor(max_workers=8) as pool:
             list(pool.map(lambda p: p.stop(), self.processes.values()))
 
@@ -285,7 +310,7 @@ def local_room(n: int, *, base: int = 2, names: Sequence[str] | None = None, por
     runtime = get_runtime(runtime)
     processes = [NodeProcess(name, host=host, port=port, pow=True, mine=mine, hashrate=hashrate,
                              runtime=runtime) for name, host in zip(names, hosts, strict=True)]
-    room = LocalRoom(processes, note, runtime)
+    room = LocalRoom(processes, note, runtime, next_host=base + n)
     if start:
         room.start()
     return room

@@ -274,15 +274,16 @@ async def _crawl(asker: _Asker, starts: list[Address], networks: Networks, max_n
 
 def crawl_until(start: AddressLike | Sequence[AddressLike], predicate: Callable[[RoomMap], bool], *,
                 timeout: float = 30.0, what: str = "the room is as expected", interval: float = 0.25,
-                **options: Any) -> RoomMap:
+                node_timeout: float = 3.0, **options: Any) -> RoomMap:
     """Crawl until ``predicate(map)`` holds, and return that map: how a teacher (or a test) waits
     on the room. NodeError after ``timeout`` seconds, naming ``what`` and showing the last map. A
-    crawl that finds no node counts as a map that does not hold (the room may be starting)."""
+    crawl that finds no node counts as a map that does not hold (the room may be starting).
+    ``node_timeout`` is each crawl's ``timeout``; ``options`` are the rest of crawl's."""
     deadline = time.monotonic() + timeout
     last: RoomMap | str = "no crawl finished"
     while True:
         try:
-            last = crawl(start, **options)
+            last = crawl(start, timeout=node_timeout, **options)
             if predicate(last):
                 return last
         except NodeError as error:

@@ -76,7 +76,9 @@ class BlockSync(Service):
         self._peers: set[Connection] = set()  # full nodes, from their handshake on
         self._known: dict[Connection, bytes] = {}  # the best header each peer is known to have
         self._asked_mempool: set[Connection] = set()
-        self._refused: set[bytes] = set()  # first headers of branches reported as not applied
+        # First headers of branches reported as not applied, oldest first; at most
+        # MAX_REFUSED_BRANCHES (an old one forgotten is at worst reported again).
+        self._refused: dict[bytes, None] = {}
         self._unconnecting: dict[Connection, int] = {}  # headers messages in a row that connect to nothing
 
     def attach(self, node: NodeServices) -> None:
@@ -194,7 +196,9 @@ class BlockSync(Service):
         parent = first.prev_block_hash
         if self.ledger.height_of(parent) is None or parent == self.ledger.tip_hash:
             return
-        self._refused.add(first.hash)
+        self._refused[first.hash] = None
+        if len(self._refused) > params.MAX_REFUSED_BRANCHES:
+            del self._refused[next(iter(self._refused))]
         tip = self.ledger.tip
         self.node.record("block not applied", self.node.peer_name(conn),
                          f"block {first.hash_hex[:12]}… does not build on my tip "
