@@ -109,7 +109,7 @@ def draw_room(room: Any, teacher: str | None = None, title: str = "",
             touches_teacher = teacher in (a, b)
             graph.edge(ids[a], ids[b], color=ACCENT if touches_teacher else "#b0bec5",
                        penwidth="1.4" if touches_teacher else "0.8")
-    radius = max([abs(c) for place in positions.values() for c in place] or [2.2])
+    radius = max([abs(c) for place in positions.values() for c in place] or [2.5])
     _legend(graph, room, fills, radius)
     return Picture(graph, _description(room, teacher))
 
@@ -125,7 +125,7 @@ def _ring_order(room: Any, addresses: list[str]) -> list[str]:
 def _positions(ring: list[str], centre: str | None) -> dict[str, tuple[float, float]]:
     """The centre node at (0, 0); the others evenly on a ring that grows with their number."""
     places = {centre: (0.0, 0.0)} if centre is not None else {}
-    radius = max(2.2, SPACING * len(ring) / (2 * math.pi))
+    radius = max(2.5, SPACING * len(ring) / (2 * math.pi))
     for i, address in enumerate(ring):
         angle = math.pi / 2 - 2 * math.pi * i / max(1, len(ring))  # from the top, clockwise
         places[address] = (round(radius * math.cos(angle), 2), round(radius * math.sin(angle), 2))
