@@ -171,7 +171,8 @@ def _legend(graph: Any, room: Any, fills: Mapping[str, str], radius: float) -> N
     if room.unreachable:
         rows += (f'<TR><TD BGCOLOR="{MUTED}" WIDTH="14"></TD><TD ALIGN="LEFT">unreachable: '
                  f'{len(room.unreachable)}</TD></TR>')
-    rows += '<TR><TD></TD><TD ALIGN="LEFT">bold border: mining</TD></TR>'
+    if any(status.mining for status in room.nodes.values()):
+        rows += '<TR><TD></TD><TD ALIGN="LEFT">bold border: mining</TD></TR>'
     graph.node("legend", f'<<TABLE BORDER="0" CELLSPACING="2" CELLPADDING="2">{rows}</TABLE>>',
                shape="plaintext", fontsize="9", pos=f"{radius + 2.6:.2f},{-radius:.2f}!")
 
