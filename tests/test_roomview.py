@@ -170,5 +170,9 @@ def test_the_watch_draws_a_real_room_of_node_processes_and_sees_a_laptop_leave()
             laptops["laptop2"].kill()
             room = watch.wait_until(lambda r: len(r.nodes) == 2, timeout=30, what="laptop2 is gone")
             assert sorted(s.name for s in room.nodes.values()) == ["laptop1", "teacher"]
+            laptops["teacher"].kill()  # the address the watch started from: it goes on from laptop1
+            room = watch.wait_until(lambda r: len(r.nodes) == 1, timeout=30, what="the teacher is gone")
+            assert [s.name for s in room.nodes.values()] == ["laptop1"] and teacher in room.unreachable
+            assert "unreachable" in node_labels(watch.diagram.value)
         finally:
             watch.close()

@@ -13,8 +13,9 @@ returns a ``RoomMap``; this module draws that map, and keeps drawing it.
     tip_groups(room)   the nodes of each tip, the most common tip first
     RoomWatch(start, every=3.0, ...)
                        a panel that crawls the room again every few seconds in a
-                       thread of its own and redraws; a button stops and resumes
-                       it; ``refresh()`` crawls once now, from a cell;
+                       thread of its own (from every node it reached last time, so
+                       it outlives the teacher's node) and redraws; a button stops
+                       and resumes it; ``refresh()`` crawls once now, from a cell;
                        ``wait_until(predicate)`` waits for a crawl whose map satisfies it
 
 The layout is pinned, not computed: the teacher (the node the crawl started
@@ -192,8 +193,11 @@ def _description(room: Any, teacher: str | None) -> str:
 class RoomWatch:
     """A live picture of the room: crawled again every ``every`` seconds in a thread, and redrawn.
 
-    ``crawl`` is called with ``start`` and ``options`` (default: toycoin.roommap.crawl), and
-    returns a RoomMap. The button stops the watching and resumes it; ``close()`` ends it.
+    Each crawl starts from ``start`` and from every node the last crawl reached, so the
+    picture outlives the teacher's node: when it dies, it turns grey (unreachable) and the rest
+    of the room is still drawn. ``crawl`` is called with that list and ``options`` (default:
+    toycoin.roommap.crawl), and returns a RoomMap. The button stops the watching and resumes
+    it; ``close()`` ends it.
     """
 
     def __init__(self, start: str, every: float = 3.0, *, title: str = "the room",
@@ -230,7 +234,8 @@ class RoomWatch:
 
     def refresh(self) -> Any:
         """Crawl the room now, redraw, and return the RoomMap."""
-        room = self._crawl(self.start, **self.options)
+        known = sorted(self.room.nodes) if self.room is not None else []
+        room = self._crawl([self.start, *(a for a in known if a != self.start)], **self.options)
         with self._lock:
             self.room = room
             self.crawls += 1
