@@ -290,7 +290,10 @@ class RoomWatch:
         self._watching.set()
         self._wake.set()
         self._thread.join(timeout=30)
-        self.widget.close()
+        self.summary.value = self.diagram.value = ""  # a closed panel keeps no picture of the room
+        for widget in (self.widget, *self.widget.children, self.button, self.status, self.summary,
+                       self.diagram):
+            widget.close()  # each one: closing a box leaves its children open (and in the notebook)
 
     # --- the thread ------------------------------------------------------
 
