@@ -11,6 +11,7 @@ import pytest
 
 from toycoin import room, wire
 from toycoin.cli import ConnectionLog
+from toycoin.dialler import source_address
 from toycoin.errors import NodeError, ParseError
 from toycoin.message import Message, write_list
 from toycoin.mining import Miner
@@ -115,6 +116,14 @@ def test_parse_address_takes_text_or_a_pair():
     assert room.parse_address(("10.77.0.1", 8333)) == ("10.77.0.1", 8333)
 
 
+def test_a_node_dials_from_the_address_it_listens_on():
+    assert source_address("127.0.0.3", ("127.0.0.2", 8333)) == ("127.0.0.3", 0)
+    assert source_address("10.77.0.3", ("10.77.0.1", 8333)) == ("10.77.0.3", 0)
+    assert source_address("0.0.0.0", ("10.77.0.1", 8333)) is None  # listening everywhere: the system's choice
+    assert source_address("127.0.0.1", ("10.77.0.1", 8333)) is None  # loopback cannot reach a LAN
+    assert source_address("localhost", ("127.0.0.1", 8333)) is None
+
+
 # --- the crawl --------------------------------------------------------------------------------
 
 
@@ -137,6 +146,25 @@ def test_crawl_of_an_unreachable_address_names_it_and_its_port():
         port = s.getsockname()[1]  # nobody listens here once closed
     with pytest.raises(NodeError, match=f"127.0.0.1:{port}.*connection refused.*TCP port {port}: open that"):
         room.crawl(f"127.0.0.1:{port}", timeout=1.0)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a full accept queue drops SYNs on Linux")
+def test_a_port_that_drops_every_dial_times_out_and_names_the_firewall():
+    # A listening socket whose accept queue is full drops new SYNs, as a firewall that drops does.
+    with socket.socket() as full:
+        full.bind(("127.0.0.1", 0))
+        full.listen(0)
+        fillers = [socket.socket() for _ in range(3)]
+        try:
+            for filler in fillers:
+                filler.setblocking(False)
+                filler.connect_ex(full.getsockname())
+            port = full.getsockname()[1]
+            with pytest.raises(NodeError, match=f"127.0.0.1:{port}: timed out; .*block TCP port {port}"):
+                room.ask_status(full.getsockname(), timeout=1.0)
+        finally:
+            for filler in fillers:
+                filler.close()
 
 
 def test_crawl_records_a_node_that_went_away_and_carries_on(make_node):
