@@ -18,15 +18,15 @@ returns a ``RoomMap``; this module draws that map, and keeps drawing it.
                        and resumes it; ``refresh()`` crawls once now, from a cell;
                        ``wait_until(predicate)`` waits for a crawl whose map satisfies it
 
-The layout is pinned, not computed: the teacher (the node the crawl started
-from, unless told otherwise) in the middle, everyone else on a ring in the
+The layout is pinned, not computed: the teacher (``teacher=``; RoomWatch
+passes the address it crawls from) in the middle, everyone else on a ring in the
 order of their names. A node that joins takes its place on the ring, and
 the others move only a little: a live picture that reshuffled itself at
 every redraw could not be followed. Thirty nodes and more stay readable
 (the ring grows with the room).
 
 CSS classes for the browser: ``toycoin-room`` (the panel), ``toycoin-room-toggle``
-(its button), ``toycoin-room-summary``, ``toycoin-room-diagram``.
+(its button), ``toycoin-room-state``, ``toycoin-room-summary``, ``toycoin-room-diagram``.
 This is a view: the core never imports it.
 """
 from __future__ import annotations
@@ -43,13 +43,14 @@ import ipywidgets as w
 from toycoin import roommap
 from toycoin.errors import NodeError, ToycoinError
 from toycoin.picture import ACCENT, DOWN, MUTED, UP, Picture, escape, new_graph, short
+from toycoin.roommap import RoomMap
 
 # One pale fill per tip, the most common tip first (the chain most of the room follows).
 TIP_FILLS = ("#c8e6c9", "#ffe0b2", "#bbdefb", "#f8bbd0", "#d1c4e9", "#fff9c4", "#b2dfdb", "#ffccbc")
 SPACING = 1.6  # inches of ring per node: room for "name / height 12 / mining" in a box
 
 
-def tip_groups(room: Any) -> list[tuple[str, int, list[str]]]:
+def tip_groups(room: RoomMap) -> list[tuple[str, int, list[str]]]:
     """(tip, height, addresses) for each tip some node reported, the most nodes first (then the
     highest, then by tip): the first is the chain most of the room is on."""
     groups: dict[str, list[str]] = {}
@@ -60,7 +61,7 @@ def tip_groups(room: Any) -> list[tuple[str, int, list[str]]]:
                   key=lambda group: (-len(group[2]), -group[1], group[0]))
 
 
-def room_summary(room: Any) -> str:
+def room_summary(room: RoomMap) -> str:
     """A few lines: how many nodes answered, each tip and who is on it, the miners, the unreachable."""
     nodes = room.nodes
     answered = f"{len(nodes)} node{'s' if len(nodes) != 1 else ''} answered"
@@ -78,7 +79,7 @@ def room_summary(room: Any) -> str:
     return "\n".join(lines)
 
 
-def draw_room(room: Any, teacher: str | None = None, title: str = "",
+def draw_room(room: RoomMap, teacher: str | None = None, title: str = "",
               show_addresses: bool = True) -> Picture:
     """Draw a RoomMap: nodes by name and height, links, miners, the teacher, forks, the unreachable.
 
