@@ -29,6 +29,8 @@ from toycoin.network import Network
 from toycoin.node import course_genesis
 from toycoin.pow import PowRules
 from toycoin.pow import COURSE_POW
+from toycoin.room import crawl_until, local_room
+from toycoin.roomview import draw_room
 from toycoin.spv import LightClient
 from toycoin.relay import Relay
 from toycoin.sync import BlockSync
@@ -204,6 +206,22 @@ def split_network_forks() -> Picture:
                              title="10: split in two, each side seals its own branch")
 
 
+def room_split_on_a_fork() -> Picture:
+    """Chapter 12's room: five laptops as node processes, three in this process that cut their
+    links to the others and seal a block of their own: two tips, two colours."""
+    with local_room(5) as laptops:
+        window = [laptops.join(name) for name in ("me", "nina", "omar")]
+        laptops.crawl_until(lambda m: len(m.links()) == 28, timeout=30, what="a mesh of eight")
+        for node in window:
+            for process in laptops.processes.values():
+                node.block(process)
+        window[0].seal()
+        window[0].wait_until(lambda: all(node.height == 1 for node in window), 10, "block 1 on one side")
+        split = crawl_until([laptops.teacher.address, window[0].address],
+                            lambda m: len(m.tips()) == 2 and len(m.nodes) == 8, timeout=30, what="two tips")
+        return draw_room(split, teacher=laptops.teacher_address, title="12: the room split on a fork")
+
+
 PICTURES: dict[str, Callable[[], Picture]] = {
     "network_03_one_node.png": one_node_down,
     "network_04_two_nodes.png": two_nodes_disagree,
@@ -214,6 +232,7 @@ PICTURES: dict[str, Callable[[], Picture]] = {
     "chain_09_proof_of_work.png": most_work_wins,
     "network_10_forks_and_reorganisation.png": split_network_forks,
     "network_11_network_shapes.png": flood_search_with_ttl_two,
+    "room_12_classroom.png": room_split_on_a_fork,
 }
 
 

@@ -66,10 +66,10 @@ LAYERS: list[tuple[str, ...]] = [
     # views and course helpers: never imported by anything above
     ("envcheck", "exercises"),
     ("picture",),
-    ("diagrams", "blockdiagrams", "shapeviews"),
+    ("diagrams", "blockdiagrams", "shapeviews", "roomview"),
     ("widgets",),
 ]
-VIEWS = {"envcheck", "exercises", "picture", "diagrams", "blockdiagrams", "shapeviews", "widgets"}
+VIEWS = {"envcheck", "exercises", "picture", "diagrams", "blockdiagrams", "shapeviews", "roomview", "widgets"}
 VIEW_LIBRARIES = {"graphviz", "ipywidgets"}
 LAYER_OF = {name: level for level, layer in enumerate(LAYERS) for name in layer}
 

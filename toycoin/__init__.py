@@ -64,6 +64,7 @@ imports only modules above it in this list (tests/test_architecture.py checks):
     diagrams         pictures of keys, transactions, networks and message sequences
     blockdiagrams    pictures of Merkle trees, chains of blocks and each block's link to its parent
     shapeviews       pictures of graphs, DHT routes and who holds which chunks; a kill-a-share panel
+    roomview         the classroom drawn: every node a crawl reached, forks by colour; a live panel
     widgets          ipywidgets panels that start and stop real nodes, and their miners
 
 Run a node, or a wallet, from a terminal: ``python -m toycoin`` lists the commands.
