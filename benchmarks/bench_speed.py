@@ -14,7 +14,8 @@ in the same run, so a busy machine moves both sides alike:
                            (each node dials 4 others: about 8 peers each),
                            against one hop between two nodes
 4. ping                    node.ping through the synchronous facade, against a
-                           raw TCP round trip to an echo thread
+                           raw TCP round trip to an echo thread, and against the
+                           least an event-loop thread can do for a round trip
 5. stop                    closing a network of 50 nodes that discover peers,
                            20 times: the slowest close, and what was left behind
 6. memory                  Python memory per node of 1,000 running nodes in a
@@ -26,6 +27,8 @@ This is a script, not a test: timings vary with the machine and its load.
 from __future__ import annotations
 
 import argparse
+import asyncio
+import concurrent.futures
 import gc
 import os
 import random
@@ -254,23 +257,79 @@ def echo_thread() -> tuple[Callable[[], None], Callable[[], None]]:
     return once, close
 
 
+class _Echo(asyncio.Protocol):
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.transport.write(data)  # type: ignore[attr-defined]
+
+
+class _Asker(asyncio.Protocol):
+    waiter: concurrent.futures.Future | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        if self.waiter is not None:
+            waiter, self.waiter = self.waiter, None
+            waiter.set_result(None)
+
+
+def asyncio_floor(runtime: Runtime) -> tuple[Callable[[], None], Callable[[], None]]:
+    """The least any facade over an event-loop thread can do for a round trip: hand a write to
+    the loop, echo it back by another endpoint on that loop, hand the answer back; no frames,
+    no parsing, no events. (once, close)"""
+    loop = runtime.loop
+
+    async def open_pair() -> tuple[asyncio.Server, _Asker]:
+        server = await loop.create_server(_Echo, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        _, asker = await loop.create_connection(_Asker, "127.0.0.1", port)
+        return server, asker
+
+    server, asker = runtime.run(open_pair())
+
+    def once() -> None:
+        answered: concurrent.futures.Future = concurrent.futures.Future()
+
+        def ask() -> None:
+            asker.waiter = answered
+            asker.transport.write(b"ping1234")  # type: ignore[attr-defined]
+
+        loop.call_soon_threadsafe(ask)
+        answered.result(5)
+
+    def close() -> None:
+        runtime.call(asker.transport.close)
+        runtime.call(server.close)
+
+    return once, close
+
+
 def bench_ping(runtime: Runtime) -> None:
-    raw, close = echo_thread()
+    raw, close_raw = echo_thread()
+    floor, close_floor = asyncio_floor(runtime)
     a, b = Node("A", runtime=runtime), Node("B", runtime=runtime)
     a.start()
     b.start()
     b.connect(a)
     medians = interleaved_medians({"raw": raw, "call": lambda: runtime.call(lambda: None),
-                                   "ping": lambda: a.ping("B")})
+                                   "floor": floor, "ping": lambda: a.ping("B")})
     a.stop()
     b.stop()
-    close()
-    raw_s, call_s, ping_s = medians["raw"], medians["call"], medians["ping"]
-    print("\n4. ping round trip (medians of 2,000, the three sampled in turn)")
+    close_raw()
+    close_floor()
+    raw_s, call_s, floor_s, ping_s = medians["raw"], medians["call"], medians["floor"], medians["ping"]
+    print("\n4. ping round trip (medians of 2,000, the four sampled in turn)")
     print(f"   raw TCP, echo thread         {raw_s * 1e6:8.1f} µs")
     print(f"   runtime.call, doing nothing  {call_s * 1e6:8.1f} µs   (the facade's hand-off alone)")
+    print(f"   bare asyncio round trip      {floor_s * 1e6:8.1f} µs   (hand-off, echo on the loop, back)")
     print(f"   node.ping through the facade {ping_s * 1e6:8.1f} µs")
+    print(f"   bare asyncio / raw echo      {floor_s / raw_s:8.1f}   (the floor of any loop-thread facade)")
     print(f"   facade / raw echo thread     {ping_s / raw_s:8.1f}   (goal: 3 or less)")
+    print(f"   facade / bare asyncio        {ping_s / floor_s:8.1f}   (what frames, checks and events add)")
 
 
 # --- 5. stop -------------------------------------------------------------------------
