@@ -272,7 +272,8 @@ class Network:
         """Wait until the nodes agree on who is connected to whom.
 
         Every requested connection between running members is up at both
-        ends, and no running node still counts a stopped member as its peer
+        ends, every link a node counts is counted by the other end too, and
+        no running node still counts a stopped member as its peer
         (a peer notices a clean stop at once, a crash only when its socket
         says so). Views call this after stopping or starting a node, so that
         what they draw next is the state the network settles in, not a race.
@@ -284,7 +285,10 @@ class Network:
                         for node in in_process)
             connected = all(self._sees(a, b) and self._sees(b, a) for a, b in self._requested
                             if a in running and b in running and not self._cut(a, b))
-            return connected and not stale
+            # Links found by discovery too: a handshake half done is not yet agreed on.
+            mutual = all(self._sees(peer, node.name) for node in in_process for peer in node.peers
+                         if peer in running)
+            return connected and mutual and not stale
 
         self.wait_until(done, timeout, "the nodes agree on who is connected")
 
