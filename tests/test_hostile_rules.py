@@ -189,3 +189,61 @@ def test_a_sealer_fills_a_block_up_to_the_limit_and_leaves_the_rest(monkeypatch)
     assert len(block.serialize()) <= params.MAX_BLOCK_SIZE
     pool.remove_for_block(block)
     assert len(pool) == 30
+
+
+OUT_OF_FILES = """
+import os, resource, sys, time
+resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))  # soft and hard: it cannot be raised
+from toycoin.errors import NodeError
+from toycoin.node import Node
+a, b = Node("A"), Node("B")
+a.start()
+b.start()
+held = []
+try:
+    while True:
+        held.append(os.open(os.devnull, os.O_RDONLY))
+except OSError:
+    os.close(held.pop())  # one file left: B's dial takes it, and A cannot accept
+started = time.monotonic()
+try:
+    b.connect(a)
+except NodeError as error:
+    print(f"{time.monotonic() - started:.1f}", error)
+"""
+
+
+def test_out_of_open_files_a_wait_fails_at_once_and_says_how_to_raise_the_limit():
+    import subprocess
+    import sys
+
+    pytest.importorskip("resource")
+    done = subprocess.run([sys.executable, "-c", OUT_OF_FILES], capture_output=True, text=True, timeout=60)
+    assert done.stdout, done.stderr[-2000:]
+    seconds, error = done.stdout.split(" ", 1)
+    assert error.startswith("this process ran out of open files: it may open 64")
+    assert "ulimit -n 65536" in error and "while waiting until B is connected to A" in error
+    assert float(seconds) < 5.0, "the wait ran to its timeout (10 s)"
+    assert done.stderr.count("out of system resource") <= 1, "asyncio logged every failed accept"
+
+
+def test_a_listening_socket_that_cannot_be_made_says_why():
+    import asyncio
+    import errno
+    import socket
+
+    from toycoin.peer import serve_frames
+
+    class NoSocket(socket.socket):
+        def __init__(self, *args, **kwargs):
+            raise OSError(errno.EMFILE, "Too many open files")
+
+    loop = asyncio.new_event_loop()
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(socket, "socket", NoSocket)  # the loop has its sockets already
+            with pytest.raises(OSError, match="Too many open files"):
+                # asyncio's create_server alone returned a server without a socket
+                loop.run_until_complete(serve_frames(lambda r, w: None, "127.0.0.1", 0))
+    finally:
+        loop.close()

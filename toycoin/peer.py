@@ -436,5 +436,10 @@ async def serve_frames(on_connection: Callable[[asyncio.StreamReader, asyncio.St
                        host: str, port: int) -> asyncio.Server:
     """Listen on (host, port): what asyncio.start_server does, with a FrameProtocol."""
     loop = asyncio.get_running_loop()
-    return await loop.create_server(
+    server = await loop.create_server(
         lambda: FrameProtocol(asyncio.StreamReader(limit=READ_SIZE), on_connection), host, port)
+    if not server.sockets:  # asyncio skips an address whose socket() fails, as if of a wrong family
+        server.close()
+        socket.socket().close()  # raises the real reason (too many open files), if it still holds
+        raise OSError(f"no socket could be made to listen on {host}:{port}")
+    return server
