@@ -247,3 +247,54 @@ def test_a_listening_socket_that_cannot_be_made_says_why():
                 loop.run_until_complete(serve_frames(lambda r, w: None, "127.0.0.1", 0))
     finally:
         loop.close()
+
+
+# --- the same rules, attacked from a socket ----------------------------------------------
+
+def raw_peer(node: Node):
+    """A raw socket that has said hello to ``node`` as a full node (its answers are never read)."""
+    import socket
+
+    from toycoin import msg_control, wire
+
+    sock = socket.create_connection(node.address, timeout=5)
+    for message in (msg_control.Version("mallory", 7, 1, 0), msg_control.Verack()):
+        sock.sendall(wire.encode_frame(message))
+    return sock
+
+
+def test_a_header_from_the_end_of_time_costs_its_sender_the_connection_and_sealing_goes_on():
+    from toycoin import wire
+
+    node = Node("A", services=[Relay, BlockSync], limits=FAST)
+    node.start()
+    try:
+        with raw_peer(node) as sock:
+            header = BlockHeader(1, GENESIS.hash, bytes(32), 2**32 - 1, params.BLOCK_BITS, 0)
+            sock.sendall(wire.encode_frame(Headers((header,))))
+            node.wait_until(lambda: any(e.kind == "disconnected" and "more than 2 hours ahead" in e.detail
+                                        for e in node.events), what="the time traveller is dropped")
+        assert node.height == 0 and header.hash not in node.service(BlockSync).tree
+        node.seal()  # the clock was never pushed to the end of time
+        assert node.height == 1
+    finally:
+        node.kill()
+
+
+def test_a_64_byte_transaction_from_a_peer_is_rejected_and_never_relayed():
+    from toycoin import wire
+    from toycoin.msg_data import TxMessage
+
+    node = Node("A", services=[Relay, BlockSync], limits=FAST)
+    node.start()
+    try:
+        with raw_peer(node) as sock:
+            tx = sixty_four_byte_tx()
+            sock.sendall(wire.encode_frame(TxMessage(tx)))
+            node.wait_until(lambda: any(e.kind == "send" and e.command == "reject" for e in node.events),
+                            what="the node answered with a reject")
+            reject = next(e for e in node.events if e.kind == "send" and e.command == "reject")
+            assert "64 bytes" in reject.detail
+        assert len(node.mempool) == 0 and node.is_running
+    finally:
+        node.kill()
