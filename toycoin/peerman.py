@@ -316,7 +316,7 @@ class PeerMan(ConnMan):
         conn.label = message.name
         if state.target is not None:
             self.addrman.labels[state.target] = message.name
-        if message.is_full_node and conn.inbound:
+        if message.is_full_node and conn.inbound and message.port:  # port 0: it does not listen
             state.listen_address = (conn.remote[0], message.port)
         if state.listen_address in self.blocked:
             conn.close(f"blocked: the network is partitioned from {message.name}")
