@@ -473,3 +473,29 @@ def test_a_light_wallet_told_of_a_node_outside_its_networks_says_how_to_allow_it
     lan = LightClient(PrivateKey.from_seed("alice"), [("192.168.1.5", 8333)], name="alice",
                       networks=["192.168.1.0/24"])
     assert lan.networks == (ipaddress.IPv4Network("192.168.1.0/24"),)
+
+
+def test_a_full_node_that_says_port_0_is_never_passed_on_so_honest_peers_keep_its_victim():
+    """A peer announcing port 0 (it does not listen) was kept as listening at port 0, and the
+    victim's answer to getaddr carried it: every honest node that dialled the victim dropped it
+    as "malformed addr"."""
+    a, b = Node("A", limits=FAST), Node("B", limits=FAST)
+    a.start()
+    b.start()
+    try:
+        with socket.create_connection(a.address, timeout=5) as mallory:
+            for message in (msg_control.Version("mallory", 5, 0, 0, services=params.NODE_NETWORK),
+                            msg_control.Verack()):
+                mallory.sendall(wire.encode_frame(message))
+            a.wait_until(lambda: "mallory" in a.peers, what="mallory is connected to A")
+            b.connect(a)  # B asks A whom it knows
+            b.wait_until(lambda: any(e.kind == "receive" and e.command == "addr" for e in b.events),
+                         what="A answered B's getaddr")
+            b.sync_with_ping()
+            assert b.peers == ("A",)
+            assert not any(e.kind == "disconnected" for e in b.events)
+        with pytest.raises(ValueError, match="no port 0"):
+            msg_control.Addr((("127.0.0.1", 0),))  # a node cannot write what it refuses to read
+    finally:
+        a.kill()
+        b.kill()

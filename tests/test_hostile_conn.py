@@ -274,3 +274,17 @@ def test_no_send_to_a_vanished_peer_reaches_the_socket(node, caplog):
     node.wait_until(lambda: not node.connections(), timeout=20, what="all 20 gone")
     node.sync_with_ping()
     assert not [r for r in caplog.records if "socket.send() raised exception" in r.getMessage()]
+
+
+def test_a_mempool_request_is_answered_once_per_connection(node):
+    from toycoin.msg_data import MempoolRequest
+    from toycoin.wallet import Wallet
+
+    bob = PrivateKey.from_seed("bob").address
+    node.submit_tx(Wallet(ALICE).make_payment(node.ledger.unspent_for(ALICE.address), bob, 10))
+    sock = attacker(node)
+    hello(sock)
+    sock.sendall(wire.encode_frame(MempoolRequest()) * 50)  # 1,200 bytes, each asking for it all
+    node.wait_until(lambda: sum(e.kind == "ignored" for e in node.events) == 49, what="49 refused")
+    assert sum(e.kind == "send" and e.command == "inv" and e.peer == "mallory" for e in node.events) == 1
+    sock.close()

@@ -178,3 +178,66 @@ def test_many_attackers_at_once(victim):
         sock.close()
     victim.wait_until(lambda: sum(e.kind == "disconnected" for e in victim.events) >= 20,
                       what="all 20 attackers disconnected")
+
+
+def test_a_verack_before_version_acknowledges_nothing(victim):
+    sock = attacker(victim)
+    sock.sendall(wire.encode_frame(msg_control.Verack()))
+    sock.sendall(wire.encode_frame(msg_control.Version("mallory", 42, 1, 0)))
+    victim.wait_until(lambda: any(e.kind == "send" and e.command == "verack" and e.peer == "mallory"
+                                  for e in victim.events), what="A answered the version")
+    assert any(e.detail == "verack before version" for e in victim.events if e.kind == "ignored")
+    assert not any(e.kind == "connected" and e.peer == "mallory" for e in victim.events)
+    sock.sendall(wire.encode_frame(msg_control.Verack()))  # the verack that counts
+    victim.wait_until(lambda: any(e.kind == "connected" and e.peer == "mallory" for e in victim.events),
+                      what="the handshake, once the verack follows the version")
+    sock.close()
+
+
+def test_frames_split_byte_by_byte_are_read_whole(victim):
+    sock = attacker(victim)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    stream = b"".join(wire.encode_frame(m) for m in (msg_control.Version("mallory", 42, 1, 0),
+                                                      msg_control.Verack(), msg_control.Ping(3)))
+    for i in range(len(stream)):
+        sock.send(stream[i:i + 1])
+        time.sleep(0.002)  # one segment each, most read one at a time
+    victim.wait_until(lambda: any(e.detail == "pong(nonce=3)" for e in victim.events), what="pong 3")
+    assert not any(e.kind == "ignored" for e in victim.events)
+    sock.close()
+
+
+def test_a_frame_that_trickles_in_costs_about_what_it_costs_whole():
+    """The unfinished frame is appended to in place: joining bytes copied it again for every read,
+    so a 1 MB frame in 10-byte reads cost 100,000 copies of up to 1 MB (2 s of CPU)."""
+    import asyncio
+
+    from toycoin.peer import Connection, FrameProtocol
+
+    async def feed(piece: int) -> float:
+        loop = asyncio.get_running_loop()
+        server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+        reader = asyncio.StreamReader()
+        protocol = FrameProtocol(reader)
+        transport, _ = await loop.create_connection(lambda: protocol, *server.sockets[0].getsockname())
+        writer = asyncio.StreamWriter(transport, protocol, reader, loop)
+        received = []
+        conn = Connection(reader, writer, inbound=True, label="mallory", log=lambda *a, **k: None,
+                          dispatch=lambda c, m: received.append(m))
+        conn.handshaked = True
+        running = asyncio.ensure_future(conn.run())
+        await asyncio.sleep(0)
+        payload = os.urandom(params.MAX_PROTOCOL_MESSAGE_LENGTH - 10_000)
+        data = wire.encode_frame(msg_control.Ping(1)) + frame(b"junk", payload) + wire.encode_frame(
+            msg_control.Ping(2))
+        started = time.process_time()
+        for at in range(0, len(data), piece):
+            conn.feed(data[at:at + piece])
+        spent = time.process_time() - started
+        assert [m.nonce for m in received] == [1, 2] and conn.ignored == 1 and conn.is_open
+        conn.close("done")
+        await running
+        server.close()
+        return spent
+
+    assert asyncio.run(feed(10)) < 1.0  # 100,000 reads: about 0.1 s; joining bytes took 2 s

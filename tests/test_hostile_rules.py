@@ -189,3 +189,112 @@ def test_a_sealer_fills_a_block_up_to_the_limit_and_leaves_the_rest(monkeypatch)
     assert len(block.serialize()) <= params.MAX_BLOCK_SIZE
     pool.remove_for_block(block)
     assert len(pool) == 30
+
+
+OUT_OF_FILES = """
+import os, resource, sys, time
+resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))  # soft and hard: it cannot be raised
+from toycoin.errors import NodeError
+from toycoin.node import Node
+a, b = Node("A"), Node("B")
+a.start()
+b.start()
+held = []
+try:
+    while True:
+        held.append(os.open(os.devnull, os.O_RDONLY))
+except OSError:
+    os.close(held.pop())  # one file left: B's dial takes it, and A cannot accept
+started = time.monotonic()
+try:
+    b.connect(a)
+except NodeError as error:
+    print(f"{time.monotonic() - started:.1f}", error)
+"""
+
+
+def test_out_of_open_files_a_wait_fails_at_once_and_says_how_to_raise_the_limit():
+    import subprocess
+    import sys
+
+    pytest.importorskip("resource")
+    done = subprocess.run([sys.executable, "-c", OUT_OF_FILES], capture_output=True, text=True, timeout=60)
+    assert done.stdout, done.stderr[-2000:]
+    seconds, error = done.stdout.split(" ", 1)
+    assert error.startswith("this process ran out of open files: it may open 64")
+    assert "ulimit -n 65536" in error and "while waiting until B is connected to A" in error
+    assert float(seconds) < 5.0, "the wait ran to its timeout (10 s)"
+    assert done.stderr.count("out of system resource") <= 1, "asyncio logged every failed accept"
+
+
+def test_a_listening_socket_that_cannot_be_made_says_why():
+    import asyncio
+    import errno
+    import socket
+
+    from toycoin.peer import serve_frames
+
+    class NoSocket(socket.socket):
+        def __init__(self, *args, **kwargs):
+            raise OSError(errno.EMFILE, "Too many open files")
+
+    loop = asyncio.new_event_loop()
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(socket, "socket", NoSocket)  # the loop has its sockets already
+            with pytest.raises(OSError, match="Too many open files"):
+                # asyncio's create_server alone returned a server without a socket
+                loop.run_until_complete(serve_frames(lambda r, w: None, "127.0.0.1", 0))
+    finally:
+        loop.close()
+
+
+# --- the same rules, attacked from a socket ----------------------------------------------
+
+def raw_peer(node: Node):
+    """A raw socket that has said hello to ``node`` as a full node (its answers are never read)."""
+    import socket
+
+    from toycoin import msg_control, wire
+
+    sock = socket.create_connection(node.address, timeout=5)
+    for message in (msg_control.Version("mallory", 7, 1, 0), msg_control.Verack()):
+        sock.sendall(wire.encode_frame(message))
+    return sock
+
+
+def test_a_header_from_the_end_of_time_costs_its_sender_the_connection_and_sealing_goes_on():
+    from toycoin import wire
+
+    node = Node("A", services=[Relay, BlockSync], limits=FAST)
+    node.start()
+    try:
+        with raw_peer(node) as sock:
+            header = BlockHeader(1, GENESIS.hash, bytes(32), 2**32 - 1, params.BLOCK_BITS, 0)
+            sock.sendall(wire.encode_frame(Headers((header,))))
+            node.wait_until(lambda: any(e.kind == "disconnected" and "more than 2 hours ahead" in e.detail
+                                        for e in node.events), what="the time traveller is dropped")
+        assert node.height == 0 and header.hash not in node.service(BlockSync).tree
+        node.seal()  # the clock was never pushed to the end of time
+        assert node.height == 1
+    finally:
+        node.kill()
+
+
+def test_a_64_byte_transaction_from_a_peer_is_rejected_and_never_relayed():
+    from toycoin import wire
+    from toycoin.msg_data import TxMessage
+
+    node = Node("A", services=[Relay, BlockSync], limits=FAST)
+    node.start()
+    try:
+        with raw_peer(node) as sock:
+            tx = sixty_four_byte_tx()
+            sock.sendall(wire.encode_frame(TxMessage(tx)))
+            node.wait_until(lambda: any(e.kind == "send" and e.command == "reject" for e in node.events),
+                            what="the node answered with a reject")
+            reject = next(e for e in node.events if e.kind == "send" and e.command == "reject")
+            assert "64 bytes" in reject.detail
+        assert len(node.mempool) == 0 and node.is_running
+    finally:
+        node.kill()

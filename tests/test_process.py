@@ -196,3 +196,25 @@ def test_the_connection_log_says_each_failure_once_until_it_connects():
         "A: connected to B (outbound full node)",
         "A: disconnected from B (peer closed)",
     ]
+
+
+def test_every_line_of_a_process_is_handed_to_on_line_and_the_log_keeps_the_last(monkeypatch):
+    from toycoin import msg_control, params, wire
+
+    monkeypatch.setattr(params, "MAX_EVENTS", 3)
+    seen = []
+    proc = NodeProcess("P")
+    proc.on_line = seen.append
+    proc.start()
+    try:
+        for i in range(2):  # a full node that comes and goes: two lines each
+            with socket.create_connection(proc.address) as sock:
+                for message in (msg_control.Version(f"m{i}", i, 1, 0), msg_control.Verack()):
+                    sock.sendall(wire.encode_frame(message))
+                sock.recv(1)
+        deadline = time.monotonic() + 10
+        while len(seen) < 4 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        proc.stop()
+    assert len(seen) >= 4 and proc.log == seen[-3:]

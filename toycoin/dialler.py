@@ -14,6 +14,7 @@ one (``peer.dialler``), and toycoin.addrman keeps the book it dials from.
     resolve(host, port, label)   a host name's IPv4 address, looked up once
     source_address(host, target) a node dials from the address it listens on
     dial_error(e)       a failed dial in a few words
+    out_of_files(owner, e)  a dial that found no file descriptor: the runtime's waits fail at once
 
 Two ways to dial, as in Bitcoin Core:
 
@@ -53,13 +54,14 @@ from toycoin import params
 from toycoin.addrman import AddrMan, Address, Networks, format_address, is_ipv4, undialable
 from toycoin.errors import NodeError
 from toycoin.peer import Connection, Limits, open_frames
-from toycoin.runtime import raise_open_file_limit
+from toycoin.runtime import Runtime, raise_open_file_limit
 
 
 class DialOwner(Protocol):
     """What a Dialler needs of the peer it dials for (toycoin.connman.ConnMan)."""
 
     addrman: AddrMan
+    runtime: Runtime
     host: str
     networks: Networks
     discover: bool
@@ -98,6 +100,12 @@ def dial_error(error: BaseException) -> str:
         return (f"too many open files (this process may open {raise_open_file_limit()}); "
                 "raise the limit with `ulimit -n 65536` before starting")
     return getattr(error, "strerror", None) or type(error).__name__
+
+
+def out_of_files(owner: DialOwner, error: BaseException) -> None:
+    """A dial that failed for want of a file descriptor: waits on the runtime fail at once."""
+    if getattr(error, "errno", None) in (errno.EMFILE, errno.ENFILE):
+        owner.runtime.ran_out_of_files(asyncio.get_running_loop().time())
 
 
 def source_address(host: str, target: Address) -> tuple[str, int] | None:
@@ -216,6 +224,7 @@ class Dialler:
                     open_frames(*address, local_addr=source_address(owner.host, address)),
                     owner.timeout)
             except (OSError, asyncio.TimeoutError) as error:
+                out_of_files(owner, error)
                 if not failing:
                     owner.record("connect failed", book.label(address),
                                  f"{dial_error(error)}; retrying with backoff")
@@ -290,6 +299,7 @@ class Dialler:
                     open_frames(*address, local_addr=source_address(owner.host, address)),
                     owner.timeout)
             except (OSError, asyncio.TimeoutError) as error:
+                out_of_files(owner, error)
                 if address not in book.down:  # once, until it has worked again
                     owner.record("connect failed", book.label(address),
                                  f"{dial_error(error)}; retrying with backoff")

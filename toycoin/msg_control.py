@@ -143,6 +143,8 @@ class Addr(Message):
     def __post_init__(self) -> None:
         if len(self.addresses) > params.MAX_ADDR_TO_SEND:
             raise ValueError(f"an addr message holds at most {params.MAX_ADDR_TO_SEND} addresses")
+        if any(port == 0 for _, port in self.addresses):  # what read_address refuses is never written
+            raise ValueError("an addr message holds no port 0, where nobody can listen")
 
     def serialize(self) -> bytes:
         return write_list(self.addresses, write_address)

@@ -32,7 +32,9 @@ event loop (asyncio calls FrameProtocol.data_received; no task is woken per
 read), and every whole frame in them at once. A frame's header is checked as soon as its 24
 bytes are in, before any wait for its payload: trusting a peer's length would
 let it make us hold gigabytes, so an unfinished frame never takes more than
-the length limit plus one read. A silent peer cannot hold a connection (and
+the length limit plus one read; and what arrives is appended in place, so a
+frame sent a few bytes at a time costs no more than one sent whole (joining
+bytes would copy the unfinished frame again for every read). A silent peer cannot hold a connection (and
 its memory) for ever: each connection has one deadline, for the next header
 (the idle timeout) or for the payload of a header that came (the frame
 timeout). A frame that arrives whole moves the deadline without touching a
@@ -144,7 +146,7 @@ class Connection:
         self.handshaked = False  # set by the node once version and verack went both ways
         self.ignored = 0  # messages dropped or ignored so far
         self.close_reason: str | None = None
-        self._pending = b""  # bytes of frames not yet complete
+        self._pending = bytearray()  # bytes of frames not yet complete, appended to in place
         self._header: FrameHeader | None = None  # the first of them's header, once whole
         # Loop times: when it opened, and when the last whole frame came (eviction reads them).
         self.opened_at = self.last_received = 0.0
@@ -222,13 +224,17 @@ class Connection:
 
     def _read_frames(self, data: bytes) -> None:
         """Handle every whole frame in what has arrived; keep the rest for the next bytes."""
-        pending = self._pending + data if self._pending else data
+        if self._pending:
+            self._pending += data  # in place: the unfinished frame is not copied again for each read
+            pending: bytes | bytearray = self._pending
+        else:
+            pending = data
         header = self._header  # the header of the first unfinished frame, once it is whole
         start, whole, had_header = 0, False, header is not None
         try:
             while self.is_open and len(pending) - start >= HEADER_SIZE:
                 if header is None:
-                    header = FrameHeader.parse(pending[start:start + HEADER_SIZE], self.magic)
+                    header = FrameHeader.parse(bytes(pending[start:start + HEADER_SIZE]), self.magic)
                     if not self.handshaked and header.length > params.MAX_HANDSHAKE_PAYLOAD:
                         raise ProtocolError(
                             f"a {header.command.decode()} message of {header.length:,} bytes before the "
@@ -236,10 +242,14 @@ class Connection:
                 end = start + HEADER_SIZE + header.length
                 if len(pending) < end:
                     break  # its payload has not all arrived yet
-                self._receive(header, pending[start + HEADER_SIZE:end])
+                self._receive(header, bytes(pending[start + HEADER_SIZE:end]))
                 start, header, whole = end, None, True
         finally:
-            self._pending, self._header = pending[start:], header
+            self._header = header
+            if pending is self._pending:
+                del pending[:start]  # CPython drops a bytearray's head without moving the rest
+            else:
+                self._pending = bytearray(pending[start:])
         now = asyncio.get_running_loop().time()
         if whole:
             self.last_received = now
@@ -426,5 +436,10 @@ async def serve_frames(on_connection: Callable[[asyncio.StreamReader, asyncio.St
                        host: str, port: int) -> asyncio.Server:
     """Listen on (host, port): what asyncio.start_server does, with a FrameProtocol."""
     loop = asyncio.get_running_loop()
-    return await loop.create_server(
+    server = await loop.create_server(
         lambda: FrameProtocol(asyncio.StreamReader(limit=READ_SIZE), on_connection), host, port)
+    if not server.sockets:  # asyncio skips an address whose socket() fails, as if of a wrong family
+        server.close()
+        socket.socket().close()  # raises the real reason (too many open files), if it still holds
+        raise OSError(f"no socket could be made to listen on {host}:{port}")
+    return server

@@ -23,7 +23,9 @@ wallet client are all built on it; each adds handlers of its own.
 
 The handshake is Bitcoin's: the side that connects sends ``version``; the
 other answers with its own ``version`` and a ``verack``; the first side
-answers ``verack``. Each ``version`` carries the sender's name, its listening
+answers ``verack``. A ``verack`` that comes before the peer's ``version``
+acknowledges nothing: it is ignored and counted, as Bitcoin Core ignores every
+message before version. Each ``version`` carries the sender's name, its listening
 port, its height, its services (a full node, or a wallet that serves nobody)
 and a nonce drawn for that connection. An inbound version carrying the nonce
 of one of our own outbound handshakes means we dialled ourselves (Bitcoin
@@ -314,7 +316,7 @@ class PeerMan(ConnMan):
         conn.label = message.name
         if state.target is not None:
             self.addrman.labels[state.target] = message.name
-        if message.is_full_node and conn.inbound:
+        if message.is_full_node and conn.inbound and message.port:  # port 0: it does not listen
             state.listen_address = (conn.remote[0], message.port)
         if state.listen_address in self.blocked:
             conn.close(f"blocked: the network is partitioned from {message.name}")
@@ -340,7 +342,11 @@ class PeerMan(ConnMan):
         return False
 
     def on_verack(self, conn: Connection, message: Verack) -> None:
-        self.state(conn).verack_received = True
+        state = self.state(conn)
+        if state.version is None:  # it acknowledges a version it has not answered with its own
+            conn.ignore("verack before version")
+            return
+        state.verack_received = True
         self._check_handshake(conn)
 
     def _check_handshake(self, conn: Connection) -> None:

@@ -8,7 +8,8 @@ command line of toycoin.cli (``python -m toycoin node ...``), waits for its
 
     NodeProcess        start, stop, kill and restart such a process from Python
       .start(), .stop(), .kill(), .restart(), .address, .pid, .is_running, .returncode
-      .log             the lines the process wrote on stderr
+      .log             the lines the process wrote on stderr (the last MAX_EVENTS of them)
+      .on_line         None, or called with every stderr line (on the thread that reads them)
       .snapshot(names, peer_names)    asked over the wire, like a wallet would
 
 Without ``data_dir`` the ledger lives in the process's memory, so a restarted
@@ -24,7 +25,7 @@ import subprocess
 import sys
 import threading
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from ipaddress import IPv4Network
 from pathlib import Path
 from typing import IO
@@ -65,6 +66,12 @@ class NodeProcess:
         self._proc: subprocess.Popen | None = None
         self._log: deque[str] = deque(maxlen=params.MAX_EVENTS)
         self._log_reader: threading.Thread | None = None
+        self.on_line: Callable[[str], None] | None = None  # sees every line; .log keeps the last
+
+    def _line(self, line: str) -> None:
+        self._log.append(line)
+        if self.on_line is not None:
+            self.on_line(line)
 
     def __repr__(self) -> str:
         return f"NodeProcess({self.name!r}, {'running' if self.is_running else 'stopped'})"
@@ -102,7 +109,7 @@ class NodeProcess:
         # Read stderr for as long as the process lives: a full pipe nobody reads would
         # block the child at its next line, with its network thread inside print().
         self._log = deque(maxlen=params.MAX_EVENTS)
-        self._log_reader = threading.Thread(target=_read_lines, args=(self._proc.stderr, self._log),
+        self._log_reader = threading.Thread(target=_read_lines, args=(self._proc.stderr, self._line),
                                             daemon=True)
         self._log_reader.start()
         line = self._read_ready_line()
@@ -207,8 +214,8 @@ class NodeProcess:
         return NodeSnapshot(self.name, True, report.height, report.tip_hex, balances, peers, True)
 
 
-def _read_lines(pipe: IO[bytes], lines: deque[str]) -> None:
-    """Append each line of ``pipe`` to ``lines`` until the writer is gone, then close it."""
+def _read_lines(pipe: IO[bytes], take: Callable[[str], None]) -> None:
+    """Hand each line of ``pipe`` to ``take`` until the writer is gone, then close it."""
     with pipe:
         for raw in pipe:
-            lines.append(raw.decode(errors="replace").rstrip("\n"))
+            take(raw.decode(errors="replace").rstrip("\n"))

@@ -36,7 +36,9 @@ simplifications: announcements go out at once rather than in random batches
 (which hide where a payment entered the network), and there are no
 transaction orphans: a transaction whose inputs a node has not seen yet is
 rejected, and the node asks for peers' mempools once it has caught up
-(toycoin.sync).
+(toycoin.sync). It answers a peer's ``mempool`` once per connection, as it
+asks once: an answer is up to 5,000 announcements for a request of 24 bytes,
+and a repeated request is ignored and counted.
 """
 
 from __future__ import annotations
@@ -72,6 +74,7 @@ class Relay(Service):
         # asked first, or it has too many requests in flight), oldest first.
         self._waiting: dict[Connection, dict[bytes, None]] = {}
         self._rejects: OrderedDict[bytes, None] = OrderedDict()  # recently rejected txids
+        self._told_mempool: set[Connection] = set()  # peers whose mempool request was answered
 
     def attach(self, node: NodeServices) -> None:
         super().attach(node)
@@ -214,7 +217,11 @@ class Relay(Service):
                 self._ask_next(txid)
 
     def on_mempool(self, conn: Connection, message: MempoolRequest) -> None:
-        """Announce our whole mempool to a peer that has just caught up (BIP35)."""
+        """Announce our whole mempool to a peer that has just caught up (BIP35), once."""
+        if conn in self._told_mempool:
+            conn.ignore("mempool asked again: it is answered once per connection")
+            return
+        self._told_mempool.add(conn)
         items = [InvItem(MSG_TX, tx.txid) for tx in self.node.mempool.txs()]
         for txid in (item.hash for item in items):
             self._knows(conn, txid)
@@ -247,6 +254,7 @@ class Relay(Service):
 
     def on_closed(self, conn: Connection) -> None:
         self._known.pop(conn, None)
+        self._told_mempool.discard(conn)
         self._waiting.pop(conn, None)
         for txid in self._asked.pop(conn, set()):
             self._ask_next(txid)

@@ -19,6 +19,12 @@ Why not the notebook kernel's own loop? A blocking call in a cell would stop
 the nodes with it, and the code could not be copied into a script. Why not
 ``asyncio.run`` in each call? Nodes must keep serving their peers between calls.
 
+A process that runs out of open files (each node holds a socket per
+connection) cannot accept or dial: asyncio would log a traceback for every
+failed accept and the nodes wait in vain. The runtime notes it instead, says
+it once on the ``toycoin`` logger, and every ``wait_until`` that was waiting
+then fails at once with an error naming the limit and how to raise it.
+
 Waiting is on conditions, never on sleeps: ``wait_until`` re-checks its
 predicate on the loop thread whenever a node records an event (and at least
 every few milliseconds, for conditions outside this process, such as a child
@@ -29,7 +35,9 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import errno
 import itertools
+import logging
 import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, ClassVar, TypeVar
@@ -55,6 +63,7 @@ class Runtime:
         self._start_lock = threading.Lock()
         self._seq = itertools.count(1)  # event numbers, in order across all nodes
         self._changed: asyncio.Event | None = None
+        self.out_of_files: tuple[float, str] | None = None  # (loop time, what to do): the last time
 
     @classmethod
     def shared(cls) -> Runtime:
@@ -76,6 +85,7 @@ class Runtime:
     def _start_thread(self) -> None:
         raise_open_file_limit()
         loop = asyncio.new_event_loop()
+        loop.set_exception_handler(self._on_loop_error)
         ready = threading.Event()
 
         def main() -> None:
@@ -89,6 +99,27 @@ class Runtime:
         self._loop = loop
         self._thread.start()
         ready.wait()
+
+    def _on_loop_error(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        """asyncio's errors outside any task: running out of open files is noted (see the module
+        docstring), everything else goes to asyncio's own handler."""
+        error = context.get("exception")
+        if not isinstance(error, OSError) or error.errno not in (errno.EMFILE, errno.ENFILE):
+            loop.default_exception_handler(context)
+            return
+        first = self.out_of_files is None
+        self.ran_out_of_files(loop.time())
+        if first:
+            assert self.out_of_files is not None
+            logging.getLogger("toycoin").error("%s (%s)", self.out_of_files[1], context.get("message"))
+
+    def ran_out_of_files(self, when: float) -> None:
+        """The process had no file descriptor left at loop time ``when``: waits fail (on the loop)."""
+        limit = raise_open_file_limit()
+        self.out_of_files = (when, f"this process ran out of open files: it may open {limit} (every node "
+                                   "holds one per connection); raise the limit with `ulimit -n 65536` "
+                                   "before starting Python")
+        self.notify()
 
     def in_loop_thread(self) -> bool:
         """True when the caller runs on the network thread itself."""
@@ -178,8 +209,11 @@ class Runtime:
         self.run(self._wait(predicate, timeout, what), timeout + 5.0)
 
     async def _wait(self, predicate: Callable[[], bool], timeout: float, what: str) -> None:
-        deadline = asyncio.get_running_loop().time() + timeout
+        started = asyncio.get_running_loop().time()
+        deadline = started + timeout
         while not predicate():
+            if self.out_of_files is not None and self.out_of_files[0] >= started:
+                raise NodeError(f"{self.out_of_files[1]}; it happened while waiting until {what}")
             remaining = deadline - asyncio.get_running_loop().time()
             if remaining <= 0:
                 raise NodeError(f"timed out after {timeout:g}s waiting until {what}")
