@@ -6,7 +6,7 @@ import threading
 import pytest
 
 from toycoin.errors import NodeError, ToycoinError
-from toycoin.runtime import Runtime, get_runtime
+from toycoin.runtime import EVENT_LOOP_VARIABLE, Runtime, event_loop_kind, get_runtime
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -75,3 +75,37 @@ def test_the_shared_runtime_is_one_object_and_an_explicit_one_wins(runtime):
 def test_event_numbers_increase(runtime):
     first, second = runtime.next_seq(), runtime.next_seq()
     assert second == first + 1
+
+
+@pytest.mark.parametrize("kind", ["asyncio", "uvloop"])
+def test_nodes_work_alike_on_either_event_loop(monkeypatch, kind):
+    """uvloop is used where it is installed; Python's own loop is the fallback (Windows, or
+    TOYCOIN_EVENT_LOOP=asyncio). Connections, answers and a block's way between two nodes
+    must not depend on which one runs."""
+    if kind == "uvloop":
+        pytest.importorskip("uvloop", reason="uvloop is not installed here (Windows, or not in requirements)")
+        monkeypatch.delenv(EVENT_LOOP_VARIABLE, raising=False)
+    else:
+        monkeypatch.setenv(EVENT_LOOP_VARIABLE, "asyncio")
+    assert event_loop_kind() == kind
+    from toycoin.node import Node  # the network above the runtime, for this test only
+    from toycoin.relay import Relay
+    from toycoin.sync import BlockSync
+
+    runtime = Runtime(f"test-{kind}")
+    try:
+        loop_module = type(runtime.loop).__module__
+        assert loop_module.startswith("uvloop" if kind == "uvloop" else "asyncio")
+        a, b = (Node(name, runtime=runtime, services=[Relay, BlockSync]) for name in "AB")
+        a.start()
+        b.start()
+        b.connect(a)
+        assert a.ping("B") > 0 and b.ping("A") > 0
+        block = a.seal()
+        b.wait_until(lambda: b.height == a.height, timeout=10, what="B has A's block")
+        assert b.ledger.tip_hash == block.hash
+        b.kill()
+        a.wait_until(lambda: "B" not in a.peers, timeout=10, what="A sees B gone")
+        a.stop()
+    finally:
+        runtime.close()

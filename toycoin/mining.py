@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 
@@ -107,9 +108,9 @@ class Miner(Service):
                 chunk = min(self._chunk, 2**32 - nonce)
                 if self.hashrate:
                     chunk = max(1, min(chunk, int(self.hashrate * self.chunk_seconds)))
-                started = loop.time()
+                started = time.perf_counter()  # finer than the loop's clock (uvloop ticks in milliseconds)
                 found = await loop.run_in_executor(pool, mine, header, chunk, nonce)
-                elapsed = loop.time() - started
+                elapsed = time.perf_counter() - started
                 tried = found.nonce - nonce + 1 if found else chunk
                 self.hashes += tried
                 nonce += tried

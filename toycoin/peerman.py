@@ -60,6 +60,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -157,7 +158,7 @@ class PeerMan(ConnMan):
         loop = asyncio.get_running_loop()
         nonce, future = next(self._ping_nonces), loop.create_future()
         self.state(conn).pings[nonce] = future  # answered in on_pong, failed if conn closes
-        started = loop.time()
+        started = time.perf_counter()  # the loop's clock may tick in whole milliseconds (uvloop)
         self._send_ping(conn, nonce)
 
         def expire() -> None:
@@ -171,7 +172,7 @@ class PeerMan(ConnMan):
             await future
         finally:
             timer.cancel()
-        return loop.time() - started
+        return time.perf_counter() - started
 
     async def _sync_with_ping(self, timeout: float) -> None:
         conns = [c for c in self.connections() if c.handshaked and c.is_open]
@@ -194,7 +195,7 @@ class PeerMan(ConnMan):
     def _send_ping(self, conn: Connection, nonce: int) -> None:
         """Send a ping and note when: its pong measures the peer's round trip (eviction protects
         the fastest peers, something an attacker far away cannot fake)."""
-        self.state(conn).ping_out = (nonce, asyncio.get_running_loop().time())
+        self.state(conn).ping_out = (nonce, time.perf_counter())
         conn.send(Ping(nonce))
 
     # --- routing, questions and answers ----------------------------------------------
@@ -379,7 +380,7 @@ class PeerMan(ConnMan):
     def on_pong(self, conn: Connection, message: Pong) -> None:
         state = self.state(conn)
         if state.ping_out is not None and state.ping_out[0] == message.nonce:
-            state.min_ping = min(state.min_ping, asyncio.get_running_loop().time() - state.ping_out[1])
+            state.min_ping = min(state.min_ping, time.perf_counter() - state.ping_out[1])
             state.ping_out = None
         future = state.pings.pop(message.nonce, None)
         if future is not None and not future.done():

@@ -14,6 +14,7 @@ pytest test and a plain script.
       .wait_until(pred)   wait until a condition holds, re-checked after every change
       .notify()           tell waiters that something changed (nodes call it)
     get_runtime()         the runtime shared by everything that was not given one
+    event_loop_kind()     "uvloop" where it is installed (a faster loop), else "asyncio"
 
 Why not the notebook kernel's own loop? A blocking call in a cell would stop
 the nodes with it, and the code could not be copied into a script. Why not
@@ -38,6 +39,7 @@ import concurrent.futures
 import errno
 import itertools
 import logging
+import os
 import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, ClassVar, TypeVar
@@ -84,7 +86,7 @@ class Runtime:
 
     def _start_thread(self) -> None:
         raise_open_file_limit()
-        loop = asyncio.new_event_loop()
+        loop = new_event_loop()
         loop.set_exception_handler(self._on_loop_error)
         ready = threading.Event()
 
@@ -238,6 +240,30 @@ class Runtime:
         thread.join(timeout)
         if not thread.is_alive():
             loop.close()
+
+
+EVENT_LOOP_VARIABLE = "TOYCOIN_EVENT_LOOP"  # "asyncio" forces Python's own loop
+
+
+def event_loop_kind() -> str:
+    """Which event loop the network thread runs: "uvloop" (libuv, the loop of fast Python
+    servers) where it is installed, else "asyncio" (Python's own; also on Windows, which
+    uvloop does not support, and when TOYCOIN_EVENT_LOOP=asyncio). Both run the same code."""
+    if os.environ.get(EVENT_LOOP_VARIABLE, "").strip().lower() == "asyncio":
+        return "asyncio"
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        return "asyncio"
+    return "uvloop"
+
+
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """A new event loop of the kind event_loop_kind() names."""
+    if event_loop_kind() == "uvloop":
+        import uvloop
+        return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
 
 
 def raise_open_file_limit() -> int:
