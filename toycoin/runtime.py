@@ -50,6 +50,7 @@ T = TypeVar("T")
 
 DEFAULT_TIMEOUT = 30.0  # seconds a synchronous call waits for the network thread (slow machines too)
 RECHECK_INTERVAL = 0.02  # seconds between re-checks of a condition nothing announced
+FILES_PROBE_INTERVAL = 0.25  # seconds between checks, while waiting, that a file can still be opened
 
 
 class Runtime:
@@ -122,6 +123,21 @@ class Runtime:
                                    "holds one per connection); raise the limit with `ulimit -n 65536` "
                                    "before starting Python")
         self.notify()
+
+    def _probe_files(self, now: float) -> None:
+        """Whether this process can still open two files: a connection takes one, and uvloop,
+        unlike asyncio, drops a connection it has no descriptor for without a word (it keeps one
+        in reserve for that), so a wait finds out this way."""
+        opened: list[int] = []
+        try:
+            for _ in range(2):
+                opened.append(os.open(os.devnull, os.O_RDONLY))
+        except OSError as error:
+            if error.errno in (errno.EMFILE, errno.ENFILE):
+                self.ran_out_of_files(now)
+        finally:
+            for fd in opened:
+                os.close(fd)
 
     def in_loop_thread(self) -> bool:
         """True when the caller runs on the network thread itself."""
@@ -211,12 +227,16 @@ class Runtime:
         self.run(self._wait(predicate, timeout, what), timeout + 5.0)
 
     async def _wait(self, predicate: Callable[[], bool], timeout: float, what: str) -> None:
-        started = asyncio.get_running_loop().time()
-        deadline = started + timeout
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        deadline, probed = started + timeout, started
         while not predicate():
+            if loop.time() - probed >= FILES_PROBE_INTERVAL:
+                probed = loop.time()
+                self._probe_files(probed)
             if self.out_of_files is not None and self.out_of_files[0] >= started:
                 raise NodeError(f"{self.out_of_files[1]}; it happened while waiting until {what}")
-            remaining = deadline - asyncio.get_running_loop().time()
+            remaining = deadline - loop.time()
             if remaining <= 0:
                 raise NodeError(f"timed out after {timeout:g}s waiting until {what}")
             assert self._changed is not None
