@@ -1,6 +1,7 @@
 """Room: the status message, a crawl of a network (in-process nodes and node processes), joining
 a teacher's node, a room of processes on loopback addresses, and hostile answers bounded."""
 
+import errno
 import socket
 import subprocess
 import sys
@@ -11,7 +12,7 @@ import pytest
 
 from toycoin import room, wire
 from toycoin.cli import ConnectionLog
-from toycoin.dialler import source_address
+from toycoin.dialler import dial_error, source_address
 from toycoin.errors import NodeError, ParseError
 from toycoin.message import Message, write_list
 from toycoin.mining import Miner
@@ -386,3 +387,18 @@ def test_the_room_command_says_what_is_wrong_in_one_line(args, message, code):
     result = run_cli(*args)
     assert result.returncode == code and message in result.stderr and result.stderr.count("\n") == 1
     assert result.stderr.startswith("python -m toycoin room: error: ")
+
+
+def test_the_room_command_on_a_wrong_port_says_which_port_a_room_uses():
+    result = run_cli("room", "127.0.0.1:1")
+    assert "(or check the port: a room's nodes listen on 8333)" in result.stderr
+
+
+def test_a_dial_to_no_machine_says_so_in_words():
+    # What asyncio raises when nothing on the LAN answers (EHOSTUNREACH): its text only repeats
+    # the address, so the error is said in words, with what to check.
+    error = OSError(errno.EHOSTUNREACH, "Connect call failed ('10.77.0.9', 8333)")
+    assert dial_error(error) == ("no route to host: no machine answers at that address "
+                                 "(is it on this network, and switched on?)")
+    refused_elsewhere = OSError(errno.ECONNRESET, "Connect call failed ('10.77.0.9', 8333)")
+    assert dial_error(refused_elsewhere) == "connection reset by peer"

@@ -18,6 +18,11 @@ or failed (``A: connected to B (outbound full node)``); a peer that cannot be
 reached is reported once, not at every retry. A bad argument or a port in
 use is one line on stderr and exit code 2.
 
+With a ``--peer`` on a LAN, ``--host`` must be this laptop's LAN address: the
+default, 127.0.0.1, would make a node that other laptops cannot reach (it is
+refused, naming the address this machine reaches that peer from); so is
+``--host 0.0.0.0``, which would listen on every network the laptop is on.
+
 A node dials only inside its networks: 127.0.0.0/8 when it listens on
 loopback, the /24 around ``--host`` otherwise; a classroom's LAN is given
 with ``--network 192.168.1.0/24`` (repeatable), and addresses outside are
@@ -39,6 +44,9 @@ address. Seeds anybody can guess are for a course, never for real money.
     Command            a command defined in a module above this one
     run_node(...)      start a node in this process and serve until told to stop
     run_wallet(...)    ask a node for balances, or pay through it
+    check_host(host, towards)   may a node listen on ``host``? (an address of this machine, not
+                       0.0.0.0, not loopback when its peer is on a LAN); toycoin.room uses it too
+    address_towards(address)    the address this machine reaches ``address`` from
     ConnectionLog      turns a node's connection events into those stderr lines
 
 Simplifications: it cannot be told to connect elsewhere once started: other
@@ -49,7 +57,10 @@ addresses, never host names, because an addr message carries IPv4 only
 from __future__ import annotations
 
 import argparse
+import errno
+import ipaddress
 import signal
+import socket
 import sys
 import threading
 from collections import Counter
@@ -86,6 +97,8 @@ class OneLineParser(argparse.ArgumentParser):
 def parse_address(text: str) -> Address:
     """'127.0.0.1:8333' -> ('127.0.0.1', 8333); argparse shows the error text."""
     host, sep, port = text.rpartition(":")
+    if not sep and is_ipv4(text):
+        raise argparse.ArgumentTypeError(f"bad address {text!r}: the port is missing, e.g. {text}:8333")
     if not sep or not host or not port.isdigit():
         raise argparse.ArgumentTypeError(f"bad address {text!r}: expected host:port, e.g. 127.0.0.1:8333")
     if not 0 < int(port) < 65536:
@@ -103,6 +116,50 @@ def parse_network(text: str) -> IPv4Network:
         return parse_networks([text], "127.0.0.1")[0]
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def check_host(host: str, towards: Address | None = None, what: str = "host") -> str:
+    """``host`` if a node may listen there: an IPv4 address of this machine, never 0.0.0.0, and
+    not loopback when ``towards`` (the teacher) is on a LAN. ValueError saying what to give;
+    ``what`` names the argument in it (the command line says ``--host``)."""
+    hint = _hint(towards)
+    if not isinstance(host, str) or not is_ipv4(host):
+        raise ValueError(f"{what} {host!r} is not an IPv4 address: give this laptop's LAN address, four "
+                         f"numbers such as 192.168.1.23{hint}")
+    if ipaddress.IPv4Address(host).is_unspecified:
+        raise ValueError(f"{what} {host} would listen on every network this laptop is on (a café's too): "
+                         f"give this laptop's LAN address instead{hint}")
+    if towards is not None and ipaddress.IPv4Address(host).is_loopback and \
+            not ipaddress.IPv4Address(towards[0]).is_loopback:
+        raise ValueError(f"{what} {host} can be reached from this machine only, so no other laptop could "
+                         f"connect to this node: give this laptop's LAN address{hint}")
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, 0))
+        except OSError as error:
+            if error.errno == errno.EADDRNOTAVAIL:
+                raise ValueError(f"{host} is not an address of this machine{hint}") from None
+            raise ValueError(f"cannot listen on {host}: {error.strerror or error}") from None
+    return host
+
+
+def _hint(towards: Address | None) -> str:
+    how = "`ip -4 addr` (Linux), `ipconfig getifaddr en0` (macOS) or `ipconfig` (Windows)"
+    found = address_towards(towards) if towards else None
+    if towards and found:
+        return f" (this machine reaches {towards[0]} from {found}; see also {how})"
+    return f" (find it with {how})"
+
+
+def address_towards(address: Address) -> str | None:
+    """The local address the system would use to reach ``address`` (a UDP socket's choice: no
+    packet is sent); None if there is no route."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        try:
+            udp.connect(address)
+            return str(udp.getsockname()[0])
+        except OSError:
+            return None
 
 
 @dataclass(frozen=True)
@@ -185,6 +242,9 @@ def main(argv: Sequence[str] | None = None, extra: Sequence[Command] = ()) -> in
             raise ValueError(f"--seal-every needs a number of seconds above 0, not {args.seal_every:g}")
         if args.hashrate is not None and (args.hashrate <= 0 or not args.mine):
             raise ValueError("--hashrate takes a positive number of hashes per second, with --mine")
+        lan_peers = [peer for peer in args.peer if not ipaddress.IPv4Address(peer[0]).is_loopback]
+        if lan_peers or args.host == "0.0.0.0":  # a classroom: listen on this laptop's LAN address
+            check_host(args.host, lan_peers[0] if lan_peers else None, "--host")
     except ValueError as error:
         return _fail(error)
     pow_network = args.pow or args.mine
@@ -249,7 +309,7 @@ def run_wallet(node: Address, action: str, args: argparse.Namespace) -> int:
         txid = client.pay(payee, args.amount)
         print(f"{args.payer} paid {args.payee} {args.amount}: txid {txid}, accepted by the {where}")
         print("balances change once a block holds the payment: at once on a node without --sync, "
-              "else when a node with --seal-every seals its mempool")
+              "else when a miner mines it (--mine) or a node with --seal-every seals its mempool")
         return 0
     except (NodeError, ValidationError) as error:
         print(f"{PROG} wallet: error: {error}", file=sys.stderr)

@@ -161,7 +161,10 @@ def inside(address: Address, networks: Networks) -> bool:
 
 def unreachable_hint(address: Address) -> str:
     """What to check when ``address`` cannot be reached: the node, then the firewall's port."""
-    return f"if a node runs there, its firewall may block TCP port {address[1]}: open that port"
+    hint = f"if a node runs there, its firewall may block TCP port {address[1]}: open that port"
+    if address[1] != ROOM_PORT:  # a typo in the port looks the same as a node that is not running
+        hint += f" (or check the port: a room's nodes listen on {ROOM_PORT})"
+    return hint
 
 
 # --- asking and crawling -------------------------------------------------------------------
