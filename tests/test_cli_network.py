@@ -5,8 +5,11 @@ started with ``python -m toycoin node`` (one sealing every half second), a
 payment made with ``python -m toycoin wallet ... pay``, and balances that
 both nodes agree on once the block has gone round.
 """
+import os
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -102,3 +105,22 @@ def test_a_node_on_loopback_with_loopback_peers_still_starts():
     result = node_cli("--port", "0", "--peer", "127.0.0.1:9", "--stop-on-eof")
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("listening 127.0.0.1 ")
+
+
+def test_ctrl_c_stops_a_mining_node_without_a_traceback():
+    # Ctrl-C in a terminal sends SIGINT to every process of the foreground group: the node and
+    # its miner's worker process. The node stops cleanly; the worker says nothing.
+    command = [sys.executable, "-m", "toycoin", "node", "--name", "teacher", "--mine", "--hashrate", "200"]
+    node = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        assert node.stdout.readline().startswith("listening 127.0.0.1 ")
+        time.sleep(1.0)  # the miner's worker process is up and hashing (nothing to wait on from here)
+        os.killpg(node.pid, signal.SIGINT)
+        assert node.wait(30) == 0
+        stderr = node.stderr.read()
+        assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr, stderr
+    finally:
+        if node.poll() is None:
+            os.killpg(node.pid, signal.SIGKILL)
+            node.wait(10)
