@@ -382,6 +382,8 @@ def test_a_crawl_leaves_no_lines_in_a_nodes_connection_log(make_node):
 @pytest.mark.parametrize("args, message, code", [
     (["room", "teacher"], "'teacher' is a name, not an address", 2),
     (["room", "127.0.0.1:1"], "cannot reach the node at 127.0.0.1:1: connection refused", 1),
+    (["room", "127.0.0.1:1", "--max-nodes", "0"], "argument --max-nodes: '0' is not a number above 0", 2),
+    (["room", "127.0.0.1:1", "--timeout", "-1"], "argument --timeout: '-1' is not a number above 0", 2),
 ])
 def test_the_room_command_says_what_is_wrong_in_one_line(args, message, code):
     result = run_cli(*args)
@@ -402,3 +404,10 @@ def test_a_dial_to_no_machine_says_so_in_words():
                                  "(is it on this network, and switched on?)")
     refused_elsewhere = OSError(errno.ECONNRESET, "Connect call failed ('10.77.0.9', 8333)")
     assert dial_error(refused_elsewhere) == "connection reset by peer"
+
+
+def test_a_crawl_refuses_no_nodes_and_no_time_in_plain_words():
+    with pytest.raises(ValueError, match="max_nodes .* at least 1, not 0"):
+        room.crawl("127.0.0.1:1", max_nodes=0)
+    with pytest.raises(ValueError, match="timeout .* above 0, not -1"):
+        room.crawl("127.0.0.1:1", timeout=-1)

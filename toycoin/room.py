@@ -103,9 +103,22 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--network", action="append", default=None, metavar="CIDR",
                         help="a network the crawl may dial, e.g. 192.168.1.0/24 (repeatable; default: "
                              "the /24 around each start address, 127.0.0.0/8 for loopback)")
-    parser.add_argument("--max-nodes", type=int, default=200, metavar="N", help="ask at most N nodes")
-    parser.add_argument("--timeout", type=float, default=3.0, metavar="SECONDS",
+    parser.add_argument("--max-nodes", type=_above_zero(int), default=200, metavar="N",
+                        help="ask at most N nodes")
+    parser.add_argument("--timeout", type=_above_zero(float), default=3.0, metavar="SECONDS",
                         help="seconds each node may take to answer (default: 3)")
+
+
+def _above_zero(kind: Callable[[str], float]) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            value = 0
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number above 0")
+        return value
+    return parse
 
 
 def _address_argument(text: str) -> Address:

@@ -206,6 +206,10 @@ def crawl(start: AddressLike | Sequence[AddressLike], *,
     NodeError if no start address answers (naming the port to open); ValueError for a name or
     anything else that is not "host:port" where an address belongs.
     """
+    if max_nodes < 1:
+        raise ValueError(f"max_nodes is how many nodes a crawl may ask: at least 1, not {max_nodes}")
+    if not timeout > 0:
+        raise ValueError(f"timeout is the seconds a node may take to answer: above 0, not {timeout:g}")
     starts = [parse_address(start)] if isinstance(start, str) or _is_address(start) else \
         [parse_address(s) for s in start]  # type: ignore[union-attr]
     if not starts:
