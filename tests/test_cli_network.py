@@ -82,9 +82,9 @@ def node_cli(*args: str) -> subprocess.CompletedProcess:
 
 @pytest.mark.parametrize("args, message", [
     # A student who forgets --host: 127.0.0.1 would make a node no other laptop can dial.
-    (["--peer", "192.0.2.10:8333"], "--host 127.0.0.1 can be reached from this machine only"),
-    (["--host", "127.0.0.1", "--network", "192.0.2.0/24", "--peer", "192.0.2.10:8333"],
-     "--host 127.0.0.1 can be reached from this machine only"),
+    (["--peer", "192.0.2.10:8333"], "the default --host 127.0.0.1 can be reached from this machine only"),
+    (["--network", "192.0.2.0/24", "--peer", "192.0.2.10:8333"],
+     "the default --host 127.0.0.1 can be reached from this machine only"),
     (["--host", "0.0.0.0"], "--host 0.0.0.0 would listen on every network this laptop is on"),
     (["--host", "192.0.2.23", "--peer", "192.0.2.10:8333"], "192.0.2.23 is not an address of this machine"),
     (["--host", "my-laptop", "--peer", "192.0.2.10:8333"], "--host 'my-laptop' is not an IPv4 address"),

@@ -18,10 +18,11 @@ or failed (``A: connected to B (outbound full node)``); a peer that cannot be
 reached is reported once, not at every retry. A bad argument or a port in
 use is one line on stderr and exit code 2.
 
-With a ``--peer`` on a LAN, ``--host`` must be this laptop's LAN address: the
-default, 127.0.0.1, would make a node that other laptops cannot reach (it is
-refused, naming the address this machine reaches that peer from); so is
-``--host 0.0.0.0``, which would listen on every network the laptop is on.
+With a ``--peer`` on a LAN, ``--host`` is this laptop's LAN address: without
+it the node would listen on 127.0.0.1, where no other laptop can reach it,
+so that is refused, naming the address this machine reaches that peer from
+(an explicit ``--host 127.0.0.1`` is a choice: a node that only dials out).
+``--host 0.0.0.0`` is refused: it would listen on every network the laptop is on.
 
 A node dials only inside its networks: 127.0.0.0/8 when it listens on
 loopback, the /24 around ``--host`` otherwise; a classroom's LAN is given
@@ -69,7 +70,7 @@ from dataclasses import dataclass
 from ipaddress import IPv4Network
 from typing import NoReturn
 
-from toycoin.addrman import Address, format_address, is_ipv4, parse_networks
+from toycoin.addrman import Address, format_address, is_ipv4, parse_networks, undialable
 from toycoin.client import WalletClient
 from toycoin.errors import NodeError, ParseError, ValidationError
 from toycoin.events import Event
@@ -180,7 +181,7 @@ def build_parser(extra: Sequence[Command] = ()) -> argparse.ArgumentParser:
                                            "on stdout once it accepts connections, then one line "
                                            "on stderr for each connection made, lost or failed.")
     node.add_argument("--name", default="node", help="name sent to peers (default: node)")
-    node.add_argument("--host", default="127.0.0.1",
+    node.add_argument("--host", default=None,
                       help="address to listen on (default: 127.0.0.1; another only for a classroom LAN)")
     node.add_argument("--port", type=int, default=0, help="port to listen on (default: 0, any free port)")
     node.add_argument("--peer", type=parse_address, action="append", default=[], metavar="HOST:PORT",
@@ -242,17 +243,30 @@ def main(argv: Sequence[str] | None = None, extra: Sequence[Command] = ()) -> in
             raise ValueError(f"--seal-every needs a number of seconds above 0, not {args.seal_every:g}")
         if args.hashrate is not None and (args.hashrate <= 0 or not args.mine):
             raise ValueError("--hashrate takes a positive number of hashes per second, with --mine")
-        lan_peers = [peer for peer in args.peer if not ipaddress.IPv4Address(peer[0]).is_loopback]
-        if lan_peers or args.host == "0.0.0.0":  # a classroom: listen on this laptop's LAN address
-            check_host(args.host, lan_peers[0] if lan_peers else None, "--host")
+        _check_classroom_host(args)
     except ValueError as error:
         return _fail(error)
     pow_network = args.pow or args.mine
-    return run_node(args.name, args.host, args.port, args.peer, args.stop_on_eof,
+    return run_node(args.name, args.host or "127.0.0.1", args.port, args.peer, args.stop_on_eof,
                     sync=args.sync or pow_network or args.data_dir is not None or args.seal_every is not None,
                     data_dir=args.data_dir, seal_every=args.seal_every,
                     rules=COURSE_POW if pow_network else NO_POW,
                     miner=Miner(args.hashrate) if args.mine else None, networks=args.network or None)
+
+
+def _check_classroom_host(args: argparse.Namespace) -> None:
+    """With a peer on a LAN, a node needs this laptop's LAN address: no --host (127.0.0.1) is a
+    student's slip, refused; an explicit loopback host is a choice (a node that only dials out);
+    0.0.0.0 is refused always. ValueError from check_host, naming the address to give."""
+    anywhere = (IPv4Network("0.0.0.0/0"),)
+    lan_peers = [peer for peer in args.peer if undialable(peer, anywhere) is None
+                 and not ipaddress.IPv4Address(peer[0]).is_loopback]  # ordinary LAN addresses
+    host = args.host or "127.0.0.1"
+    if args.host is None and lan_peers:
+        check_host(host, lan_peers[0], "the default --host")
+    elif args.host == "0.0.0.0" or lan_peers:
+        loopback = is_ipv4(host) and ipaddress.IPv4Address(host).is_loopback
+        check_host(host, None if loopback or not lan_peers else lan_peers[0], "--host")
 
 
 def run_node(name: str, host: str, port: int, peers: Sequence[Address], stop_on_eof: bool = False,
