@@ -411,3 +411,23 @@ def test_a_crawl_refuses_no_nodes_and_no_time_in_plain_words():
         room.crawl("127.0.0.1:1", max_nodes=0)
     with pytest.raises(ValueError, match="timeout .* above 0, not -1"):
         room.crawl("127.0.0.1:1", timeout=-1)
+
+
+def test_a_node_without_the_rooms_proof_of_work_is_told_in_plain_words(make_node):
+    # A student who left out --pow: the room's headers break its difficulty rule, so it hangs up
+    # at once. connect() says so as a NodeError (it was an AttributeError when the connection
+    # closed between the handshake and the ping), and the disconnect names the rule.
+    teacher = make_node("teacher", mine=True, hashrate=3000)
+    teacher.wait_until(lambda: teacher.height >= 2, 30, "the room has blocks")
+    wrong = Node("nopow", services=[Relay, BlockSync], limits=FAST)
+    wrong.start()
+    lines = []
+    wrong.subscribe(ConnectionLog(lines.append))
+    try:
+        with pytest.raises(NodeError):
+            wrong.connect(teacher)
+        wrong.wait_until(lambda: any("disconnected from teacher" in line for line in lines), 10)
+        assert "the difficulty rule asks for" in next(line for line in lines if "disconnected" in line)
+        assert wrong.height == 0
+    finally:
+        wrong.kill()
