@@ -431,3 +431,13 @@ def test_a_node_without_the_rooms_proof_of_work_is_told_in_plain_words(make_node
         assert wrong.height == 0
     finally:
         wrong.kill()
+
+
+def test_join_with_a_name_already_in_the_room_says_so(make_node):
+    teacher = make_node("teacher")
+    ada = make_node("ada")
+    ada.connect(teacher)
+    with pytest.raises(ValueError, match=r"a node named 'ada' \(at 127.0.0.1:\d+\): choose a name"):
+        room.join(teacher.address, host="127.0.0.1", name="ada", port=0)
+    with pytest.raises(ValueError, match="already has a node named 'teacher'"):
+        room.join(teacher.address, host="127.0.0.1", name="teacher", port=0)

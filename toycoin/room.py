@@ -63,7 +63,8 @@ def join(teacher: AddressLike, *, host: str, name: str, port: int = ROOM_PORT,
     ``mine``, capped at ``hashrate``), connected to the teacher's node.
 
     ValueError for a wrong argument (a name where an address belongs, 0.0.0.0, an address of
-    another machine), NodeError for a teacher that cannot be reached (naming the port to open).
+    another machine, a name the teacher's node or one of its peers has already), NodeError for a
+    teacher that cannot be reached (naming the port to open).
     """
     teacher_address = parse_address(teacher, "teacher's address")
     check_host(host, teacher_address)
@@ -74,9 +75,14 @@ def join(teacher: AddressLike, *, host: str, name: str, port: int = ROOM_PORT,
                          f"this node dials ({', '.join(map(str, nets))}): check both addresses, or pass "
                          f"networks=['{lan}'] if the room spans both")
     try:
-        ask_status(teacher_address, timeout=min(timeout, 5.0), runtime=runtime)
+        teacher_status = ask_status(teacher_address, timeout=min(timeout, 5.0), runtime=runtime)
     except NodeError as error:
         raise NodeError(f"cannot join the room: {error}") from None
+    taken = {peer_name: address for address, peer_name in teacher_status.peers}
+    taken[teacher_status.name] = teacher_status.address
+    if name in taken:  # two "ada"s on the map, and in every log, could not be told apart
+        raise ValueError(f"the room already has a node named {name!r} (at {taken[name]}): "
+                         f"choose a name nobody else has")
     node = Node(name, rules=COURSE_POW, host=host, port=port, data_dir=data_dir, runtime=get_runtime(runtime),
                 services=[Relay, BlockSync, lambda: Miner(hashrate)], networks=nets)
     try:
