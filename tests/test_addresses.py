@@ -224,10 +224,11 @@ def test_help_describes_network():
 @pytest.mark.parametrize("args, message", [
     (["--network", "nonsense"], "bad network 'nonsense': expected an IPv4 network in CIDR notation"),
     (["--network", "10.0.0.1"], "bad network '10.0.0.1'"),
-    (["--peer", "192.168.1.7:8333"], "will not dial 192.168.1.7:8333: 192.168.1.7 is outside the networks "
-                                     "it dials (127.0.0.0/8); to dial it, start node with "
-                                     "networks=['127.0.0.0/8', '192.168.1.0/24'] (on the command line: "
-                                     "--network 127.0.0.0/8 --network 192.168.1.0/24)"),
+    # --host given: a node on loopback that dials out is a choice (without --host, see test_cli_network)
+    (["--host", "127.0.0.1", "--peer", "192.168.1.7:8333"],
+     "will not dial 192.168.1.7:8333: 192.168.1.7 is outside the networks it dials (127.0.0.0/8); to dial "
+     "it, start node with networks=['127.0.0.0/8', '192.168.1.0/24'] (on the command line: "
+     "--network 127.0.0.0/8 --network 192.168.1.0/24)"),
     (["--peer", "224.0.0.1:8333", "--network", "0.0.0.0/0"], "224.0.0.1 is a multicast address"),
 ])
 def test_network_errors_are_one_line_and_exit_code_2(args, message):

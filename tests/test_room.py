@@ -1,6 +1,7 @@
 """Room: the status message, a crawl of a network (in-process nodes and node processes), joining
 a teacher's node, a room of processes on loopback addresses, and hostile answers bounded."""
 
+import errno
 import socket
 import subprocess
 import sys
@@ -11,7 +12,7 @@ import pytest
 
 from toycoin import room, wire
 from toycoin.cli import ConnectionLog
-from toycoin.dialler import source_address
+from toycoin.dialler import dial_error, source_address
 from toycoin.errors import NodeError, ParseError
 from toycoin.message import Message, write_list
 from toycoin.mining import Miner
@@ -381,8 +382,62 @@ def test_a_crawl_leaves_no_lines_in_a_nodes_connection_log(make_node):
 @pytest.mark.parametrize("args, message, code", [
     (["room", "teacher"], "'teacher' is a name, not an address", 2),
     (["room", "127.0.0.1:1"], "cannot reach the node at 127.0.0.1:1: connection refused", 1),
+    (["room", "127.0.0.1:1", "--max-nodes", "0"], "argument --max-nodes: '0' is not a number above 0", 2),
+    (["room", "127.0.0.1:1", "--timeout", "-1"], "argument --timeout: '-1' is not a number above 0", 2),
 ])
 def test_the_room_command_says_what_is_wrong_in_one_line(args, message, code):
     result = run_cli(*args)
     assert result.returncode == code and message in result.stderr and result.stderr.count("\n") == 1
     assert result.stderr.startswith("python -m toycoin room: error: ")
+
+
+def test_the_room_command_on_a_wrong_port_says_which_port_a_room_uses():
+    result = run_cli("room", "127.0.0.1:1")
+    assert "(or check the port: a room's nodes listen on 8333)" in result.stderr
+
+
+def test_a_dial_to_no_machine_says_so_in_words():
+    # What asyncio raises when nothing on the LAN answers (EHOSTUNREACH): its text only repeats
+    # the address, so the error is said in words, with what to check.
+    error = OSError(errno.EHOSTUNREACH, "Connect call failed ('10.77.0.9', 8333)")
+    assert dial_error(error) == ("no route to host: no machine answers at that address "
+                                 "(is it on this network, and switched on?)")
+    refused_elsewhere = OSError(errno.ECONNRESET, "Connect call failed ('10.77.0.9', 8333)")
+    assert dial_error(refused_elsewhere) == "connection reset by peer"
+
+
+def test_a_crawl_refuses_no_nodes_and_no_time_in_plain_words():
+    with pytest.raises(ValueError, match="max_nodes .* at least 1, not 0"):
+        room.crawl("127.0.0.1:1", max_nodes=0)
+    with pytest.raises(ValueError, match="timeout .* above 0, not -1"):
+        room.crawl("127.0.0.1:1", timeout=-1)
+
+
+def test_a_node_without_the_rooms_proof_of_work_is_told_in_plain_words(make_node):
+    # A student who left out --pow: the room's headers break its difficulty rule, so it hangs up
+    # at once. connect() says so as a NodeError (it was an AttributeError when the connection
+    # closed between the handshake and the ping), and the disconnect names the rule.
+    teacher = make_node("teacher", mine=True, hashrate=3000)
+    teacher.wait_until(lambda: teacher.height >= 2, 30, "the room has blocks")
+    wrong = Node("nopow", services=[Relay, BlockSync], limits=FAST)
+    wrong.start()
+    lines = []
+    wrong.subscribe(ConnectionLog(lines.append))
+    try:
+        with pytest.raises(NodeError):
+            wrong.connect(teacher)
+        wrong.wait_until(lambda: any("disconnected from teacher" in line for line in lines), 10)
+        assert "the difficulty rule asks for" in next(line for line in lines if "disconnected" in line)
+        assert wrong.height == 0
+    finally:
+        wrong.kill()
+
+
+def test_join_with_a_name_already_in_the_room_says_so(make_node):
+    teacher = make_node("teacher")
+    ada = make_node("ada")
+    ada.connect(teacher)
+    with pytest.raises(ValueError, match=r"a node named 'ada' \(at 127.0.0.1:\d+\): choose a name"):
+        room.join(teacher.address, host="127.0.0.1", name="ada", port=0)
+    with pytest.raises(ValueError, match="already has a node named 'teacher'"):
+        room.join(teacher.address, host="127.0.0.1", name="teacher", port=0)

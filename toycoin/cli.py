@@ -18,6 +18,12 @@ or failed (``A: connected to B (outbound full node)``); a peer that cannot be
 reached is reported once, not at every retry. A bad argument or a port in
 use is one line on stderr and exit code 2.
 
+With a ``--peer`` on a LAN, ``--host`` is this laptop's LAN address: without
+it the node would listen on 127.0.0.1, where no other laptop can reach it,
+so that is refused, naming the address this machine reaches that peer from
+(an explicit ``--host 127.0.0.1`` is a choice: a node that only dials out).
+``--host 0.0.0.0`` is refused: it would listen on every network the laptop is on.
+
 A node dials only inside its networks: 127.0.0.0/8 when it listens on
 loopback, the /24 around ``--host`` otherwise; a classroom's LAN is given
 with ``--network 192.168.1.0/24`` (repeatable), and addresses outside are
@@ -39,6 +45,9 @@ address. Seeds anybody can guess are for a course, never for real money.
     Command            a command defined in a module above this one
     run_node(...)      start a node in this process and serve until told to stop
     run_wallet(...)    ask a node for balances, or pay through it
+    check_host(host, towards)   may a node listen on ``host``? (an address of this machine, not
+                       0.0.0.0, not loopback when its peer is on a LAN); toycoin.room uses it too
+    address_towards(address)    the address this machine reaches ``address`` from
     ConnectionLog      turns a node's connection events into those stderr lines
 
 Simplifications: it cannot be told to connect elsewhere once started: other
@@ -49,7 +58,10 @@ addresses, never host names, because an addr message carries IPv4 only
 from __future__ import annotations
 
 import argparse
+import errno
+import ipaddress
 import signal
+import socket
 import sys
 import threading
 from collections import Counter
@@ -58,7 +70,7 @@ from dataclasses import dataclass
 from ipaddress import IPv4Network
 from typing import NoReturn
 
-from toycoin.addrman import Address, format_address, is_ipv4, parse_networks
+from toycoin.addrman import Address, format_address, is_ipv4, parse_networks, undialable
 from toycoin.client import WalletClient
 from toycoin.errors import NodeError, ParseError, ValidationError
 from toycoin.events import Event
@@ -86,6 +98,8 @@ class OneLineParser(argparse.ArgumentParser):
 def parse_address(text: str) -> Address:
     """'127.0.0.1:8333' -> ('127.0.0.1', 8333); argparse shows the error text."""
     host, sep, port = text.rpartition(":")
+    if not sep and is_ipv4(text):
+        raise argparse.ArgumentTypeError(f"bad address {text!r}: the port is missing, e.g. {text}:8333")
     if not sep or not host or not port.isdigit():
         raise argparse.ArgumentTypeError(f"bad address {text!r}: expected host:port, e.g. 127.0.0.1:8333")
     if not 0 < int(port) < 65536:
@@ -103,6 +117,50 @@ def parse_network(text: str) -> IPv4Network:
         return parse_networks([text], "127.0.0.1")[0]
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def check_host(host: str, towards: Address | None = None, what: str = "host") -> str:
+    """``host`` if a node may listen there: an IPv4 address of this machine, never 0.0.0.0, and
+    not loopback when ``towards`` (the teacher) is on a LAN. ValueError saying what to give;
+    ``what`` names the argument in it (the command line says ``--host``)."""
+    hint = _hint(towards)
+    if not isinstance(host, str) or not is_ipv4(host):
+        raise ValueError(f"{what} {host!r} is not an IPv4 address: give this laptop's LAN address, four "
+                         f"numbers such as 192.168.1.23{hint}")
+    if ipaddress.IPv4Address(host).is_unspecified:
+        raise ValueError(f"{what} {host} would listen on every network this laptop is on (a café's too): "
+                         f"give this laptop's LAN address instead{hint}")
+    if towards is not None and ipaddress.IPv4Address(host).is_loopback and \
+            not ipaddress.IPv4Address(towards[0]).is_loopback:
+        raise ValueError(f"{what} {host} can be reached from this machine only, so no other laptop could "
+                         f"connect to this node: give this laptop's LAN address{hint}")
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, 0))
+        except OSError as error:
+            if error.errno == errno.EADDRNOTAVAIL:
+                raise ValueError(f"{host} is not an address of this machine{hint}") from None
+            raise ValueError(f"cannot listen on {host}: {error.strerror or error}") from None
+    return host
+
+
+def _hint(towards: Address | None) -> str:
+    how = "`ip -4 addr` (Linux), `ipconfig getifaddr en0` (macOS) or `ipconfig` (Windows)"
+    found = address_towards(towards) if towards else None
+    if towards and found:
+        return f" (this machine reaches {towards[0]} from {found}; see also {how})"
+    return f" (find it with {how})"
+
+
+def address_towards(address: Address) -> str | None:
+    """The local address the system would use to reach ``address`` (a UDP socket's choice: no
+    packet is sent); None if there is no route."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        try:
+            udp.connect(address)
+            return str(udp.getsockname()[0])
+        except OSError:
+            return None
 
 
 @dataclass(frozen=True)
@@ -123,7 +181,7 @@ def build_parser(extra: Sequence[Command] = ()) -> argparse.ArgumentParser:
                                            "on stdout once it accepts connections, then one line "
                                            "on stderr for each connection made, lost or failed.")
     node.add_argument("--name", default="node", help="name sent to peers (default: node)")
-    node.add_argument("--host", default="127.0.0.1",
+    node.add_argument("--host", default=None,
                       help="address to listen on (default: 127.0.0.1; another only for a classroom LAN)")
     node.add_argument("--port", type=int, default=0, help="port to listen on (default: 0, any free port)")
     node.add_argument("--peer", type=parse_address, action="append", default=[], metavar="HOST:PORT",
@@ -185,14 +243,30 @@ def main(argv: Sequence[str] | None = None, extra: Sequence[Command] = ()) -> in
             raise ValueError(f"--seal-every needs a number of seconds above 0, not {args.seal_every:g}")
         if args.hashrate is not None and (args.hashrate <= 0 or not args.mine):
             raise ValueError("--hashrate takes a positive number of hashes per second, with --mine")
+        _check_classroom_host(args)
     except ValueError as error:
         return _fail(error)
     pow_network = args.pow or args.mine
-    return run_node(args.name, args.host, args.port, args.peer, args.stop_on_eof,
+    return run_node(args.name, args.host or "127.0.0.1", args.port, args.peer, args.stop_on_eof,
                     sync=args.sync or pow_network or args.data_dir is not None or args.seal_every is not None,
                     data_dir=args.data_dir, seal_every=args.seal_every,
                     rules=COURSE_POW if pow_network else NO_POW,
                     miner=Miner(args.hashrate) if args.mine else None, networks=args.network or None)
+
+
+def _check_classroom_host(args: argparse.Namespace) -> None:
+    """With a peer on a LAN, a node needs this laptop's LAN address: no --host (127.0.0.1) is a
+    student's slip, refused; an explicit loopback host is a choice (a node that only dials out);
+    0.0.0.0 is refused always. ValueError from check_host, naming the address to give."""
+    anywhere = (IPv4Network("0.0.0.0/0"),)
+    lan_peers = [peer for peer in args.peer if undialable(peer, anywhere) is None
+                 and not ipaddress.IPv4Address(peer[0]).is_loopback]  # ordinary LAN addresses
+    host = args.host or "127.0.0.1"
+    if args.host is None and lan_peers:
+        check_host(host, lan_peers[0], "the default --host")
+    elif args.host == "0.0.0.0" or lan_peers:
+        loopback = is_ipv4(host) and ipaddress.IPv4Address(host).is_loopback
+        check_host(host, None if loopback or not lan_peers else lan_peers[0], "--host")
 
 
 def run_node(name: str, host: str, port: int, peers: Sequence[Address], stop_on_eof: bool = False,
@@ -249,7 +323,7 @@ def run_wallet(node: Address, action: str, args: argparse.Namespace) -> int:
         txid = client.pay(payee, args.amount)
         print(f"{args.payer} paid {args.payee} {args.amount}: txid {txid}, accepted by the {where}")
         print("balances change once a block holds the payment: at once on a node without --sync, "
-              "else when a node with --seal-every seals its mempool")
+              "else when a miner mines it (--mine) or a node with --seal-every seals its mempool")
         return 0
     except (NodeError, ValidationError) as error:
         print(f"{PROG} wallet: error: {error}", file=sys.stderr)

@@ -210,11 +210,11 @@ class ConnMan(Recorder):
                 raise NodeError(f"{format_address(address)} is {self.name} itself: it got its own nonce back")
             # Our verack went out before this ping: the pong proves the peer has handled it,
             # so both ends count the connection when this returns.
-            conn = self._read(lambda: self._connection_to(address))
-            if conn is None:
-                raise NodeError(f"{self.name} connected to {label}, and the connection closed at once: "
-                                f"see {self.name}'s events for why")
-            self.ping(self._read(lambda: self.peer_name(conn)), timeout)
+            peer = self._read(lambda: (conn := self._connection_to(address)) and self.peer_name(conn))
+            if not peer:  # handshaked, then closed at once: the peer or this node hung up
+                raise NodeError(f"{self.name} connected to {label}, but the connection closed at once "
+                                f"(its 'disconnected' event says why); it redials with backoff")
+            self.ping(peer, timeout)
 
     def dial_address(self, address: Address, label: str | None = None) -> Address:
         """``address`` checked for dialling, a host name looked up once (toycoin.dialler.

@@ -46,6 +46,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import ipaddress
+import os
 import socket
 from collections.abc import Coroutine
 from typing import Any, Protocol
@@ -99,6 +100,12 @@ def dial_error(error: BaseException) -> str:
     if getattr(error, "errno", None) == errno.EMFILE:
         return (f"too many open files (this process may open {raise_open_file_limit()}); "
                 "raise the limit with `ulimit -n 65536` before starting")
+    code = getattr(error, "errno", None)
+    if code in (errno.EHOSTUNREACH, errno.ENETUNREACH):  # asyncio's strerror only repeats the address
+        return (f"{os.strerror(code).lower()}: no machine answers at that address "
+                "(is it on this network, and switched on?)")
+    if code and str(getattr(error, "strerror", "")).startswith("Connect call failed"):
+        return os.strerror(code).lower()
     return getattr(error, "strerror", None) or type(error).__name__
 
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import signal
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
@@ -36,6 +37,13 @@ from toycoin.block import Block
 from toycoin.errors import ValidationError
 from toycoin.pow import mine
 from toycoin.service import Service
+
+
+def _leave_interrupts_to_the_node() -> None:
+    """In the worker: ignore SIGINT. Ctrl-C in a terminal reaches every process of the node
+    (python -m toycoin node --mine); the node stops cleanly and ends its worker, which would
+    otherwise die on its own with a KeyboardInterrupt traceback."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 class Miner(Service):
@@ -94,7 +102,8 @@ class Miner(Service):
                 # The hashing runs in a worker process, so the network thread stays free. Spawned,
                 # not forked: this process has threads (the network's, a notebook's).
                 spawn = multiprocessing.get_context("spawn")
-                self._pool = ProcessPoolExecutor(max_workers=1, mp_context=spawn)
+                self._pool = ProcessPoolExecutor(max_workers=1, mp_context=spawn,
+                                                 initializer=_leave_interrupts_to_the_node)
             self._task = self.node.spawn(self._mine(self._pool))  # stopping the node cancels it
 
     async def _mine(self, pool: ProcessPoolExecutor) -> None:

@@ -67,7 +67,7 @@ from typing import Any
 from toycoin import params
 from toycoin.addrman import Address, is_ipv4
 from toycoin.connman import ConnMan
-from toycoin.dialler import source_address
+from toycoin.dialler import dial_error, source_address
 from toycoin.errors import NodeError, ProtocolError
 from toycoin.message import Message
 from toycoin.msg_control import Addr, GetAddr, Ping, Pong, Verack, Version
@@ -279,7 +279,7 @@ class PeerMan(ConnMan):
         except ConnectionRefusedError:
             raise NodeError(f"cannot reach {who}: connection refused — is it running?") from None
         except (OSError, asyncio.TimeoutError) as error:
-            raise NodeError(f"cannot reach {who}: {str(error) or 'timed out'}") from None
+            raise NodeError(f"cannot reach {who}: {dial_error(error)}") from None
         opened: asyncio.Future[Connection] = asyncio.get_running_loop().create_future()
         serving = asyncio.get_running_loop().create_task(
             self.serve(reader, writer, address, opened=opened))

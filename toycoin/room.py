@@ -8,8 +8,9 @@ no LAN at hand, a room of real node processes on this machine's loopback
 addresses plays the same part, one process per laptop.
 
     join(teacher, host=, name=)      a student's node in this process, joined to the teacher
-    check_host(host, towards)        may a node listen on ``host``? (an address of this machine)
-    address_towards(address)         the address this machine reaches ``address`` from
+    check_host(host, towards)        may a node listen on ``host``? (an address of this machine;
+    address_towards(address)         the address this machine reaches ``address`` from; both from
+                                     toycoin.cli, whose ``node`` command checks --host the same way)
     local_room(n)                    LocalRoom: n node processes on 127.0.0.2, 127.0.0.3, ...;
                                      its join(name) adds a node of this process as one more laptop
     loopback_hosts(n, base)          those addresses, or None where only 127.0.0.1 binds
@@ -24,7 +25,6 @@ has one well-known address, the teacher's.
 from __future__ import annotations
 
 import argparse
-import errno
 import ipaddress
 import socket
 import sys
@@ -33,8 +33,8 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from toycoin.addrman import Address, format_address, is_ipv4
-from toycoin.cli import PROG, Command
+from toycoin.addrman import Address, format_address
+from toycoin.cli import PROG, Command, address_towards, check_host
 from toycoin.errors import NodeError
 from toycoin.mining import Miner
 from toycoin.node import Node
@@ -63,7 +63,8 @@ def join(teacher: AddressLike, *, host: str, name: str, port: int = ROOM_PORT,
     ``mine``, capped at ``hashrate``), connected to the teacher's node.
 
     ValueError for a wrong argument (a name where an address belongs, 0.0.0.0, an address of
-    another machine), NodeError for a teacher that cannot be reached (naming the port to open).
+    another machine, a name the teacher's node or one of its peers has already), NodeError for a
+    teacher that cannot be reached (naming the port to open).
     """
     teacher_address = parse_address(teacher, "teacher's address")
     check_host(host, teacher_address)
@@ -74,9 +75,14 @@ def join(teacher: AddressLike, *, host: str, name: str, port: int = ROOM_PORT,
                          f"this node dials ({', '.join(map(str, nets))}): check both addresses, or pass "
                          f"networks=['{lan}'] if the room spans both")
     try:
-        ask_status(teacher_address, timeout=min(timeout, 5.0), runtime=runtime)
+        teacher_status = ask_status(teacher_address, timeout=min(timeout, 5.0), runtime=runtime)
     except NodeError as error:
         raise NodeError(f"cannot join the room: {error}") from None
+    taken = {peer_name: address for address, peer_name in teacher_status.peers}
+    taken[teacher_status.name] = teacher_status.address
+    if name in taken:  # two "ada"s on the map, and in every log, could not be told apart
+        raise ValueError(f"the room already has a node named {name!r} (at {taken[name]}): "
+                         f"choose a name nobody else has")
     node = Node(name, rules=COURSE_POW, host=host, port=port, data_dir=data_dir, runtime=get_runtime(runtime),
                 services=[Relay, BlockSync, lambda: Miner(hashrate)], networks=nets)
     try:
@@ -94,49 +100,6 @@ def join(teacher: AddressLike, *, host: str, name: str, port: int = ROOM_PORT,
     return node
 
 
-def check_host(host: str, towards: Address | None = None) -> str:
-    """``host`` if a node may listen there: an IPv4 address of this machine, never 0.0.0.0, and
-    not loopback when ``towards`` (the teacher) is on a LAN. ValueError saying what to give."""
-    hint = _hint(towards)
-    if not isinstance(host, str) or not is_ipv4(host):
-        raise ValueError(f"host {host!r} is not an IPv4 address: give this laptop's LAN address, four "
-                         f"numbers such as 192.168.1.23{hint}")
-    if ipaddress.IPv4Address(host).is_unspecified:
-        raise ValueError(f"host {host} would listen on every network this laptop is on (a café's too): "
-                         f"give this laptop's LAN address instead{hint}")
-    if towards is not None and ipaddress.IPv4Address(host).is_loopback and \
-            not ipaddress.IPv4Address(towards[0]).is_loopback:
-        raise ValueError(f"host {host} can be reached from this machine only, so no other laptop could "
-                         f"connect to this node: give this laptop's LAN address{hint}")
-    with socket.socket() as probe:
-        try:
-            probe.bind((host, 0))
-        except OSError as error:
-            if error.errno == errno.EADDRNOTAVAIL:
-                raise ValueError(f"{host} is not an address of this machine{hint}") from None
-            raise ValueError(f"cannot listen on {host}: {error.strerror or error}") from None
-    return host
-
-
-def _hint(towards: Address | None) -> str:
-    how = "`ip -4 addr` (Linux), `ipconfig getifaddr en0` (macOS) or `ipconfig` (Windows)"
-    found = address_towards(towards) if towards else None
-    if towards and found:
-        return f" (this machine reaches {towards[0]} from {found}; see also {how})"
-    return f" (find it with {how})"
-
-
-def address_towards(address: Address) -> str | None:
-    """The local address the system would use to reach ``address`` (a UDP socket's choice: no
-    packet is sent); None if there is no route."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-        try:
-            udp.connect(address)
-            return str(udp.getsockname()[0])
-        except OSError:
-            return None
-
-
 # --- the room from a terminal: python -m toycoin room HOST:PORT ------------------------------
 
 
@@ -146,9 +109,22 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--network", action="append", default=None, metavar="CIDR",
                         help="a network the crawl may dial, e.g. 192.168.1.0/24 (repeatable; default: "
                              "the /24 around each start address, 127.0.0.0/8 for loopback)")
-    parser.add_argument("--max-nodes", type=int, default=200, metavar="N", help="ask at most N nodes")
-    parser.add_argument("--timeout", type=float, default=3.0, metavar="SECONDS",
+    parser.add_argument("--max-nodes", type=_above_zero(int), default=200, metavar="N",
+                        help="ask at most N nodes")
+    parser.add_argument("--timeout", type=_above_zero(float), default=3.0, metavar="SECONDS",
                         help="seconds each node may take to answer (default: 3)")
+
+
+def _above_zero(kind: Callable[[str], float]) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            value = 0
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number above 0")
+        return value
+    return parse
 
 
 def _address_argument(text: str) -> Address:

@@ -161,7 +161,10 @@ def inside(address: Address, networks: Networks) -> bool:
 
 def unreachable_hint(address: Address) -> str:
     """What to check when ``address`` cannot be reached: the node, then the firewall's port."""
-    return f"if a node runs there, its firewall may block TCP port {address[1]}: open that port"
+    hint = f"if a node runs there, its firewall may block TCP port {address[1]}: open that port"
+    if address[1] != ROOM_PORT:  # a typo in the port looks the same as a node that is not running
+        hint += f" (or check the port: a room's nodes listen on {ROOM_PORT})"
+    return hint
 
 
 # --- asking and crawling -------------------------------------------------------------------
@@ -203,6 +206,10 @@ def crawl(start: AddressLike | Sequence[AddressLike], *,
     NodeError if no start address answers (naming the port to open); ValueError for a name or
     anything else that is not "host:port" where an address belongs.
     """
+    if max_nodes < 1:
+        raise ValueError(f"max_nodes is how many nodes a crawl may ask: at least 1, not {max_nodes}")
+    if not timeout > 0:
+        raise ValueError(f"timeout is the seconds a node may take to answer: above 0, not {timeout:g}")
     starts = [parse_address(start)] if isinstance(start, str) or _is_address(start) else \
         [parse_address(s) for s in start]  # type: ignore[union-attr]
     if not starts:
