@@ -1,30 +1,20 @@
 """Chapter 12's exercise checks: plausible wrong answers are caught, and named as the mistake they are.
 
-The cases are read from the chapter itself, so the notebook and this test
-cannot drift apart: each check cell is run against wrong answers a learner
-might write, and against the worked solution.
+Each check cell of the chapter is run (tests/exercise_cells.py) against wrong
+answers a learner might write, and against the worked solution.
 """
 
 import ipaddress
-import json
-from pathlib import Path
 
 import pytest
 
-from toycoin.exercises import Case, check
+import exercise_cells
 
-NOTEBOOK = Path(__file__).resolve().parent.parent / "chapters" / "12_classroom.ipynb"
-
-
-def check_cell(defines: str) -> str:
-    cells = json.loads(NOTEBOOK.read_text())["cells"]
-    sources = ["".join(c["source"]) for c in cells if c["cell_type"] == "code"]
-    return next(s for s in sources if f"{defines} = [" in s)
+NOTEBOOK = "12_classroom.ipynb"
 
 
 def run_check(capsys, defines: str, name: str, answer) -> str:
-    exec(check_cell(defines), {name: answer, "Case": Case, "check": check})  # noqa: S102 - the chapter's cell
-    return capsys.readouterr().out
+    return exercise_cells.run_check(capsys, NOTEBOOK, defines, name, answer)
 
 
 def host_of(address):

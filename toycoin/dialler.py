@@ -54,7 +54,7 @@ from typing import Any, Protocol
 from toycoin import params
 from toycoin.addrman import AddrMan, Address, Networks, format_address, is_ipv4, undialable
 from toycoin.errors import NodeError
-from toycoin.peer import Connection, Limits, open_frames
+from toycoin.peer import Connection, Limits, Streams, open_frames
 from toycoin.runtime import Runtime, raise_open_file_limit
 
 
@@ -202,6 +202,17 @@ class Dialler:
         """Where the nodes it has an open connection to listen, handshaked or not."""
         return {self.owner.listen_address(c) for c in self.owner.connections() if c.is_open}
 
+    async def _open(self, address: Address) -> Streams:
+        """Dial ``address`` from the address this node listens on; OSError or TimeoutError if it
+        cannot (and the runtime told if that was for want of a file descriptor)."""
+        owner = self.owner
+        try:
+            return await asyncio.wait_for(
+                open_frames(*address, local_addr=source_address(owner.host, address)), owner.timeout)
+        except (OSError, asyncio.TimeoutError) as error:
+            out_of_files(owner, error)
+            raise
+
     def _refuse(self, address: Address, why: str) -> None:
         """The last check before a dial failed: drop the address, say so once."""
         self.owner.record("not dialled", self.book.label(address), why)
@@ -227,11 +238,8 @@ class Dialler:
                 self._refuse(address, why)
                 return
             try:
-                reader, writer = await asyncio.wait_for(
-                    open_frames(*address, local_addr=source_address(owner.host, address)),
-                    owner.timeout)
+                reader, writer = await self._open(address)
             except (OSError, asyncio.TimeoutError) as error:
-                out_of_files(owner, error)
                 if not failing:
                     owner.record("connect failed", book.label(address),
                                  f"{dial_error(error)}; retrying with backoff")
@@ -302,11 +310,8 @@ class Dialler:
         loop = asyncio.get_running_loop()
         try:
             try:
-                reader, writer = await asyncio.wait_for(
-                    open_frames(*address, local_addr=source_address(owner.host, address)),
-                    owner.timeout)
+                reader, writer = await self._open(address)
             except (OSError, asyncio.TimeoutError) as error:
-                out_of_files(owner, error)
                 if address not in book.down:  # once, until it has worked again
                     owner.record("connect failed", book.label(address),
                                  f"{dial_error(error)}; retrying with backoff")
