@@ -231,6 +231,7 @@ def test_a_listening_socket_that_cannot_be_made_says_why():
     import asyncio
     import errno
     import socket
+    from concurrent.futures import ThreadPoolExecutor
 
     from toycoin.peer import serve_frames
 
@@ -243,8 +244,11 @@ def test_a_listening_socket_that_cannot_be_made_says_why():
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(socket, "socket", NoSocket)  # the loop has its sockets already
             with pytest.raises(OSError, match="Too many open files"):
-                # asyncio's create_server alone returned a server without a socket
-                loop.run_until_complete(serve_frames(lambda r, w: None, "127.0.0.1", 0))
+                # asyncio's create_server alone returned a server without a socket. A thread of
+                # its own: this one may hold a running loop already (the browser tests' driver).
+                with ThreadPoolExecutor(1) as thread:
+                    thread.submit(loop.run_until_complete,
+                                  serve_frames(lambda r, w: None, "127.0.0.1", 0)).result()
     finally:
         loop.close()
 

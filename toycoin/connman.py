@@ -94,6 +94,9 @@ from toycoin.wire import NODE_MESSAGES, FrameHeader, MessageSet
 
 T = TypeVar("T")
 
+# Which free port a node picks: a generator of its own, so no node's rng draws change with it.
+_PORT_CHOICE = random.Random()
+
 
 @dataclass
 class PeerState:
@@ -403,6 +406,8 @@ class ConnMan(Recorder):
         outgoing connection (a freed port goes back to the pool the system draws from): a node
         restarting on its old port waits up to RELISTEN_TIMEOUT for it. If something listens
         there, that is another server, and it says so at once."""
+        if self._port == 0:
+            return await self._listen_on_a_free_port()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + params.RELISTEN_TIMEOUT
         while True:
@@ -413,6 +418,23 @@ class ConnMan(Recorder):
                 if not (in_use and loop.time() < deadline and not await self._someone_listens()):
                     raise NodeError(_listen_error(self.host, self._port, error)) from None
                 await asyncio.sleep(0.05)
+
+    async def _listen_on_a_free_port(self) -> asyncio.Server:
+        """Listen on a free port below the range the system lends to outgoing connections
+        (params.LISTEN_PORTS): a node that stops and restarts on that port then never finds it
+        lent to some program's connection that lasts. Port 0, the system's choice, if none of a
+        few tries is free."""
+        low, high = params.LISTEN_PORTS
+        for port in _PORT_CHOICE.sample(range(low, high), params.LISTEN_PORT_TRIES):
+            try:
+                return await serve_frames(self._on_inbound, self.host, port)
+            except OSError as error:
+                if error.errno not in (errno.EADDRINUSE, errno.EACCES):
+                    raise NodeError(_listen_error(self.host, port, error)) from None
+        try:
+            return await serve_frames(self._on_inbound, self.host, 0)
+        except OSError as error:
+            raise NodeError(_listen_error(self.host, 0, error)) from None
 
     async def _someone_listens(self) -> bool:
         try:
