@@ -330,7 +330,9 @@ class NotebookRun:
         lines = []
         for index, texts in self.unexpected_problems().items():
             lines.append(f"cell {index} shows an error or stderr output:")
-            lines += [f"    {text[:800]}" for text in texts]
+            # the start and the end of each: a traceback's last line says what went wrong
+            lines += ["    " + (text if len(text) <= 2000 else f"{text[:800]} ... {text[-1200:]}")
+                      for text in texts]
         if self.not_run():
             lines.append(f"cells without an execution count (they did not run, or were still waiting "
                          f"when an error appeared): {self.not_run()}")
