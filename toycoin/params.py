@@ -127,7 +127,7 @@ RECONNECT_DELAY_MIN = 0.05
 RECONNECT_DELAY_MAX = 2.0
 # Seconds a node waits for a port that is in use while nothing listens on it (its own
 # last connections still closing) before it says "address already in use" (toycoin's own).
-RELISTEN_TIMEOUT = 3.0
+RELISTEN_TIMEOUT = 10.0
 # Ports a node asked for "any free port" (port 0) listens on: below the ranges systems lend
 # to outgoing connections (Linux from 32768, macOS and Windows from 49152), so a restarted
 # node finds its port free; the system's choice after LISTEN_PORT_TRIES taken ones.
