@@ -23,3 +23,11 @@ def run_check(capsys, notebook: str, defines: str, name: str, answer) -> str:
     """What the chapter's check prints for ``answer``."""
     exec(check_cell(notebook, defines), {name: answer, "Case": Case, "check": check})  # noqa: S102 - the chapter's cell
     return capsys.readouterr().out
+
+
+def assert_verdict(out: str, named: str | None, cases: int) -> None:
+    """The right answer passes every case; a wrong one gets a hint that names its mistake."""
+    if named is None:
+        assert out == f"Correct: all {cases} cases pass.\n"
+    else:
+        assert "hint:" in out and named in out, out
