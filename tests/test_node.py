@@ -300,3 +300,42 @@ def test_a_restart_waits_for_its_own_port_to_be_released():
     node.start()  # would say "address already in use" without the wait
     assert node.is_running and node.address[1] == port
     node.stop()
+
+
+def test_a_stopped_port_refuses_while_another_thread_starts_programs(make_node):
+    """A child process forked while a node stops (a diagram's dot, in a notebook) holds a copy
+    of the listening socket for a moment: stop() returns only once the port refuses, and a
+    restart on the port is not taken for "another node on that port"."""
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    done = threading.Event()
+
+    def start_programs() -> None:
+        while not done.is_set():
+            subprocess.run([sys.executable, "-c", ""], check=True)
+
+    spawners = [threading.Thread(target=start_programs, daemon=True) for _ in range(2)]
+    for spawner in spawners:
+        spawner.start()
+    node = make_node("A")
+    port = node.address[1]
+    cycles, accepted, end = 0, 0, time.monotonic() + 3.0
+    try:
+        while time.monotonic() < end:
+            node.stop()
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1.0).close()
+                accepted += 1
+            except ConnectionRefusedError:
+                pass
+            node.start()  # raised "address already in use" about once in 13 cycles before
+            cycles += 1
+    finally:
+        done.set()
+        for spawner in spawners:
+            spawner.join()
+    assert cycles > 50 and accepted == 0
+    assert node.address[1] == port

@@ -404,18 +404,26 @@ class ConnMan(Recorder):
         """Listen on (host, port). A port that is "in use" while nothing listens on it is held
         by connections that are still closing, or lent for a moment to another program's
         outgoing connection (a freed port goes back to the pool the system draws from): a node
-        restarting on its old port waits up to RELISTEN_TIMEOUT for it. If something listens
-        there, that is another server, and it says so at once."""
+        restarting on its old port waits up to RELISTEN_TIMEOUT for it. Something that listens
+        there is another server once it has listened for PORT_RELEASE_TIMEOUT (before that it
+        may be a copy of a closed listening socket in a child process being started)."""
         if self._port == 0:
             return await self._listen_on_a_free_port()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + params.RELISTEN_TIMEOUT
+        listened_since: float | None = None
         while True:
             try:
                 return await serve_frames(self._on_inbound, self.host, self._port)
             except OSError as error:
-                in_use = error.errno == errno.EADDRINUSE
-                if not (in_use and loop.time() < deadline and not await self._someone_listens()):
+                now = loop.time()
+                if error.errno != errno.EADDRINUSE or now >= deadline:
+                    raise NodeError(_listen_error(self.host, self._port, error)) from None
+                if not await self._someone_listens():
+                    listened_since = None
+                elif listened_since is None:
+                    listened_since = now
+                elif now - listened_since >= params.PORT_RELEASE_TIMEOUT:
                     raise NodeError(_listen_error(self.host, self._port, error)) from None
                 await asyncio.sleep(0.05)
 
@@ -435,6 +443,16 @@ class ConnMan(Recorder):
             return await serve_frames(self._on_inbound, self.host, 0)
         except OSError as error:
             raise NodeError(_listen_error(self.host, 0, error)) from None
+
+    async def _port_released(self) -> None:
+        """Wait (up to PORT_RELEASE_TIMEOUT) until this node's closed port refuses connections.
+        A child process that another thread forked a moment before the close (graphviz's dot
+        drawing a diagram, for one) holds a copy of the listening socket until it closes the
+        files it inherited; until then the port still takes connections."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + params.PORT_RELEASE_TIMEOUT
+        while await self._someone_listens() and loop.time() < deadline:
+            await asyncio.sleep(0.01)
 
     async def _someone_listens(self) -> bool:
         try:
@@ -474,6 +492,7 @@ class ConnMan(Recorder):
                 await asyncio.wait_for(server.wait_closed(), 5.0)
             except asyncio.TimeoutError:
                 pass  # a connection that would not close; the port is released all the same
+            await self._port_released()
             self.record("killed" if abrupt else "stopped", None,
                         "connections reset" if abrupt else "clean stop")
         if self._tasks or self._peers:  # a task that ignored its cancel, a connection that stayed

@@ -128,6 +128,11 @@ RECONNECT_DELAY_MAX = 2.0
 # Seconds a node waits for a port that is in use while nothing listens on it (its own
 # last connections still closing) before it says "address already in use" (toycoin's own).
 RELISTEN_TIMEOUT = 10.0
+# Seconds a node's stopped port may still accept, and a listener found on the port it
+# restarts on may stay, before either is taken for real: a child process that another
+# thread is starting (graphviz's dot, for one) holds a copy of every open socket from
+# its fork until it has closed them, the node's listening socket among them (toycoin's own).
+PORT_RELEASE_TIMEOUT = 2.0
 # Ports a node asked for "any free port" (port 0) listens on: below the ranges systems lend
 # to outgoing connections (Linux from 32768, macOS and Windows from 49152), so a restarted
 # node finds its port free; the system's choice after LISTEN_PORT_TRIES taken ones.
