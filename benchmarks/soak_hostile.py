@@ -125,6 +125,21 @@ def fork_header_flood() -> list[bytes]:
     return frames
 
 
+def headers_without_end() -> list[bytes]:
+    # A chain of free headers from genesis, batch after batch, longer than the node keeps ahead.
+    frames, prev, timestamp = [hello("runner")], GENESIS.hash, GENESIS.header.timestamp
+    salt = random.getrandbits(32)
+    for _ in range(params.MAX_HEADERS_AHEAD // params.MAX_HEADERS_RESULTS + 3):
+        batch = []
+        for i in range(params.MAX_HEADERS_RESULTS):
+            timestamp += 600
+            header = fake_header(prev, timestamp, salt + i)
+            batch.append(header)
+            prev = header.hash
+        frames.append(wire.encode_frame(Headers(tuple(batch))))
+    return frames
+
+
 def addr_flood() -> list[bytes]:
     dead = tuple(("127.0.0.1", random.randrange(1, 1024)) for _ in range(params.MAX_ADDR_TO_SEND))
     return [hello("gossip"), *(wire.encode_frame(msg_control.Addr(dead)) for _ in range(5))]
@@ -170,6 +185,7 @@ CLASSES: dict[str, Callable[[], list[bytes]]] = {
     "unrequested blocks": unrequested_blocks,
     "fake headers": fake_headers,
     "fork header floods": fork_header_flood,
+    "headers without end": headers_without_end,
     "addr floods": addr_flood,
     "inv floods": inv_flood,
     "unconnecting headers": unconnecting_headers,

@@ -136,3 +136,63 @@ def test_a_header_tree_keeps_the_side_branches_with_most_work():
     assert tree.tip == main[-1]
     tree.forget(main[5].hash)  # nobody serves block 6: the best chain falls back to the longer fork
     assert tree.tip == longer[-1] and main[4].hash in tree and main[5].hash not in tree
+
+
+class Runner(PeerMan):
+    """Sends headers without end on top of genesis (free to make without proof of work), and
+    never serves a block."""
+
+    def __init__(self, runtime: Runtime, batches: int) -> None:
+        # All sent at once: a send buffer that holds them, where a node's would say "does not read".
+        super().__init__("runner", runtime=runtime, limits=Limits(block_timeout=60.0, max_send_buffer=2**30))
+        self.batches, self.sent = batches, 0
+        self.handle(GetData, lambda conn, message: None)
+
+    def on_connected(self, conn) -> None:
+        prev = GENESIS.header
+        for _ in range(self.batches):
+            batch = []
+            for _ in range(params.MAX_HEADERS_RESULTS):
+                prev = fake_header(1, prev)
+                batch.append(prev)
+            conn.send(Headers(tuple(batch)))
+            self.sent += len(batch)
+
+
+def test_headers_without_end_are_kept_only_so_far_ahead_of_the_blocks(runtime):
+    victim = Node("victim", runtime=runtime, services=[Relay, BlockSync],
+                  limits=Limits(block_timeout=60.0))  # the runner is not dropped for its silence
+    # 14,000 headers: 10,000 kept, the sixth batch dropped whole, the seventh connects to nothing
+    # (one of MAX_UNCONNECTING_HEADERS; a runner that goes on is dropped for them).
+    runner = Runner(runtime, batches=7)
+    for peer in (victim, runner):
+        peer.start()
+    try:
+        victim.connect(runner)
+        victim.wait_until(lambda: runner.sent == 14_000, timeout=30, what="the headers are sent")
+        victim.sync_with_ping()  # every headers message before the pong was handled
+        tree = victim.service(BlockSync).tree
+        assert tree.height == params.MAX_HEADERS_AHEAD  # the rest dropped, the runner still connected
+        assert victim.peers == ("runner",) and victim.height == 0
+    finally:
+        for peer in (victim, runner):
+            peer.stop()
+
+
+def test_a_chain_longer_than_the_headers_kept_ahead_syncs_in_rounds(runtime, monkeypatch):
+    monkeypatch.setattr(params, "MAX_HEADERS_AHEAD", 30)
+    honest = Node("honest", runtime=runtime, services=[Relay, BlockSync])
+    victim = Node("victim", runtime=runtime, services=[Relay, BlockSync])
+    for peer in (honest, victim):
+        peer.start()
+    try:
+        for _ in range(100):
+            honest.seal()
+        victim.connect(honest)
+        victim.wait_until(lambda: victim.height == 100, timeout=20, what="the victim has all 100 blocks")
+        assert victim.ledger.tip_hash == honest.ledger.tip_hash
+        rounds = [e for e in victim.events if e.kind == "synced"]
+        assert len(rounds) >= 4  # 30 headers ahead at a time: synced at 30, 60, 90, 100
+    finally:
+        for peer in (honest, victim):
+            peer.stop()

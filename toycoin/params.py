@@ -173,6 +173,12 @@ MAX_UNCONNECTING_HEADERS = 10
 # forgotten, those with the least work first, so a flood of cheap forks cannot fill memory
 # (Bitcoin Core bounds them by requiring minimum chain work [nMinimumChainWork]).
 MAX_SIDE_HEADERS = 5000
+# Most headers a node keeps ahead of the blocks it holds: past that it asks for no more until
+# its blocks catch up, and the rest of a headers message is dropped, so a peer that sends
+# headers without end (free to make where there is no proof of work) cannot fill memory
+# (toycoin's own; Bitcoin Core checks a peer's headers for enough work before it keeps them
+# [headers presync]).
+MAX_HEADERS_AHEAD = 10_000
 # Side branches a syncing node remembers having reported as not applied (so each is
 # reported once); older ones are forgotten (toycoin's own, like MAX_RECENT_REJECTS).
 MAX_REFUSED_BRANCHES = 1000

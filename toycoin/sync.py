@@ -42,8 +42,10 @@ records "block does not build on my tip" and keeps its own ledger.
 
 Simplifications compared with Bitcoin: no stalling-peer eviction by speed,
 only by timeout; side-branch headers are bounded by count (MAX_SIDE_HEADERS,
-the lightest forgotten first), where Bitcoin Core asks a branch for a minimum
-of work before it keeps its headers.
+the lightest forgotten first), and so are headers ahead of the blocks a node
+holds (MAX_HEADERS_AHEAD: it asks for the rest once its blocks catch up),
+where Bitcoin Core asks a branch for a minimum of work before it keeps its
+headers.
 
 Reference: https://developer.bitcoin.org/devguide/p2p_network.html#headers-first
 """
@@ -85,6 +87,7 @@ class BlockSync(Service):
         # MAX_REFUSED_BRANCHES (an old one forgotten is at worst reported again).
         self._refused: dict[bytes, None] = {}
         self._unconnecting: dict[Connection, int] = {}  # headers messages in a row that connect to nothing
+        self._held_back: set[Connection] = set()  # asked again for headers once the blocks catch up
 
     def attach(self, node: NodeServices) -> None:
         super().attach(node)
@@ -158,6 +161,13 @@ class BlockSync(Service):
             conn.send(GetHeaders(block_locator(self.ledger)))
             return
         self._unconnecting.pop(conn, None)
+        full = len(headers) == params.MAX_HEADERS_RESULTS  # the peer has more
+        if headers:  # keep at most MAX_HEADERS_AHEAD headers ahead of our blocks; ask again later
+            room = self.ledger.height + params.MAX_HEADERS_AHEAD - self.tree.entry_height(
+                headers[0].prev_block_hash)
+            if len(headers) > room:
+                headers = headers[:max(room, 0)]
+                self._held_back.add(conn)
         try:
             new = self.tree.add(headers)
         except ValidationError as error:
@@ -166,9 +176,9 @@ class BlockSync(Service):
             self._note(conn, headers[-1].hash)
         if new:
             self._retarget(conn, headers)
-        elif len(headers) < params.MAX_HEADERS_RESULTS:
+        elif not full:
             self._maybe_ask_mempool(conn)
-        if len(headers) == params.MAX_HEADERS_RESULTS and new:
+        if full and new and conn not in self._held_back:
             locator = (headers[-1].hash, *block_locator(self.ledger))
             conn.send(GetHeaders(locator[: params.MAX_LOCATOR_SZ]))
         self._schedule()
@@ -352,6 +362,10 @@ class BlockSync(Service):
 
     def _after_sync(self) -> None:
         self.node.record("synced", None, f"caught up at height {self.ledger.height}")
+        held_back, self._held_back = self._held_back, set()
+        for conn in held_back:  # their headers were cut at MAX_HEADERS_AHEAD: the next ones now
+            if conn.is_open:
+                conn.send(GetHeaders(block_locator(self.ledger)))
         for conn in self._peers:
             self._maybe_ask_mempool(conn)
 
@@ -389,6 +403,7 @@ class BlockSync(Service):
     def on_closed(self, conn: Connection) -> None:
         self._peers.discard(conn)
         self._unconnecting.pop(conn, None)
+        self._held_back.discard(conn)
         self._known.pop(conn, None)
         self._asked_mempool.discard(conn)
         again = [h for h, (c, _) in self._in_flight.items() if c is conn]
