@@ -441,3 +441,19 @@ def test_join_with_a_name_already_in_the_room_says_so(make_node):
         room.join(teacher.address, host="127.0.0.1", name="ada", port=0)
     with pytest.raises(ValueError, match="already has a node named 'teacher'"):
         room.join(teacher.address, host="127.0.0.1", name="teacher", port=0)
+
+
+def test_a_join_cell_run_twice_joins_once(make_node):
+    teacher = make_node("teacher")
+    amy = room.join(teacher.address, host="127.0.0.1", name="amy", port=0)
+    try:
+        again = room.join(teacher.address, host="127.0.0.1", name="amy", port=0)
+        assert again is amy and amy.is_running and teacher.peers == ("amy",)
+    finally:
+        amy.stop()
+    teacher.wait_until(lambda: teacher.peers == (), timeout=10, what="the teacher noticed amy left")
+    back = room.join(teacher.address, host="127.0.0.1", name="amy", port=0)  # a node of its own now
+    try:
+        assert back is not amy and back.is_running and teacher.peers == ("amy",)
+    finally:
+        back.stop()

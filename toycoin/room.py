@@ -28,6 +28,7 @@ import argparse
 import ipaddress
 import socket
 import sys
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -53,6 +54,9 @@ __all__ = ["ROOM_PORT", "LocalRoom", "NodeStatus", "RoomMap", "address_towards",
 
 # --- joining a room from a notebook --------------------------------------------------------
 
+# The nodes this process joined a room with, by name: a cell run twice joins once.
+_joined: weakref.WeakValueDictionary[str, Node] = weakref.WeakValueDictionary()
+
 
 def join(teacher: AddressLike, *, host: str, name: str, port: int = ROOM_PORT,
          networks: Iterable[str | ipaddress.IPv4Network] | str | None = None, mine: bool = False,
@@ -64,7 +68,9 @@ def join(teacher: AddressLike, *, host: str, name: str, port: int = ROOM_PORT,
 
     ValueError for a wrong argument (a name where an address belongs, 0.0.0.0, an address of
     another machine, a name the teacher's node or one of its peers has already), NodeError for a
-    teacher that cannot be reached (naming the port to open).
+    teacher that cannot be reached (naming the port to open). Joining again under the name of a
+    node this process joined with, which the room still has, returns that node as it is (a cell
+    run twice joins once).
     """
     teacher_address = parse_address(teacher, "teacher's address")
     check_host(host, teacher_address)
@@ -80,6 +86,11 @@ def join(teacher: AddressLike, *, host: str, name: str, port: int = ROOM_PORT,
         raise NodeError(f"cannot join the room: {error}") from None
     taken = {peer_name: address for address, peer_name in teacher_status.peers}
     taken[teacher_status.name] = teacher_status.address
+    ours = _joined.get(name)
+    if ours is not None and ours.is_running and taken.get(name) == format_address(ours.address):
+        if mine:
+            ours.service(Miner).start()
+        return ours
     if name in taken:  # two "ada"s on the map, and in every log, could not be told apart
         raise ValueError(f"the room already has a node named {name!r} (at {taken[name]}): "
                          f"choose a name nobody else has")
@@ -97,6 +108,7 @@ def join(teacher: AddressLike, *, host: str, name: str, port: int = ROOM_PORT,
         raise NodeError(f"cannot join the room: {error}; {unreachable_hint(teacher_address)}") from None
     if mine:
         node.service(Miner).start()
+    _joined[name] = node
     return node
 
 
