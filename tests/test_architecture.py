@@ -52,12 +52,12 @@ LAYERS: list[tuple[str, ...]] = [
     # wallets on the same connection layer, a node that lies to them, one that serves a tampered chain
     ("client", "peergroup"),
     ("spv", "liar", "tamper"),
+    ("roommap",),  # a classroom's map, crawled from status messages (the cli checks a name against it)
     # nodes as programs, and many nodes at once
     ("cli",),
     ("process",),
     ("network",),
-    ("roommap",),  # a classroom: its map, crawled from status messages; joining it, a room of processes
-    ("room",),
+    ("room",),  # joining a classroom, a room of processes
     # other network shapes on the same connection layer (chapter 11)
     ("crowd", "tracker", "flood", "dht"),
     ("swarm",),

@@ -168,6 +168,11 @@ def test_a_classroom_lan_joins_mines_splits_heals_and_survives_its_teacher(lan, 
     assert room.names()[everyone[5]] == "notebook"
     assert not room.skipped and not room.unreachable
 
+    # A name another laptop has is refused from a terminal too (laptop 7 is free until the liar).
+    twin = lan.start(laptops[7], node_argv("student2", laptops[7].host, teacher), tmp_path / "twin.log")
+    assert twin.popen.wait(20) == 2
+    assert f"the room already has a node named 'student2' (at {everyone[1]})" in twin.log(), twin.log()
+
     # Mine: blocks from several laptops, and the whole room on one tip.
     room = crawl_until(everyone[0], lambda m: len(m.nodes) == 6 and m.converged and min(heights(m)) >= 3,
                        timeout=40, what="the room mined 3 blocks and agrees", runtime=near)

@@ -80,6 +80,7 @@ from toycoin.mining import Miner
 from toycoin.node import Node
 from toycoin.pow import COURSE_POW, NO_POW, PowRules
 from toycoin.relay import Relay
+from toycoin.roommap import ask_status
 from toycoin.runtime import Runtime
 from toycoin.service import ServiceFactory
 from toycoin.sync import BlockSync
@@ -267,6 +268,24 @@ def _check_classroom_host(args: argparse.Namespace) -> None:
     elif args.host == "0.0.0.0" or lan_peers:
         loopback = is_ipv4(host) and ipaddress.IPv4Address(host).is_loopback
         check_host(host, None if loopback or not lan_peers else lan_peers[0], "--host")
+    if lan_peers:
+        _check_name_free(args.name, host, lan_peers[0])
+
+
+def _check_name_free(name: str, host: str, peer: Address) -> None:
+    """In a room, a name that a node on another laptop has is refused, as toycoin.room.join does
+    (the same name on this laptop's address is this node, restarted). A peer that does not answer
+    now is no error: the node says so once it runs, and keeps trying."""
+    try:
+        status = ask_status(peer, timeout=2.0)
+    except NodeError:
+        return
+    taken = {peer_name: address for address, peer_name in status.peers}
+    taken[status.name] = status.address
+    where = taken.get(name)
+    if where is not None and parse_address(where)[0] != host:
+        raise ValueError(f"the room already has a node named {name!r} (at {where}): "
+                         "choose another --name, one nobody else has")
 
 
 def run_node(name: str, host: str, port: int, peers: Sequence[Address], stop_on_eof: bool = False,
