@@ -38,6 +38,7 @@ LAYERS: list[tuple[str, ...]] = [
     # the one connection layer, for every kind of peer
     ("runtime",),
     ("peer",),
+    ("listener",),
     ("events",),
     ("addrman",),
     ("dialler",),

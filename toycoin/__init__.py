@@ -28,6 +28,7 @@ imports only modules above it in this list (tests/test_architecture.py checks):
     wire             the 24-byte frame, its checksum, and registries of messages
     runtime          one asyncio loop in a background thread, behind a synchronous API
     peer             one TCP connection: bytes, frames, limits
+    listener         the port a node listens on: a free one, taken back on a restart
     events           what a peer records (events) and reports (snapshots)
     addrman          the addresses a peer knows, why the last dial failed, who is banned
     dialler          which addresses a peer dials, when: a loop per asked one, one for all learned

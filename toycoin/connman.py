@@ -34,6 +34,8 @@ broadcast or link-local addresses (toycoin.addrman.undialable). Asking for an
 address outside is a NodeError that names ``networks=``; a learned one is
 dropped.
 
+Listening belongs to toycoin.listener: a free port at first, the same one
+after a restart, and a stopped node's port refusing before ``stop()`` returns.
 Dialling belongs to toycoin.dialler (``self.dialler``), from the book that
 toycoin.addrman keeps (``self.addrman``): a loop of its own for each address
 it was asked to connect to, redialling with backoff for ever; one loop for
@@ -70,16 +72,14 @@ leaves no connection and no task behind (else it records "stop incomplete").
 from __future__ import annotations
 
 import asyncio
-import errno
 import ipaddress
 import math
 import random
-import socket
 from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from toycoin import params
+from toycoin import listener, params
 from toycoin.addrman import (AddrBudget, AddrMan, Address, Target, format_address, parse_networks,
                              target_address)
 from toycoin.dialler import Dialler, checked_address, resolve
@@ -88,15 +88,11 @@ from toycoin.eviction import Candidate, netgroup, select
 from toycoin.events import Recorder
 from toycoin.message import Message
 from toycoin.msg_control import Version
-from toycoin.peer import Connection, Limits, open_frames, serve_frames
-from toycoin.runtime import DEFAULT_TIMEOUT, Runtime, get_runtime, raise_open_file_limit
+from toycoin.peer import Connection, Limits
+from toycoin.runtime import DEFAULT_TIMEOUT, Runtime, get_runtime
 from toycoin.wire import NODE_MESSAGES, FrameHeader, MessageSet
 
 T = TypeVar("T")
-
-# Which free port a node picks: a generator of its own, so no node's rng draws change with it.
-_PORT_CHOICE = random.Random()
-
 
 @dataclass
 class PeerState:
@@ -393,74 +389,12 @@ class ConnMan(Recorder):
         if self._running:
             return
         if self.listen:
-            self._server = await self._listen()
+            self._server = await listener.listen(self._on_inbound, self.host, self._port)
             self._port = self._server.sockets[0].getsockname()[1]
             self.record("started", None, f"listening on {format_address(self.address)}")
         self._running = True
         self.dialler.start()
         self.on_started()
-
-    async def _listen(self) -> asyncio.Server:
-        """Listen on (host, port). A port that is "in use" while nothing listens on it is held
-        by connections that are still closing, or lent for a moment to another program's
-        outgoing connection (a freed port goes back to the pool the system draws from): a node
-        restarting on its old port waits up to RELISTEN_TIMEOUT for it. Something that listens
-        there is another server once it has listened for PORT_RELEASE_TIMEOUT (before that it
-        may be a copy of a closed listening socket in a child process being started)."""
-        if self._port == 0:
-            return await self._listen_on_a_free_port()
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + params.RELISTEN_TIMEOUT
-        listened_since: float | None = None
-        while True:
-            try:
-                return await serve_frames(self._on_inbound, self.host, self._port)
-            except OSError as error:
-                now = loop.time()
-                if error.errno != errno.EADDRINUSE or now >= deadline:
-                    raise NodeError(_listen_error(self.host, self._port, error)) from None
-                if not await self._someone_listens():
-                    listened_since = None
-                elif listened_since is None:
-                    listened_since = now
-                elif now - listened_since >= params.PORT_RELEASE_TIMEOUT:
-                    raise NodeError(_listen_error(self.host, self._port, error)) from None
-                await asyncio.sleep(0.05)
-
-    async def _listen_on_a_free_port(self) -> asyncio.Server:
-        """Listen on a free port below the range the system lends to outgoing connections
-        (params.LISTEN_PORTS): a node that stops and restarts on that port then never finds it
-        lent to some program's connection that lasts. Port 0, the system's choice, if none of a
-        few tries is free."""
-        low, high = params.LISTEN_PORTS
-        for port in _PORT_CHOICE.sample(range(low, high), params.LISTEN_PORT_TRIES):
-            try:
-                return await serve_frames(self._on_inbound, self.host, port)
-            except OSError as error:
-                if error.errno not in (errno.EADDRINUSE, errno.EACCES):
-                    raise NodeError(_listen_error(self.host, port, error)) from None
-        try:
-            return await serve_frames(self._on_inbound, self.host, 0)
-        except OSError as error:
-            raise NodeError(_listen_error(self.host, 0, error)) from None
-
-    async def _port_released(self) -> None:
-        """Wait (up to PORT_RELEASE_TIMEOUT) until this node's closed port refuses connections.
-        A child process that another thread forked a moment before the close (graphviz's dot
-        drawing a diagram, for one) holds a copy of the listening socket until it closes the
-        files it inherited; until then the port still takes connections."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + params.PORT_RELEASE_TIMEOUT
-        while await self._someone_listens() and loop.time() < deadline:
-            await asyncio.sleep(0.01)
-
-    async def _someone_listens(self) -> bool:
-        try:
-            _, writer = await asyncio.wait_for(open_frames(self.host, self._port), 1.0)
-        except (OSError, asyncio.TimeoutError):
-            return False
-        writer.close()
-        return True
 
     async def shutdown(self, abrupt: bool = False) -> None:
         """What stop() (and, abrupt, kill()) runs, for a caller on the network thread.
@@ -492,7 +426,7 @@ class ConnMan(Recorder):
                 await asyncio.wait_for(server.wait_closed(), 5.0)
             except asyncio.TimeoutError:
                 pass  # a connection that would not close; the port is released all the same
-            await self._port_released()
+            await listener.released(self.host, self._port)
             self.record("killed" if abrupt else "stopped", None,
                         "connections reset" if abrupt else "clean stop")
         if self._tasks or self._peers:  # a task that ignored its cancel, a connection that stayed
@@ -580,16 +514,3 @@ class ConnMan(Recorder):
                 conn.close("disconnected on request")
         self.pulse()
 
-
-def _listen_error(host: str, port: int, error: OSError) -> str:
-    where = f"cannot listen on {host}:{port}"
-    if error.errno == errno.EADDRINUSE:
-        return f"{where}: address already in use (is another node on that port?)"
-    if error.errno == errno.EMFILE:
-        return (f"{where}: too many open files: this process may open {raise_open_file_limit()} "
-                "(every node holds one per connection); raise it with `ulimit -n 65536` before starting")
-    if error.errno == errno.EADDRNOTAVAIL:
-        return f"{where}: {host} is not an address of this machine"
-    if isinstance(error, socket.gaierror):
-        return f"{where}: {host!r} is not a valid host name or IP address"
-    return f"{where}: {error.strerror or error}"
