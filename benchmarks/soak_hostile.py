@@ -111,33 +111,26 @@ def fake_headers() -> list[bytes]:
     return [hello("announcer"), wire.encode_frame(Headers((header,)))]
 
 
+def header_chain(length: int) -> list[BlockHeader]:
+    """``length`` free headers in a chain on top of genesis, 10 minutes apart."""
+    chain, prev, timestamp, salt = [], GENESIS.hash, GENESIS.header.timestamp, random.getrandbits(32)
+    for i in range(length):
+        timestamp += 600
+        chain.append(fake_header(prev, timestamp, salt + i))
+        prev = chain[-1].hash
+    return chain
+
+
 def fork_header_flood() -> list[bytes]:
-    frames = [hello("forker")]
-    for _ in range(5):
-        prev, timestamp, batch = GENESIS.hash, GENESIS.header.timestamp, []
-        salt = random.getrandbits(32)
-        for i in range(200):
-            timestamp += 600
-            header = fake_header(prev, timestamp, salt + i)
-            batch.append(header)
-            prev = header.hash
-        frames.append(wire.encode_frame(Headers(tuple(batch))))
-    return frames
+    return [hello("forker"), *(wire.encode_frame(Headers(tuple(header_chain(200)))) for _ in range(5))]
 
 
 def headers_without_end() -> list[bytes]:
-    # A chain of free headers from genesis, batch after batch, longer than the node keeps ahead.
-    frames, prev, timestamp = [hello("runner")], GENESIS.hash, GENESIS.header.timestamp
-    salt = random.getrandbits(32)
-    for _ in range(params.MAX_HEADERS_AHEAD // params.MAX_HEADERS_RESULTS + 3):
-        batch = []
-        for i in range(params.MAX_HEADERS_RESULTS):
-            timestamp += 600
-            header = fake_header(prev, timestamp, salt + i)
-            batch.append(header)
-            prev = header.hash
-        frames.append(wire.encode_frame(Headers(tuple(batch))))
-    return frames
+    # One chain from genesis, batch after batch, longer than a node keeps ahead of its blocks.
+    batch = params.MAX_HEADERS_RESULTS
+    chain = header_chain(params.MAX_HEADERS_AHEAD + 3 * batch)
+    return [hello("runner"), *(wire.encode_frame(Headers(tuple(chain[i:i + batch])))
+                               for i in range(0, len(chain), batch))]
 
 
 def addr_flood() -> list[bytes]:
