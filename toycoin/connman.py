@@ -94,6 +94,7 @@ from toycoin.wire import NODE_MESSAGES, FrameHeader, MessageSet
 
 T = TypeVar("T")
 
+
 @dataclass
 class PeerState:
     """What the connection layer knows about one connection (state inside one peer only)."""
@@ -513,4 +514,3 @@ class ConnMan(Recorder):
             if state.listen_address == address:
                 conn.close("disconnected on request")
         self.pulse()
-
