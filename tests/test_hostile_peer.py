@@ -244,3 +244,33 @@ def test_a_frame_that_trickles_in_costs_about_what_it_costs_whole():
     # A thread of its own: this one may hold a running loop already (the browser tests' driver).
     with ThreadPoolExecutor(1) as thread:
         assert thread.submit(asyncio.run, feed(10)).result() < 1.0  # about 0.1 s; joining bytes took 2 s
+
+
+def test_answers_nobody_asked_for_are_not_kept():
+    """A light wallet keeps a peer's answers only while it has a question open: a peer that
+    sends headers without being asked is ignored (and dropped after MAX_IGNORED_MESSAGES),
+    and the wallet's queue of answers stays empty."""
+    from toycoin.msg_data import Headers
+    from toycoin.node import course_genesis
+    from toycoin.peerman import PeerMan
+    from toycoin.runtime import Runtime
+
+    runtime = Runtime("test-unasked")
+    asker = PeerMan("asker", runtime=runtime)
+    asker.answers.add(Headers)
+    pusher = Node("pusher", runtime=runtime, limits=Limits(max_send_buffer=2**30))
+    try:
+        for peer in (asker, pusher):
+            peer.start()
+        asker.connect(pusher)
+        header = course_genesis().header
+        runtime.call(lambda: [conn.send(Headers((header,) * 2000))
+                              for conn in pusher.connections() for _ in range(150)])
+        asker.wait_until(lambda: asker.peers == (), timeout=10, what="the pusher is dropped")
+        dropped = [e.detail for e in asker.events if e.kind == "disconnected"]
+        assert any("answers no question" in d for d in dropped), dropped
+        assert runtime.call(lambda: [asker.state(c).replies.qsize() for c in asker.connections()]) == []
+    finally:
+        for peer in (asker, pusher):
+            peer.stop()
+        runtime.close()

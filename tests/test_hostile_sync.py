@@ -196,3 +196,57 @@ def test_a_chain_longer_than_the_headers_kept_ahead_syncs_in_rounds(runtime, mon
     finally:
         for peer in (honest, victim):
             peer.stop()
+
+
+class Evictor(PeerMan):
+    """Tries to push a node's own tip out of its header tree: a heavier branch forking one block
+    below the tip (the tip becomes a side header), then more side headers than a tree keeps, each
+    branch heavier than the tip. Serves no block."""
+
+    def __init__(self, runtime: Runtime, fork_parent: BlockHeader) -> None:
+        super().__init__("evictor", runtime=runtime, limits=Limits(max_send_buffer=2**30))
+        self.fork_parent, self.sent = fork_parent, 0
+        self.handle(GetData, lambda conn, message: None)
+
+    def on_connected(self, conn) -> None:
+        heavier, prev = [], self.fork_parent
+        for _ in range(6000):
+            prev = fake_header(2, prev)
+            heavier.append(prev)
+        side, prev = [], heavier[1]
+        for _ in range(params.MAX_SIDE_HEADERS + 1):
+            prev = fake_header(3, prev)
+            side.append(prev)
+        for chain in (heavier, side):
+            for start in range(0, len(chain), params.MAX_HEADERS_RESULTS):
+                conn.send(Headers(tuple(chain[start:start + params.MAX_HEADERS_RESULTS])))
+                self.sent += len(chain[start:start + params.MAX_HEADERS_RESULTS])
+
+
+def test_side_headers_never_push_a_nodes_own_blocks_out_of_its_tree(runtime):
+    victim = Node("victim", runtime=runtime, services=[Relay, BlockSync], limits=Limits(block_timeout=60.0))
+    victim.start()
+    for _ in range(5):
+        victim.seal()
+    tip = victim.ledger.tip_hash
+    evictor = Evictor(runtime, victim.ledger.header_at(4))
+    evictor.start()
+    honest = Node("honest", runtime=runtime, services=[Relay, BlockSync])
+    try:
+        victim.connect(evictor)
+        victim.wait_until(lambda: evictor.sent == 6000 + params.MAX_SIDE_HEADERS + 1, timeout=30,
+                          what="the headers are sent")
+        victim.sync_with_ping()
+        assert tip in victim.service(BlockSync).tree and victim.ledger.tip_hash == tip
+        evictor.stop()  # its branch goes with it; the node carries on with an honest peer
+        victim.wait_until(lambda: victim.peers == (), timeout=10, what="the victim noticed")
+        honest.start()
+        honest.connect(victim)
+        honest.wait_until(lambda: honest.height == 5, timeout=10, what="honest synced the victim's blocks")
+        honest.seal()
+        victim.wait_until(lambda: victim.height == 6, timeout=10, what="the victim took block 6")
+        assert victim.ledger.tip_hash == honest.ledger.tip_hash
+        assert not [e for e in victim.events if e.kind == "service error"]
+    finally:
+        for peer in (victim, evictor, honest):
+            peer.stop()

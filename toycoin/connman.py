@@ -497,7 +497,10 @@ class ConnMan(Recorder):
                     future.set_exception(NodeError(f"{label} disconnected before answering a ping"))
             state.replies.put_nowait(reason)  # wakes a question waiting for an answer
             self.record("disconnected", label, reason)
-            self.on_closed(conn)  # closed, but its state still readable
+            try:
+                self.on_closed(conn)  # closed, but its state still readable
+            except Exception as error:  # noqa: BLE001  (a bug above must not leave the connection here)
+                self.record("service error", label, f"on_closed: {type(error).__name__}: {error}")
             del self._peers[conn]
             self.pulse()
         return conn.handshaked

@@ -61,8 +61,11 @@ class HeaderChain:
     """Headers from genesis; the best chain is the one with the most work."""
 
     def __init__(self, genesis: BlockHeader, rules: PowRules = NO_POW,
-                 max_side: int = params.MAX_SIDE_HEADERS, now: Callable[[], float] = time.time) -> None:
-        self.rules, self.max_side, self.now = rules, max_side, now
+                 max_side: int = params.MAX_SIDE_HEADERS, now: Callable[[], float] = time.time,
+                 pinned: Callable[[bytes], bool] = lambda block_hash: False) -> None:
+        """``pinned(hash)``: a header never forgotten to bound the side branches (a node pins
+        the blocks it holds, which become side headers while it fetches a heavier branch)."""
+        self.rules, self.max_side, self.now, self.pinned = rules, max_side, now, pinned
         self.genesis_hash = genesis.hash
         self._entries = {genesis.hash: _Entry(genesis, 0, block_work(genesis.bits))}
         self._children: dict[bytes, list[bytes]] = {}  # hash -> hashes of the headers built on it
@@ -158,18 +161,19 @@ class HeaderChain:
         self._switch_to(best.header.hash)
 
     def _bound_side_branches(self) -> None:
-        """Forget side-branch tips, the least work first, until at most ``max_side`` remain."""
+        """Forget side-branch tips, the least work first, until at most ``max_side`` remain
+        (never a pinned one)."""
         if self.side_count <= self.max_side:
             return
         best = set(self._best)
         tips = [(e.work, e.height, h) for h, e in self._entries.items()
-                if h not in best and not self._children.get(h)]
+                if h not in best and not self._children.get(h) and not self.pinned(h)]
         heapq.heapify(tips)
         while self.side_count > self.max_side and tips:
             _, _, block_hash = heapq.heappop(tips)
             parent = self._entries[block_hash].header.prev_block_hash
             self._drop(block_hash)
-            if parent not in best and not self._children.get(parent):
+            if parent not in best and not self._children.get(parent) and not self.pinned(parent):
                 entry = self._entries[parent]
                 heapq.heappush(tips, (entry.work, entry.height, parent))
 

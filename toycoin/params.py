@@ -118,6 +118,10 @@ EVICTION_PROTECT_PINGS = 8
 # handshake) or dropped (bad checksum) before it is disconnected, like the
 # misbehaviour score that once got a peer banned at 100 [DISCOURAGEMENT_THRESHOLD].
 MAX_IGNORED_MESSAGES = 100
+# Answers of the kinds a peer asks for (toycoin.peerman.PeerMan.ask and tell) that may wait
+# while one question is open: one more costs the connection, and an answer while no
+# question is open is ignored (toycoin's own).
+MAX_QUEUED_ANSWERS = 16
 # Bytes queued for a peer that does not read before it is disconnected
 # [DEFAULT_MAXSENDBUFFER, 1000 kB].
 MAX_SEND_BUFFER = 1_000_000

@@ -206,8 +206,14 @@ class PeerMan(ConnMan):
         if not conn.handshaked and not isinstance(message, HANDSHAKE_MESSAGES):
             conn.ignore(f"{command} before the handshake")
             return
-        if type(message) in self.answers:  # an answer to ask(): before any handler of that type
-            self.state(conn).replies.put_nowait(message)
+        if type(message) in self.answers:  # an answer to ask() or tell(), while one waits
+            state = self.state(conn)
+            if not state.asking.locked():
+                conn.ignore(f"{command} answers no question")
+            elif state.replies.qsize() >= params.MAX_QUEUED_ANSWERS:
+                raise ProtocolError(f"more than {params.MAX_QUEUED_ANSWERS} answers to one question")
+            else:
+                state.replies.put_nowait(message)
             return
         handler = self._handlers.get(type(message))
         if handler is None:
@@ -252,19 +258,24 @@ class PeerMan(ConnMan):
         the pong, or None. A peer handles one connection's messages in order, so the pong
         proves ``message`` was handled (Bitcoin Core's test framework: ``sync_with_ping``)."""
         who = who or self.peer_name(conn)
-        conn.send(message)
-        try:
-            await self.ping_connection(conn, self.timeout)
-        except NodeError:
-            if conn.is_open:
-                raise NodeError(f"{who} did not answer within {self.timeout:g}s") from None
-            raise NodeError(f"{who} hung up: {conn.close_reason}") from None
-        replies, answer = self.state(conn).replies, None
-        while not replies.empty():
-            item = replies.get_nowait()
-            if isinstance(item, kinds) and answer is None:
-                answer = item
-        return answer
+        state = self.state(conn)
+        async with state.asking:  # answers are kept only while a question is open
+            conn.send(message)
+            try:
+                await self.ping_connection(conn, self.timeout)
+            except NodeError:
+                if conn.is_open:
+                    raise NodeError(f"{who} did not answer within {self.timeout:g}s") from None
+                raise NodeError(f"{who} hung up: {conn.close_reason}") from None
+            answer = None
+            while not state.replies.empty():
+                item = state.replies.get_nowait()
+                if isinstance(item, str):
+                    state.replies.put_nowait(item)  # closed: every later question fails too
+                    break
+                if isinstance(item, kinds) and answer is None:
+                    answer = item
+            return answer
 
     @contextlib.asynccontextmanager
     async def session(self, address: Address, who: str) -> AsyncIterator[Connection]:

@@ -92,7 +92,10 @@ class BlockSync(Service):
     def attach(self, node: NodeServices) -> None:
         super().attach(node)
         ledger = node.ledger
-        self.tree = HeaderChain(ledger.header_at(0), ledger.rules)
+        # The blocks it holds stay in the tree, even as side headers while a heavier branch is
+        # fetched: a flood of side branches must not push the node's own tip out.
+        self.tree = HeaderChain(ledger.header_at(0), ledger.rules,
+                                pinned=lambda block_hash: ledger.height_of(block_hash) is not None)
         self.tree.add(ledger.header_at(h) for h in range(1, ledger.height + 1))
         self.fork_height = ledger.height
         node.handle(Headers, self.on_headers)
