@@ -93,3 +93,28 @@ def test_killing_a_share_lowers_reach_and_restoring_it_heals(crowd):
     assert search.reached <= 30
     assert crowd.set_down(0) == []
     assert flood_search(crowd.peers, crowd.peers[0], KEY, MAX_TTL).reached == 40
+
+
+def test_a_repeated_hit_is_ignored_and_not_passed_on():
+    """A holder answers a query once: the same hit again is ignored, never kept or passed on."""
+    from toycoin.flood import FloodNode, Hit
+    from toycoin.runtime import Runtime
+
+    runtime = Runtime("test-flood-repeats")
+    origin, middle, liar = (FloodNode(n, runtime=runtime) for n in ("origin", "middle", "liar"))
+    try:
+        for node in (origin, middle, liar):
+            node.start()
+        origin.connect(middle)
+        middle.connect(liar)
+        query_id = origin.search(KEY, ttl=3)
+        liar.wait_until(lambda: liar.saw(query_id), timeout=10, what="the query reached the liar")
+        runtime.call(lambda: [conn.send(Hit(query_id, KEY, "liar"))
+                              for conn in liar.connections() for _ in range(50)])
+        origin.wait_until(lambda: origin.hits(query_id) == ("liar",), timeout=10, what="the hit came back")
+        middle.wait_until(lambda: middle.hits_received == 50, timeout=10, what="the middle read them all")
+        assert middle.hits_sent == 1 and origin.hits_received == 1
+    finally:
+        for node in (origin, middle, liar):
+            node.stop()
+        runtime.close()

@@ -46,6 +46,7 @@ from toycoin.wire import message_set
 
 MAX_TTL = 16  # Gnutella's default TTL was 7
 MAX_REMEMBERED_QUERIES = 10_000  # query ids a node remembers (the oldest are forgotten)
+MAX_REMEMBERED_HITS = 10_000  # (query id, holder) pairs a node has passed on (the oldest forgotten)
 
 
 @dataclass(frozen=True, repr=False)
@@ -103,7 +104,8 @@ class FloodNode(PeerMan):
         self.items: set[bytes] = set()
         self.queries_sent = self.queries_received = self.hits_sent = self.hits_received = 0
         self._seen: OrderedDict[int, tuple[int, Connection | None]] = OrderedDict()  # id -> (ttl, from)
-        self._hits: dict[int, list[str]] = {}  # hits for our own queries
+        self._hits: dict[int, set[str]] = {}  # hits for our own queries
+        self._passed: OrderedDict[tuple[int, str], None] = OrderedDict()  # hits taken, each once
         self._next_query = 0
         self._query_base = self.rng.getrandbits(64)  # query ids of different nodes do not meet
         self.handle(Query, self.on_query)
@@ -129,7 +131,7 @@ class FloodNode(PeerMan):
         self._next_query += 1
         query_id = (self._query_base ^ self._next_query) & (2**64 - 1)
         self._remember(query_id, ttl + 1, None)
-        self._hits[query_id] = []
+        self._hits[query_id] = set()
         self._forward(Query(query_id, key, ttl), None)
         return query_id
 
@@ -163,8 +165,18 @@ class FloodNode(PeerMan):
         seen = self._seen.get(message.query_id)
         if seen is None:
             conn.ignore("a hit for a query this node never saw")
-        elif seen[1] is None:
-            self._hits.setdefault(message.query_id, []).append(message.holder)  # our own query
+            return
+        pair = (message.query_id, message.holder)
+        if pair in self._passed:  # a holder answers a query once: a repeat is no news
+            conn.ignore(f"a repeated hit from {message.holder}")
+            return
+        self._passed[pair] = None
+        while len(self._passed) > MAX_REMEMBERED_HITS:
+            self._passed.popitem(last=False)
+        if seen[1] is None:  # our own query
+            hits = self._hits.setdefault(message.query_id, set())
+            if len(hits) < MAX_REMEMBERED_HITS:
+                hits.add(message.holder)
         elif seen[1].is_open:
             seen[1].send(message)  # back the way the query came
             self.hits_sent += 1

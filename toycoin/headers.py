@@ -145,6 +145,7 @@ class HeaderChain:
         while stack:
             gone = stack.pop()
             del self._entries[gone]
+            self._invalid.discard(gone)  # kept no longer than its header
             stack.extend(self._children.pop(gone, []))
 
     def _reselect(self) -> None:

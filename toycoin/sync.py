@@ -57,7 +57,7 @@ from collections import deque
 
 from toycoin import params
 from toycoin.block import HEADER_SIZE as BLOCK_HEADER_SIZE
-from toycoin.block import Block, BlockHeader
+from toycoin.block import Block, BlockHeader, check_merkle_root
 from toycoin.encoding import sha256d
 from toycoin.errors import InvalidBlock, ProtocolError, ValidationError
 from toycoin.headers import HeaderChain, block_locator
@@ -287,6 +287,8 @@ class BlockSync(Service):
         asked = self._in_flight.get(block_hash)
         if asked is None or asked[0] is not conn:
             return f"a block I did not ask for ({block_hash[::-1].hex()[:12]}…)"
+        if len(payload) > params.MAX_BLOCK_SIZE:  # invalid whatever it holds: it stays asked, and times out
+            return f"a block of {len(payload):,} bytes, over the limit of {params.MAX_BLOCK_SIZE:,}"
         return None
 
     def on_blockmsg(self, conn: Connection, message: BlockMessage) -> None:
@@ -297,6 +299,12 @@ class BlockSync(Service):
             return
         del self._in_flight[block.hash]
         if block.hash in self._pending_heights:
+            try:  # before it is kept: a block whose transactions are not the ones its header commits to
+                check_merkle_root(block)
+            except ValidationError as error:
+                self._queue.appendleft(block.hash)  # the header may be honest: ask someone else
+                conn.close(f"sent an invalid block {block.hash_hex[:12]}…: {error}")
+                return
             self._downloaded[block.hash] = (block, conn)
             self._apply_ready()
         # Ask this peer for more once half its requests are answered: one getdata
