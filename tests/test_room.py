@@ -2,6 +2,7 @@
 a teacher's node, a room of processes on loopback addresses, and hostile answers bounded."""
 
 import errno
+import re
 import socket
 import subprocess
 import sys
@@ -457,3 +458,39 @@ def test_a_join_cell_run_twice_joins_once(make_node):
         assert back is not amy and back.is_running and teacher.peers == ("amy",)
     finally:
         back.stop()
+
+
+@pytest.mark.parametrize(("options", "words"), [
+    ({"name": None}, "a node name is 1 to 32 printable ASCII characters (no accents), not None"),
+    ({"name": "Zoë"}, "not 'Zoë'"),
+    ({"name": "ada", "hashrate": "50"}, "a number above 0 such as 50, or None for no cap (not '50')"),
+    ({"name": "ada", "networks": 192}, "bad network 192: expected an IPv4 network in CIDR notation"),
+    ({"name": "ada", "teacher": ("127.0.0.1", 8333, 1)}, "bad teacher's address ('127.0.0.1', 8333, 1)"),
+])
+def test_join_says_which_argument_is_of_the_wrong_kind(options, words):
+    teacher = options.pop("teacher", "127.0.0.1:8333")  # nothing is dialled: the arguments fail first
+    with pytest.raises(ValueError, match=re.escape(words)):
+        room.join(teacher, host="127.0.0.1", **options)
+
+
+def test_a_join_cell_run_again_with_another_hashrate_changes_the_cap(make_node):
+    teacher = make_node("teacher")
+    amy = room.join(teacher.address, host="127.0.0.1", name="amy", port=0, hashrate=100)
+    try:
+        assert room.join(teacher.address, host="127.0.0.1", name="amy", port=0, hashrate=25) is amy
+        assert amy.service(Miner).hashrate == 25
+    finally:
+        amy.stop()
+
+
+@needs_loopback_addresses
+def test_a_name_the_room_still_has_at_this_laptops_own_address_may_join_again(make_node):
+    teacher = make_node("teacher")
+    make_node("ada", host="127.0.0.71").connect(teacher)  # ada's node from before a kernel restart
+    with pytest.raises(ValueError, match="already has a node named 'ada'"):  # from another laptop
+        room.join(teacher.address, host="127.0.0.72", name="ada", port=0)
+    again = room.join(teacher.address, host="127.0.0.71", name="ada", port=0)
+    try:
+        assert again.is_running and "teacher" in again.peers
+    finally:
+        again.stop()

@@ -99,6 +99,8 @@ def parse_networks(networks: Iterable[str | ipaddress.IPv4Network] | str | None,
         return local_networks(host)
     if isinstance(networks, (str, ipaddress.IPv4Network)):
         networks = [networks]
+    elif not isinstance(networks, Iterable):
+        networks = [networks]  # refused below, by name
     parsed: list[ipaddress.IPv4Network] = []
     for item in networks:
         if isinstance(item, ipaddress.IPv4Network):

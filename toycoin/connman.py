@@ -118,8 +118,10 @@ class PeerState:
 
 
 def check_name(name: str) -> str:
-    if not (0 < len(name) <= params.MAX_NAME_LENGTH and all(" " <= c <= "~" for c in name)):
-        raise ValueError(f"a node name is 1 to {params.MAX_NAME_LENGTH} printable ASCII characters")
+    if not (isinstance(name, str) and 0 < len(name) <= params.MAX_NAME_LENGTH
+            and all(" " <= c <= "~" for c in name)):
+        raise ValueError(f"a node name is 1 to {params.MAX_NAME_LENGTH} printable ASCII characters "
+                         f"(no accents), not {name!r}")
     return name
 
 

@@ -46,13 +46,20 @@ def _leave_interrupts_to_the_node() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+def check_hashrate(hashrate: float | None) -> float | None:
+    """``hashrate`` as a cap in hashes per second (None: no cap); ValueError naming the mistake."""
+    if hashrate is not None and (isinstance(hashrate, bool) or not isinstance(hashrate, (int, float))
+                                 or not hashrate > 0):
+        raise ValueError(f"hashrate is hashes per second: a number above 0 such as 50, or None for "
+                         f"no cap (not {hashrate!r})")
+    return hashrate
+
+
 class Miner(Service):
     """Searches for blocks on its node's tip while started (state inside one node only)."""
 
     def __init__(self, hashrate: float | None = None, chunk_seconds: float = 0.02) -> None:
-        if hashrate is not None and hashrate <= 0:
-            raise ValueError("hashrate is hashes per second: a positive number, or None for no cap")
-        self.hashrate, self.chunk_seconds = hashrate, chunk_seconds
+        self.hashrate, self.chunk_seconds = check_hashrate(hashrate), chunk_seconds
         self.mining = False  # asked to mine (it does while its node runs)
         self.hashes = 0
         self.blocks_found = 0

@@ -37,7 +37,8 @@ from typing import Any
 from toycoin.addrman import Address, format_address
 from toycoin.cli import PROG, Command, address_towards, check_host
 from toycoin.errors import NodeError
-from toycoin.mining import Miner
+from toycoin.connman import check_name
+from toycoin.mining import Miner, check_hashrate
 from toycoin.node import Node
 from toycoin.pow import COURSE_POW
 from toycoin.process import NodeProcess
@@ -69,9 +70,11 @@ def join(teacher: AddressLike, *, host: str, name: str, port: int = ROOM_PORT,
     ValueError for a wrong argument (a name where an address belongs, 0.0.0.0, an address of
     another machine, a name the teacher's node or one of its peers has already), NodeError for a
     teacher that cannot be reached (naming the port to open). Joining again under the name of a
-    node this process joined with, which the room still has, returns that node as it is (a cell
-    run twice joins once).
+    node this process joined with, which the room still has, returns that node (a cell run twice
+    joins once), with the ``hashrate`` given now, mining if ``mine``.
     """
+    check_name(name)
+    check_hashrate(hashrate)
     teacher_address = parse_address(teacher, "teacher's address")
     check_host(host, teacher_address)
     nets = room_networks(networks, [host])
@@ -88,10 +91,16 @@ def join(teacher: AddressLike, *, host: str, name: str, port: int = ROOM_PORT,
     taken[teacher_status.name] = teacher_status.address
     ours = _joined.get(name)
     if ours is not None and ours.is_running and taken.get(name) == format_address(ours.address):
+        miner = ours.service(Miner)
+        if hashrate is not None:
+            miner.hashrate = hashrate
         if mine:
-            ours.service(Miner).start()
+            miner.start()
         return ours
-    if name in taken:  # two "ada"s on the map, and in every log, could not be told apart
+    # Two "ada"s on the map, and in every log, could not be told apart. The name at this laptop's
+    # own address (not 127.0.0.1, which every node of this machine shares) is this laptop's node
+    # from before (a kernel restarted, a lid closed) that the teacher's node has not dropped yet.
+    if name in taken and (host == "127.0.0.1" or parse_address(taken[name])[0] != host):
         raise ValueError(f"the room already has a node named {name!r} (at {taken[name]}): "
                          f"choose a name nobody else has")
     node = Node(name, rules=COURSE_POW, host=host, port=port, data_dir=data_dir, runtime=get_runtime(runtime),

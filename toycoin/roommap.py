@@ -125,7 +125,7 @@ class RoomMap:
 
 def parse_address(text: AddressLike, what: str = "address") -> Address:
     """'192.168.1.10:8333' or ('192.168.1.10', 8333) -> (host, port); ValueError naming the fix."""
-    if isinstance(text, tuple):
+    if isinstance(text, tuple) and len(text) == 2:
         host, port = text
         text = f"{host}:{port}"
     if not isinstance(text, str):
