@@ -121,3 +121,15 @@ def test_a_block_made_elsewhere_is_accepted_by_the_ledger():
     assert other.tip_hash == block.hash
     with pytest.raises(ValidationError, match="does not build on the tip"):
         other.apply_block(make_block(bytes(32), list(block.txs), 0))
+
+
+def test_fork_height_is_where_a_branch_meets_the_best_chain():
+    tree = HeaderChain(GENESIS.header)
+    best = chain_of(10)
+    tree.add(best)
+    side = chain_of(4, start=best[3], salt=9)  # forks after height 4: heights 5 to 8, less work
+    tree.add(side)
+    assert tree.tip == best[-1]
+    assert tree.fork_height(side[-1].hash) == 4 and tree.fork_height(side[0].hash) == 4
+    assert tree.fork_height(best[6].hash) == 7  # on the best chain: its own height
+    assert tree.fork_height(GENESIS.hash) == 0

@@ -226,6 +226,14 @@ class HeaderChain:
         """The height of a known header, on whichever branch it is."""
         return self._entries[block_hash].height
 
+    def fork_height(self, block_hash: bytes) -> int:
+        """The height at which the branch that ends at ``block_hash`` meets the best chain (its
+        own height if it is on it): a walk down the side branch only, at most ``max_side`` steps."""
+        entry = self._entries[block_hash]
+        while not (entry.height < len(self._best) and self._best[entry.height] == entry.header.hash):
+            entry = self._entries[entry.header.prev_block_hash]
+        return entry.height
+
     def ancestor(self, block_hash: bytes, height: int) -> bytes:
         """The hash at ``height`` on the branch that ends at ``block_hash``."""
         return self._branch(self._entries[block_hash])(height).hash

@@ -88,6 +88,8 @@ class BlockSync(Service):
         self._refused: dict[bytes, None] = {}
         self._unconnecting: dict[Connection, int] = {}  # headers messages in a row that connect to nothing
         self._held_back: set[Connection] = set()  # asked again for headers once the blocks catch up
+        self._forks: dict[bytes, int] = {}  # a peer's side-branch header -> where it meets our best chain
+        self._forks_tip = b""  # the best tip _forks holds for (at most one entry per peer's header)
 
     def attach(self, node: NodeServices) -> None:
         super().attach(node)
@@ -128,18 +130,30 @@ class BlockSync(Service):
     def _note(self, conn: Connection, block_hash: bytes) -> None:
         """``conn`` has the header ``block_hash`` (and so all before it): keep the one with most work."""
         known, tree = self._known.get(conn), self.tree
-        if block_hash in tree and (known is None or tree.work_of(block_hash) > tree.work_of(known)):
+        if block_hash in tree and (known is None or known not in tree
+                                   or tree.work_of(block_hash) > tree.work_of(known)):
             self._known[conn] = block_hash
 
     def _has(self, conn: Connection, block_hash: bytes) -> bool:
-        known = self._known.get(conn)
-        if known is None:
+        known, tree = self._known.get(conn), self.tree
+        if known is None or known not in tree:  # a side header forgotten to bound the tree
             return False
-        height, known_height = self.tree.height_of(block_hash), self.tree.height_of(known)
-        if height is not None and known_height is not None:  # both on the best chain: compare heights
-            return height <= known_height
-        height = self.tree.entry_height(block_hash)
-        return self.tree.entry_height(known) >= height and self.tree.ancestor(known, height) == block_hash
+        height, known_height = tree.height_of(block_hash), tree.height_of(known)
+        if height is not None:  # on the best chain (every block it fetches is): compare heights
+            return height <= (known_height if known_height is not None else self._fork_of(known))
+        height = tree.entry_height(block_hash)
+        return tree.entry_height(known) >= height and tree.ancestor(known, height) == block_hash
+
+    def _fork_of(self, known: bytes) -> int:
+        """Where a peer's best header, on a side branch, meets our best chain: worked out once
+        per best tip (else every check of every pending block walks the whole side branch)."""
+        tip = self.tree.tip.hash
+        if self._forks_tip != tip or len(self._forks) > params.MAX_CONNECTIONS:
+            self._forks.clear()
+            self._forks_tip = tip
+        if known not in self._forks:
+            self._forks[known] = self.tree.fork_height(known)
+        return self._forks[known]
 
     # --- headers ---------------------------------------------------------------------
 
