@@ -183,11 +183,18 @@ class HeaderChain:
         if parent is None:
             raise ValidationError(f"header {header.hash_hex[:12]}… does not link: its prev_block_hash "
                                   f"{header.prev_block_hash[::-1].hex()[:12]}… is no header I have")
-        branch = self._branch(parent)
-        check_header(self.rules, header, next_bits(self.rules, parent.height + 1, branch))
-        first = max(0, parent.height + 1 - params.MEDIAN_TIME_SPAN)
-        check_timestamp(header, [branch(h).timestamp for h in range(first, parent.height + 1)], self.now())
+        check_header(self.rules, header, next_bits(self.rules, parent.height + 1, self._branch(parent)))
+        check_timestamp(header, self._timestamps(parent), self.now())
         return parent
+
+    def _timestamps(self, entry: _Entry) -> list[int]:
+        """The timestamps of ``entry`` and the headers before it, MEDIAN_TIME_SPAN at most, oldest
+        first (one walk down its branch)."""
+        stamps = [entry.header.timestamp]
+        while len(stamps) < params.MEDIAN_TIME_SPAN and entry.height > 0:
+            entry = self._entries[entry.header.prev_block_hash]
+            stamps.append(entry.header.timestamp)
+        return stamps[::-1]
 
     def _branch(self, tip: _Entry) -> Callable[[int], BlockHeader]:
         """The headers of the branch that ends at ``tip``, by height (for the difficulty rule)."""
