@@ -264,12 +264,21 @@ def test_answers_nobody_asked_for_are_not_kept():
             peer.start()
         asker.connect(pusher)
         header = course_genesis().header
-        runtime.call(lambda: [conn.send(Headers((header,) * 2000))
-                              for conn in pusher.connections() for _ in range(150)])
+
+        def push(count: int) -> None:
+            runtime.call(lambda: [conn.send(Headers((header,) * 2000))
+                                  for conn in pusher.connections() for _ in range(count)])
+
+        def ignored() -> int:  # read on the network thread (wait_until's predicates run there)
+            return sum(c.ignored for c in asker.connections() if c.is_open)
+
+        push(50)  # fewer than it takes to be dropped: read, ignored, none kept
+        asker.wait_until(lambda: ignored() == 50, timeout=10, what="the asker read the 50")
+        assert runtime.call(lambda: [asker.state(c).replies.qsize() for c in asker.connections()]) == [0]
+        push(100)
         asker.wait_until(lambda: asker.peers == (), timeout=10, what="the pusher is dropped")
         dropped = [e.detail for e in asker.events if e.kind == "disconnected"]
         assert any("answers no question" in d for d in dropped), dropped
-        assert runtime.call(lambda: [asker.state(c).replies.qsize() for c in asker.connections()]) == []
     finally:
         for peer in (asker, pusher):
             peer.stop()
