@@ -302,3 +302,83 @@ def test_a_64_byte_transaction_from_a_peer_is_rejected_and_never_relayed():
         assert len(node.mempool) == 0 and node.is_running
     finally:
         node.kill()
+
+
+def _sent(node: Node, command: str) -> list[str]:
+    return [e.detail for e in node.events if e.kind == "send" and e.command == command]
+
+
+def test_a_dust_payment_from_a_peer_is_rejected_and_never_relayed():
+    from toycoin import wire
+    from toycoin.msg_data import TxMessage
+
+    node = Node("A", services=[Relay, BlockSync], limits=FAST)
+    node.start()
+    try:
+        coin = node.ledger.unspent_for(ALICE.address)[0]
+        dusty = ALICE_WALLET.sign(Tx([TxIn(coin[0])], [TxOut(100, BOB), TxOut(0, BOB)]), [coin[1]])
+        with raw_peer(node) as sock:
+            sock.sendall(wire.encode_frame(TxMessage(dusty)))
+            node.wait_until(lambda: _sent(node, "reject"), what="the node answered with a reject")
+        assert "dust" in _sent(node, "reject")[0]
+        assert len(node.mempool) == 0 and node.height == 0 and node.is_running
+        assert not _sent(node, "inv")  # never announced to anyone
+    finally:
+        node.kill()
+
+
+def test_a_node_seals_payments_from_peers_up_to_the_block_size_limit(monkeypatch):
+    from toycoin import wire
+    from toycoin.msg_data import TxMessage
+
+    node = Node("A", services=[Relay, BlockSync], limits=FAST)
+    node.start()
+    try:
+        coin = node.ledger.unspent_for(ALICE.address)[0]
+        outputs = [TxOut(1, ALICE.address)] * 40 + [TxOut(60, ALICE.address)]
+        split = ALICE_WALLET.sign(Tx([TxIn(coin[0])], outputs), [coin[1]])
+        with raw_peer(node) as sock:
+            sock.sendall(wire.encode_frame(TxMessage(split)))
+            node.wait_until(lambda: len(node.mempool) == 1, what="the split is in the mempool")
+            node.seal()
+            coins = node.ledger.unspent_for(ALICE.address)[:40]
+            payments = [ALICE_WALLET.sign(Tx([TxIn(outpoint)], [TxOut(1, BOB)]), [txout])
+                        for outpoint, txout in coins]
+            for payment in payments:
+                sock.sendall(wire.encode_frame(TxMessage(payment)))
+            node.wait_until(lambda: len(node.mempool) == 40, what="40 payments in the mempool")
+        size = len(payments[0].serialize())
+        monkeypatch.setattr(params, "MAX_BLOCK_SIZE", 10 * size + 1_000 + 10)  # room for 10 payments
+        block = node.seal()
+        assert len(block.serialize()) <= params.MAX_BLOCK_SIZE and len(block.txs) == 11
+        assert len(node.mempool) == 30 and node.height == 2  # the rest waits for the next blocks
+    finally:
+        node.kill()
+
+
+def test_a_block_over_the_size_limit_is_refused_unparsed_and_its_sender_dropped():
+    from toycoin import wire
+    from toycoin.block import HEADER_SIZE
+
+    node = Node("A", services=[Relay, BlockSync], limits=FAST)
+    node.start()
+    try:
+        with raw_peer(node) as sock:
+            header = BlockHeader(1, GENESIS.hash, bytes(32), GENESIS.header.timestamp + 600,
+                                 params.BLOCK_BITS, 0)
+            sock.sendall(wire.encode_frame(Headers((header,))))
+            node.wait_until(lambda: _sent(node, "getdata"), what="the node asked for the block")
+            payload = header.serialize() + bytes(params.MAX_BLOCK_SIZE + 1 - HEADER_SIZE)
+            frame = (params.NETWORK_MAGIC + b"block".ljust(12, b"\0") + len(payload).to_bytes(4, "little")
+                     + wire.checksum(payload) + payload)
+            try:
+                sock.sendall(frame)
+            except OSError:
+                pass  # dropped while it was still sending: as good
+            node.wait_until(lambda: any(e.kind == "disconnected" and e.peer == "mallory"
+                                        for e in node.events), timeout=10, what="the sender is dropped")
+        refused = [e.detail for e in node.events if e.kind == "ignored"]
+        assert any("over the limit of 900,000" in d for d in refused), refused
+        assert node.height == 0 and node.is_running
+    finally:
+        node.kill()
