@@ -153,6 +153,27 @@ def test_the_open_file_limit_is_raised_where_the_system_allows():
     assert limit == 0 or limit >= 1024  # 0: a system without such a limit (Windows)
 
 
+RAISED = """
+import resource
+resource.setrlimit(resource.RLIMIT_NOFILE, (256, 4096))  # the soft limit low, the hard one higher
+from toycoin.node import Node
+node = Node("A")
+node.start()  # its network thread raises the soft limit as it starts
+print(resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+node.stop()
+"""
+
+
+def test_a_node_raises_a_low_soft_limit_of_open_files_to_the_hard_one():
+    import subprocess
+    import sys
+
+    pytest.importorskip("resource")
+    done = subprocess.run([sys.executable, "-c", RAISED], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "4096"
+
+
 def test_a_block_too_big_to_send_is_never_built_nor_accepted():
     ledger = Ledger(GENESIS)
     coinbase = make_coinbase(1, MINER, 0)
