@@ -15,11 +15,13 @@ import time
 
 import pytest
 
+from unharmed import assert_unharmed
+
 from toycoin import dialler, msg_control, params, peer, peerman, wire
 from toycoin.addrman import AddrBudget, AddrMan, local_networks, parse_networks, undialable
 from toycoin.errors import NodeError
 from toycoin.keys import PrivateKey
-from toycoin.node import Node
+from toycoin.node import Node, course_genesis
 from toycoin.peer import Limits
 from toycoin.process import NodeProcess
 from toycoin.spv import LightClient
@@ -406,6 +408,7 @@ def test_a_flood_of_addr_stores_and_dials_nothing_outside_and_keeps_what_worked(
         a.wait_until(lambda: "B" in a.peers, timeout=15, what="A reconnected to B")
         assert b.address in book(a)[0]
         assert a.ping("B") > 0 and a.is_running
+        assert_unharmed(a, (0, course_genesis().hash))
     finally:
         mallory.close()
         a.kill()

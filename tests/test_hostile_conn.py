@@ -14,6 +14,7 @@ import time
 
 import pytest
 from test_hostile_peer import assert_disconnected, attacker, frame
+from unharmed import assert_unharmed, honest_wait, ledger_of
 
 from toycoin import msg_control, params, wire
 from toycoin.client import WalletClient
@@ -29,13 +30,6 @@ pytestmark = pytest.mark.timeout(120)
 
 FAST = Limits(handshake_timeout=2.0, frame_timeout=1.0)
 ALICE = PrivateKey.from_seed("alice")
-
-
-def honest_wait(node: Node) -> float:
-    """Seconds an honest wallet waits for its balance (it must get it)."""
-    started = time.monotonic()
-    assert WalletClient(ALICE, node.address, runtime=node.runtime, timeout=5.0).balance() == 100
-    return time.monotonic() - started
 
 
 def hello(sock: socket.socket, name: str = "mallory", full_node: bool = True) -> None:
@@ -54,19 +48,13 @@ def resident_mb() -> float:
         return 0.0
 
 
-def ledger_of(node: Node) -> tuple:
-    return node.runtime.call(lambda: (node.ledger.height, node.ledger.tip_hash))
-
-
 @pytest.fixture
 def node():
     node = Node("A", limits=FAST, services=[Relay, BlockSync])
     node.start()
     before = ledger_of(node)
     yield node
-    assert node.is_running
-    assert ledger_of(node) == before, "the attack changed the ledger"
-    assert honest_wait(node) < 3.0
+    assert_unharmed(node, before)
     node.kill()
 
 

@@ -7,6 +7,8 @@ checks that the node refuses with a reason, keeps its ledger, and can go on.
 
 import pytest
 
+from unharmed import assert_unharmed
+
 from toycoin import params
 from toycoin.block import Block, BlockHeader, make_block
 from toycoin.errors import ValidationError
@@ -143,6 +145,7 @@ def test_headers_that_connect_to_nothing_cost_the_peer_its_connection(runtime):
         victim.wait_until(lambda: any(e.kind == "disconnected" and "connect to nothing" in e.detail
                                       for e in victim.events), timeout=10, what="the liar was dropped")
         assert victim.height == 0
+        assert_unharmed(victim, (0, GENESIS.hash))
     finally:
         victim.stop()
         liar.stop()
@@ -302,6 +305,7 @@ def test_a_header_from_the_end_of_time_costs_its_sender_the_connection_and_seali
         assert node.height == 0 and header.hash not in node.service(BlockSync).tree
         node.seal()  # the clock was never pushed to the end of time
         assert node.height == 1
+        assert_unharmed(node)
     finally:
         node.kill()
 
@@ -321,6 +325,7 @@ def test_a_64_byte_transaction_from_a_peer_is_rejected_and_never_relayed():
             reject = next(e for e in node.events if e.kind == "send" and e.command == "reject")
             assert "64 bytes" in reject.detail
         assert len(node.mempool) == 0 and node.is_running
+        assert_unharmed(node, (0, GENESIS.hash))
     finally:
         node.kill()
 
@@ -344,6 +349,7 @@ def test_a_dust_payment_from_a_peer_is_rejected_and_never_relayed():
         assert "dust" in _sent(node, "reject")[0]
         assert len(node.mempool) == 0 and node.height == 0 and node.is_running
         assert not _sent(node, "inv")  # never announced to anyone
+        assert_unharmed(node, (0, GENESIS.hash))
     finally:
         node.kill()
 
@@ -401,5 +407,6 @@ def test_a_block_over_the_size_limit_is_refused_unparsed_and_its_sender_dropped(
         refused = [e.detail for e in node.events if e.kind == "ignored"]
         assert any("over the limit of 900,000" in d for d in refused), refused
         assert node.height == 0 and node.is_running
+        assert_unharmed(node, (0, GENESIS.hash))
     finally:
         node.kill()

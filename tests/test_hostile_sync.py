@@ -8,6 +8,8 @@ honest chain, drop the liar, and keep its memory bounded.
 
 import pytest
 
+from unharmed import assert_unharmed
+
 from toycoin import params
 from toycoin.block import BlockHeader
 from toycoin.msg_data import GetData, GetHeaders, Headers, NotFound
@@ -75,6 +77,7 @@ def test_a_header_whose_block_never_comes_does_not_stall_the_sync(runtime, answe
             honest.seal()
         victim.wait_until(lambda: victim.height == 5, timeout=10, what="the victim keeps following")
         assert victim.ledger.tip_hash == honest.ledger.tip_hash
+        assert_unharmed(victim)
     finally:
         for peer in (honest, victim, liar):
             peer.stop()
@@ -112,6 +115,7 @@ def test_a_flood_of_side_branches_is_bounded(runtime):
         tree = victim.service(BlockSync).tree
         assert tree.side_count <= params.MAX_SIDE_HEADERS
         assert victim.ledger.tip_hash == tip and tree.tip.hash == tip
+        assert_unharmed(victim, (20, tip))
     finally:
         flooder.stop()
         victim.stop()
@@ -174,6 +178,7 @@ def test_headers_without_end_are_kept_only_so_far_ahead_of_the_blocks(runtime):
         tree = victim.service(BlockSync).tree
         assert tree.height == params.MAX_HEADERS_AHEAD  # the rest dropped, the runner still connected
         assert victim.peers == ("runner",) and victim.height == 0
+        assert_unharmed(victim, (0, GENESIS.hash))
     finally:
         for peer in (victim, runner):
             peer.stop()
@@ -247,6 +252,7 @@ def test_side_headers_never_push_a_nodes_own_blocks_out_of_its_tree(runtime):
         victim.wait_until(lambda: victim.height == 6, timeout=10, what="the victim took block 6")
         assert victim.ledger.tip_hash == honest.ledger.tip_hash
         assert not [e for e in victim.events if e.kind == "service error"]
+        assert_unharmed(victim)
     finally:
         for peer in (victim, evictor, honest):
             peer.stop()

@@ -5,6 +5,8 @@ import socket
 
 import pytest
 
+from unharmed import assert_unharmed
+
 from toycoin import msg_control, wire
 from toycoin.dialler import dial_error
 from toycoin.errors import NodeError, ValidationError
@@ -243,6 +245,7 @@ def test_a_copied_nonce_cuts_no_connection(make_node):
         b.ping("A")
         assert a.peers == ("B",) and b.peers == ("A",) and a.connection_count == 1
     assert not any("second connection" in e.detail or e.kind == "connected to itself" for e in a.events)
+    assert_unharmed(a, (0, course_genesis().hash))
 
 
 def test_the_facade_from_a_callback_raises_instead_of_deadlocking(make_node):
