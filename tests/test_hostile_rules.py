@@ -410,3 +410,27 @@ def test_a_block_over_the_size_limit_is_refused_unparsed_and_its_sender_dropped(
         assert_unharmed(node, (0, GENESIS.hash))
     finally:
         node.kill()
+
+
+def test_a_header_two_hours_ahead_of_the_nodes_injected_clock_is_taken_a_second_more_is_not():
+    from toycoin import wire
+
+    now = GENESIS.header.timestamp + 100_000
+    slow_to_drop = Limits(handshake_timeout=2.0, frame_timeout=2.0, block_timeout=30.0)  # the edge's block
+    node = Node("A", services=[Relay, BlockSync], limits=slow_to_drop, now=lambda: now)
+    node.start()
+    try:
+        ahead = now + params.MAX_FUTURE_BLOCK_TIME
+        edge = BlockHeader(1, GENESIS.hash, bytes(32), ahead, params.BLOCK_BITS, 0)
+        beyond = BlockHeader(1, GENESIS.hash, bytes(32), ahead + 1, params.BLOCK_BITS, 1)
+        tree = node.service(BlockSync).tree
+        with raw_peer(node) as sock:
+            sock.sendall(wire.encode_frame(Headers((edge,))))
+            node.wait_until(lambda: edge.hash in tree, what="the header at the edge is taken")
+            sock.sendall(wire.encode_frame(Headers((beyond,))))
+            node.wait_until(lambda: any(e.kind == "disconnected" and "more than 2 hours ahead" in e.detail
+                                        for e in node.events), what="a second beyond, the sender is dropped")
+        assert beyond.hash not in tree
+        assert_unharmed(node, (0, GENESIS.hash))
+    finally:
+        node.kill()

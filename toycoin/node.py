@@ -12,7 +12,8 @@ in, as Bitcoin Core divides its own:
                        toycoin.relay.Relay and toycoin.sync.BlockSync
 
     Node(name, genesis=None, rules=NO_POW, data_dir=None, services=(), miner_address=None,
-         clock=None, host=..., port=..., discover=..., networks=..., limits=..., runtime=..., rng=...)
+         clock=None, now=None, host=..., port=..., discover=..., networks=..., limits=...,
+         runtime=..., rng=...)
       start, stop, kill, restart, is_running, address
       connect(other), disconnect(other), peers, connection_count, discover
       ping(peer), sync_with_ping(), wait_until(predicate)
@@ -54,7 +55,8 @@ node follows the chain with the most work and reorganises (``reorganize``).
 
 Simplifications compared with Bitcoin: the node's clock is a parameter (by
 default each block is stamped 600 seconds after the tip, and always after
-the median of the last 11 blocks).
+the median of the last 11 blocks). ``now`` (the system's clock by default) is
+the one a block or header may be at most two hours ahead of.
 """
 
 from __future__ import annotations
@@ -107,7 +109,7 @@ class Node(PeerMan):
     def __init__(self, name: str = "node", genesis: Block | None = None, *, rules: PowRules = NO_POW,
                  data_dir: str | Path | None = None, services: Iterable[ServiceFactory] = (),
                  miner_address: str | None = None, clock: Callable[[], int] | None = None,
-                 **options: Any) -> None:
+                 now: Callable[[], float] | None = None, **options: Any) -> None:
         super().__init__(name, **options)
         genesis = genesis or course_genesis()
         # With a data directory the ledger is the store's, and every block goes to disk too.
@@ -116,6 +118,8 @@ class Node(PeerMan):
         self.sigcache = SigCache()
         self.ledger = (self._store.load(rules, self.sigcache) if self._store
                        else Ledger(genesis, rules, sigcache=self.sigcache))
+        if now is not None:  # the clock a block or header may be at most 2 hours ahead of (tests)
+            self.ledger.now = now
         self.mempool = Mempool()
         self.miner_address = miner_address or PrivateKey.from_seed(f"miner {name}").address
         self._clock = clock

@@ -96,7 +96,7 @@ class BlockSync(Service):
         ledger = node.ledger
         # The blocks it holds stay in the tree, even as side headers while a heavier branch is
         # fetched: a flood of side branches must not push the node's own tip out.
-        self.tree = HeaderChain(ledger.header_at(0), ledger.rules,
+        self.tree = HeaderChain(ledger.header_at(0), ledger.rules, now=lambda: ledger.now(),
                                 pinned=lambda block_hash: ledger.height_of(block_hash) is not None)
         self.tree.add(ledger.header_at(h) for h in range(1, ledger.height + 1))
         self.fork_height = ledger.height
