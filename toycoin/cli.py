@@ -277,13 +277,10 @@ def _check_name_free(name: str, host: str, peer: Address) -> None:
     (the same name on this laptop's address is this node, restarted). A peer that does not answer
     now is no error: the node says so once it runs, and keeps trying."""
     try:
-        status = ask_status(peer, timeout=2.0)
+        where = ask_status(peer, timeout=2.0).named_elsewhere(name, host)
     except NodeError:
         return
-    taken = {peer_name: address for address, peer_name in status.peers}
-    taken[status.name] = status.address
-    where = taken.get(name)
-    if where is not None and parse_address(where)[0] != host:
+    if where is not None:
         raise ValueError(f"the room already has a node named {name!r} (at {where}): "
                          "choose another --name, one nobody else has")
 

@@ -87,21 +87,18 @@ def join(teacher: AddressLike, *, host: str, name: str, port: int = ROOM_PORT,
         teacher_status = ask_status(teacher_address, timeout=min(timeout, 5.0), runtime=runtime)
     except NodeError as error:
         raise NodeError(f"cannot join the room: {error}") from None
-    taken = {peer_name: address for address, peer_name in teacher_status.peers}
-    taken[teacher_status.name] = teacher_status.address
-    ours = _joined.get(name)
-    if ours is not None and ours.is_running and taken.get(name) == format_address(ours.address):
+    ours = _joined.get(name)  # a cell run twice: the room still has the node it joined with
+    if ours is not None and ours.is_running and \
+            teacher_status.address_of(name) == format_address(ours.address):
         miner = ours.service(Miner)
         if hashrate is not None:
             miner.hashrate = hashrate
         if mine:
             miner.start()
         return ours
-    # Two "ada"s on the map, and in every log, could not be told apart. The name at this laptop's
-    # own address (not 127.0.0.1, which every node of this machine shares) is this laptop's node
-    # from before (a kernel restarted, a lid closed) that the teacher's node has not dropped yet.
-    if name in taken and (host == "127.0.0.1" or parse_address(taken[name])[0] != host):
-        raise ValueError(f"the room already has a node named {name!r} (at {taken[name]}): "
+    where = teacher_status.named_elsewhere(name, host)
+    if where is not None:  # two "ada"s on the map, and in every log, could not be told apart
+        raise ValueError(f"the room already has a node named {name!r} (at {where}): "
                          f"choose a name nobody else has")
     node = Node(name, rules=COURSE_POW, host=host, port=port, data_dir=data_dir, runtime=get_runtime(runtime),
                 services=[Relay, BlockSync, lambda: Miner(hashrate)], networks=nets)

@@ -72,6 +72,21 @@ class NodeStatus:
     def peer_addresses(self) -> tuple[str, ...]:
         return tuple(address for address, _ in self.peers)
 
+    def address_of(self, name: str) -> str | None:
+        """Where this node, or one of its peers, is named ``name`` ("host:port"), or None."""
+        if name == self.name:
+            return self.address
+        return next((address for address, peer_name in self.peers if peer_name == name), None)
+
+    def named_elsewhere(self, name: str, host: str) -> str | None:
+        """``address_of(name)`` if that is on another laptop than ``host``, else None. The name
+        at ``host`` itself is that laptop's node from before (restarted, or not yet dropped by
+        its peers), unless ``host`` is 127.0.0.1, which every node of one machine shares."""
+        where = self.address_of(name)
+        if where is None or (host != "127.0.0.1" and where.rpartition(":")[0] == host):
+            return None
+        return where
+
     def line(self) -> str:
         """One line: name, address, height, tip prefix, peers, mining."""
         peers = ", ".join(sorted(name for _, name in self.peers)) or "none"

