@@ -2,6 +2,7 @@
 
 import pytest
 
+from toycoin import params
 from toycoin.errors import NodeError
 from toycoin.network import Network, NetworkSnapshot, NodeSnapshot
 
@@ -90,3 +91,38 @@ def test_subscribers_hear_every_node_including_nodes_added_later(network):
     assert ("D", "started") in kinds
     network.unsubscribe(kinds.append)  # unknown callbacks are no error
     assert network.node("D") is d
+
+
+def test_a_node_started_by_the_network_gets_all_its_peers_back_at_once(monkeypatch):
+    # Backoff of a minute: a peer that waits for it would not be back within this test.
+    monkeypatch.setattr(params, "RECONNECT_DELAY_MIN", 60.0)
+    monkeypatch.setattr(params, "RECONNECT_DELAY_MAX", 60.0)
+    with Network(["A", "B", "C"]) as net:
+        net.start_all()
+        net.mesh()  # A dials B and C, B dials C: C dials nobody
+        net["C"].stop()
+        for name in ("A", "B"):  # each has dialled C again, been refused, and now waits a minute
+            net[name].wait_until(lambda n=name: any(e.kind == "connect failed" and e.peer == "C"
+                                                    for e in net[n].events), what=f"{name} was refused")
+        net.start("C")
+        net.wait_until(lambda: set(net["C"].peers) == {"A", "B"}, timeout=10, what="C has both peers back")
+
+
+def test_retry_cuts_only_a_backoff_short(monkeypatch):
+    monkeypatch.setattr(params, "RECONNECT_DELAY_MIN", 60.0)
+    monkeypatch.setattr(params, "RECONNECT_DELAY_MAX", 60.0)
+    with Network(["A", "B", "C"]) as net:
+        net.start_all()
+        net.connect("A", "B")
+        net["A"].retry(net["C"])  # never asked for: nothing to cut short, nothing dialled
+        net["A"].retry(net["B"])  # connected: nothing to do
+        net["A"].sync_with_ping()
+        assert net["A"].peers == ("B",) and net["C"].peers == ()
+        assert not any(e.kind == "connect failed" for e in net["A"].events)
+        net["B"].stop()
+        net["A"].wait_until(lambda: any(e.kind == "connect failed" for e in net["A"].events), what="refused")
+        net["B"].start()  # started by hand: A is not told, and waits out its backoff
+        net["A"].sync_with_ping()
+        assert net["A"].peers == ()
+        net["A"].retry(net["B"])
+        net["A"].wait_until(lambda: net["A"].peers == ("B",), timeout=10, what="A dialled B at once")

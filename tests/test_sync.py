@@ -119,9 +119,14 @@ def test_two_sealers_at_once_leave_two_ledgers_that_disagree(net):
     def heard(node):
         return any(e.kind == "block not applied" for e in node.events)
 
-    net.runtime.wait_until(lambda: heard(a) and heard(b) and c.height == 3, 10, "the blocks crossed")
+    net.runtime.wait_until(lambda: heard(a) and heard(b) and heard(c) and c.height == 3, 10,
+                           "the blocks crossed")
     assert (a.height, b.height) == (3, 3) and a.ledger.tip_hash != b.ledger.tip_hash
     assert c.ledger.tip_hash in (a_block.hash, b_block.hash)
+    # C, a follower, hears both; it takes one and refuses the other, even when both headers
+    # came before either block (the one it refuses is then the one it is not fetching).
+    c.sync_with_ping()
+    assert [e.kind for e in c.events].count("block not applied") == 1
     refused = [e.detail for e in a.events if e.kind == "block not applied"]
     assert f"block {b_block.hash_hex[:12]}… does not build on my tip" in refused[0]
 

@@ -223,6 +223,12 @@ class ConnMan(Recorder):
         checked_address); NodeError naming ``networks=`` if it may not be dialled."""
         return checked_address(address, self.networks, self.name, label)
 
+    def retry(self, target: Target) -> None:
+        """Dial ``target``, a peer it keeps connected to, now rather than at the end of its backoff:
+        for when you know it is back (nothing if it is connected, or was never asked for)."""
+        address, label = target_address(target)
+        self.runtime.call(self.dialler.retry, (resolve(address[0], address[1], label), address[1]))
+
     def disconnect(self, target: Target) -> None:
         """Forget a peer: close connections to it and stop redialling it."""
         address, label = target_address(target)

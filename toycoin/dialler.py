@@ -21,7 +21,8 @@ Two ways to dial, as in Bitcoin Core:
 - An address it was asked to connect to (``connect``, ``--peer``: Core's
   -addnode) has a loop of its own that dials whenever no connection to it is
   open, waits a little longer after each failure (exponential backoff) and
-  never gives up while the peer runs.
+  never gives up while the peer runs; ``retry`` cuts a wait short, for an
+  owner told that the peer is back.
 - Addresses it learned share ONE loop (Core's ThreadOpenConnections): while
   fewer than ``limits.max_outbound`` outbound connections are open or being
   dialled (and ``discover`` is on; False is Core's -connect), it asks the
@@ -168,6 +169,7 @@ class Dialler:
         self.interval = params.DIAL_INTERVAL
         self.attempts = 0  # learned dials started
         self._task: asyncio.Task | None = None  # the one loop that dials learned addresses
+        self._now: dict[Address, asyncio.Event] = {}  # set: dial that asked address without waiting
 
     @property
     def book(self) -> AddrMan:
@@ -191,6 +193,12 @@ class Dialler:
         for address in self.book.asked:
             self.owner.spawn(self._keep_connected(address))
         self._wake()
+
+    def retry(self, address: Address) -> None:
+        """Dial an asked address at once, instead of at the end of its backoff (its owner was told
+        the peer is back); nothing if it is not asked for or is connected."""
+        if address in self._now:
+            self._now[address].set()
 
     def outbound(self) -> int:
         """Open outbound connections, plus dials of learned addresses in progress (so a burst of
@@ -227,6 +235,14 @@ class Dialler:
 
     async def _keep_connected(self, address: Address) -> None:
         """Dial ``address`` whenever no connection to it is open, backing off on failure."""
+        now = self._now[address] = asyncio.Event()  # ``retry`` cuts a wait short
+        try:
+            await self._dial_asked(address, now)
+        finally:
+            if self._now.get(address) is now:
+                del self._now[address]
+
+    async def _dial_asked(self, address: Address, now: asyncio.Event) -> None:
         owner, book = self.owner, self.book
         delay, failing = params.RECONNECT_DELAY_MIN, False
         while address in book.asked and owner.is_running:
@@ -258,8 +274,13 @@ class Dialler:
                 owner.pulse()  # a slot may be free for another address
             if ok:
                 delay = params.RECONNECT_DELAY_MIN
+                now.clear()
             elif owner.is_running:
-                await asyncio.sleep(delay)
+                try:  # the backoff, unless ``retry`` says the peer is back
+                    await asyncio.wait_for(now.wait(), delay)
+                except asyncio.TimeoutError:
+                    pass
+                now.clear()
                 delay = min(2 * delay, params.RECONNECT_DELAY_MAX)
 
     # --- learned addresses: one dialler -----------------------------------------------------

@@ -158,6 +158,22 @@ class Network:
             if not member.is_running:
                 member.start()
 
+    def start(self, name: str) -> None:
+        """Start member ``name``; the in-process members that keep a link to it dial it at once,
+        as if told it is back, instead of when their backoff says, and in the same step of the
+        network thread: so it gets its peers back together, as it had them when it stopped."""
+        member = self[name]
+        member.start()
+        peers = [peer for pair in self._requested if name in pair
+                 for peer in [self._members[pair[0] if pair[1] == name else pair[1]]]
+                 if isinstance(peer, Node) and peer.is_running]
+        address = member.address
+        together = [peer for peer in peers if peer.runtime is self.runtime]
+        self.runtime.call(lambda: [peer.dialler.retry(address) for peer in together])
+        for peer in peers:
+            if peer not in together:  # a node added with a runtime of its own
+                peer.retry(member)
+
     def stop_all(self) -> None:
         for member in self._members.values():
             member.stop()

@@ -219,22 +219,26 @@ class BlockSync(Service):
             else:
                 self.node.record("sync started", label, f"a branch with more work forks at height {fork}: "
                                  f"fetching its {len(self.pending)} blocks to switch to it")
+        self._report_side_branch(conn, headers)
 
     def _report_side_branch(self, conn: Connection | None, headers: tuple[BlockHeader, ...]) -> None:
-        """Headers that build on an older block of ours and do not beat our chain: a second sealer."""
-        first = next((h for h in headers if self.ledger.height_of(h.hash) is None), None)
+        """Headers that fork below the chain this node follows and do not beat it: a second sealer.
+        Reported once a branch, whether the block it competes with is applied or still on its way."""
+        tree = self.tree
+        first = next((h for h in headers if tree.height_of(h.hash) is None), None)
         if conn is None or first is None or first.prev_block_hash in self._refused:
             return
         parent = first.prev_block_hash
-        if self.ledger.height_of(parent) is None or parent == self.ledger.tip_hash:
+        if tree.height_of(parent) is None or parent == tree.tip.hash:
             return
         self._refused[first.hash] = None
         if len(self._refused) > params.MAX_REFUSED_BRANCHES:
             del self._refused[next(iter(self._refused))]
-        tip = self.ledger.tip
+        tip = tree.tip
+        fetching = "" if self.ledger.height_of(tip.hash) is not None else ", which I am fetching"
         self.node.record("block not applied", self.node.peer_name(conn),
                          f"block {first.hash_hex[:12]}… does not build on my tip "
-                         f"(block {tip.hash_hex[:12]}… at height {self.ledger.height}): "
+                         f"(block {tip.hash_hex[:12]}… at height {tree.height}{fetching}): "
                          "two ledgers now disagree")
 
     def _set_pending(self, fork: int, headers: list[BlockHeader]) -> None:

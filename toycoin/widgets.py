@@ -123,7 +123,7 @@ class NetworkPanel:
         if node.is_running == up:
             self.log.append_stdout(f"{name} is already {'up' if up else 'down'}\n")
         elif up:
-            node.start()
+            self.network.start(name)
             self.log.append_stdout(f"started {name} again on the same port\n")
         else:
             node.stop()
