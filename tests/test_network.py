@@ -126,3 +126,16 @@ def test_retry_cuts_only_a_backoff_short(monkeypatch):
         assert net["A"].peers == ()
         net["A"].retry(net["B"])
         net["A"].wait_until(lambda: net["A"].peers == ("B",), timeout=10, what="A dialled B at once")
+
+
+def test_a_process_given_a_member_as_peer_is_a_link_the_network_waits_for():
+    with Network(["A"]) as net:
+        net.start_all()
+        process = net.add_process("P", peers=[net["A"].address])
+        process.start()
+        net.wait_settled()
+        assert net["A"].peers == ("P",)
+        net["A"].stop()
+        net.start("A")  # the process is not told: it redials A when its backoff says
+        net.wait_settled()  # so this waits for it
+        assert net["A"].peers == ("P",)

@@ -126,8 +126,14 @@ class Network:
         return node
 
     def add_process(self, name: str, **options: Any) -> NodeProcess:
-        """A new node that will run as its own OS process (not started)."""
-        return self._add(name, NodeProcess(name, runtime=self.runtime, **options))
+        """A new node that will run as its own OS process (not started). Its ``peers`` that are
+        members are links the network expects up, as ``connect`` makes them (``wait_settled``)."""
+        process = self._add(name, NodeProcess(name, runtime=self.runtime, **options))
+        for address in process.peers_to_dial:
+            peer = self.name_at(address)
+            if peer is not None and peer != name:
+                self._requested.add((min(name, peer), max(name, peer)))
+        return process
 
     def _add(self, name: str, member: M) -> M:
         if name in self._members:
