@@ -14,7 +14,7 @@ toycoin.peer.Connection.
       networks                  where it may dial (default: toycoin.addrman.local_networks(host))
       dial_address(address)     a (host, port) to dial, a name looked up once; NodeError if outside
       shutdown(abrupt)   what stop and kill run, for the network thread (stops many peers at once)
-      connect(target), disconnect(target), peers, connection_count
+      connect(target), disconnect(target), retry(target), peers, connection_count
       block(target), unblock(target), blocked    a firewall between two peers (a partition)
       link_delay                                 seconds each frame it sends waits (a slow link)
       events, subscribe(callback), wait_until(predicate)   (toycoin.events.Recorder)

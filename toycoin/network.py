@@ -8,6 +8,7 @@ and takes snapshots that the views (toycoin.diagrams, toycoin.widgets) draw.
     Network(names, wallet_names=("alice", "bob"))
       add_node(name), add(node), add_process(name), node(name) or [name], names, members
       start_all(), stop_all(), close()          close() also kills processes
+      start(name)                               and its peers here dial it at once
       connect(a, b), mesh(), star(center), wait_connected(), wait_settled()
       seal_together(*names)                     several sealers at once (nodes with a Relay)
       wait_until(predicate, timeout, what)      the one way to wait for the network
