@@ -25,7 +25,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("block",),
     ("pow",),
     ("headers",),
-    ("sigcache",),
+    ("sigcache", "utxoset"),
     ("ledger",),
     ("txindex",),
     ("wallet",),

@@ -13,7 +13,8 @@ imports only modules above it in this list (tests/test_architecture.py checks):
     pow              proof of work: bits and targets, work, the difficulty rule, mining
     headers          a chain of headers only, the best one by work; block locators
     sigcache         signatures a node has found valid, so a payment's are checked once
-    ledger           the UTXO set: validation with reasons, apply and undo blocks
+    utxoset          unspent outputs by outpoint and by key hash: a wallet's question costs its coins
+    ledger           the chain and its UTXO set: validation with reasons, apply and undo blocks
     txindex          which block holds a transaction, and the Merkle proof of it
     wallet           an offline wallet that builds and signs payments
     chunks           a large object cut into chunks, each checked against one Merkle root

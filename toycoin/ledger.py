@@ -51,11 +51,12 @@ from toycoin import params
 from toycoin.block import Block, BlockHeader, check_merkle_root, make_block
 from toycoin.errors import ParseError, ValidationError
 from toycoin.headers import check_timestamp
-from toycoin.keys import PublicKey, pubkey_hash
+from toycoin.keys import PublicKey, address_to_pubkey_hash, pubkey_hash
 from toycoin.params import BLOCK_REWARD, MAX_MONEY
 from toycoin.pow import NO_POW, PowRules, check_header, mine, next_bits
 from toycoin.sigcache import SigCache
 from toycoin.tx import OutPoint, Tx, TxOut, make_coinbase
+from toycoin.utxoset import UtxoSet
 
 # Parsing a compressed public key costs about a fifth of a signature check, and
 # wallets reuse keys, so a ledger remembers the keys it has parsed, up to this many.
@@ -114,7 +115,7 @@ class Ledger:
         self.sigcache = sigcache  # signatures already found valid, or None: check every one
         self._blocks: list[Block] = []
         self._undo: list[list[TxUndo]] = []
-        self._utxos: dict[OutPoint, TxOut] = {}
+        self._utxos = UtxoSet()
         self._public_keys: dict[bytes, PublicKey] = {}
         self._heights: dict[bytes, int] = {}  # block hash -> height, for every block of the chain
         self._check_genesis(genesis)
@@ -136,7 +137,7 @@ class Ledger:
                 raise ValidationError(f"stored block {block.hash_hex[:12]}… does not build "
                                       "on the one before it")
             ledger._append(block, block_undo)
-        ledger._utxos = dict(utxos)
+        ledger._utxos = UtxoSet(utxos.items())
         return ledger
 
     def _append(self, block: Block, undo: list[TxUndo]) -> None:
@@ -187,18 +188,19 @@ class Ledger:
     @property
     def utxos(self) -> dict[OutPoint, TxOut]:
         """A copy of the UTXO set."""
-        return dict(self._utxos)
+        return dict(self._utxos.items())
 
     def utxo(self, outpoint: OutPoint) -> TxOut | None:
         """The unspent output at ``outpoint``, or None if it does not exist or is spent."""
         return self._utxos.get(outpoint)
 
     def balance(self, address: str) -> int:
-        return sum(out.amount for out in self._utxos.values() if out.address == address)
+        """The coins ``address`` holds; ParseError naming the mistake if it is not an address."""
+        return sum(out.amount for out in self._utxos.of(address_to_pubkey_hash(address)).values())
 
     def unspent_for(self, address: str) -> list[tuple[OutPoint, TxOut]]:
         """The coins ``address`` can spend, sorted by outpoint so every node lists them alike."""
-        return sorted((op, out) for op, out in self._utxos.items() if out.address == address)
+        return sorted(self._utxos.of(address_to_pubkey_hash(address)).items())
 
     # --- validating ----------------------------------------------------------
 
@@ -386,7 +388,7 @@ class Ledger:
 
     def _add_outputs(self, tx: Tx) -> None:
         for n, out in enumerate(tx.outputs):
-            self._utxos[OutPoint(tx.txid, n)] = out
+            self._utxos.add(OutPoint(tx.txid, n), out)
 
     def _disconnect(self, txs: tuple[Tx, ...], undo: list[TxUndo]) -> None:
         # Newest first, so an output created and spent inside one block comes
@@ -394,4 +396,5 @@ class Ledger:
         for tx, spent in reversed(list(zip(txs, undo, strict=True))):
             for n in range(len(tx.outputs)):
                 self._utxos.pop(OutPoint(tx.txid, n), None)
-            self._utxos.update(spent)
+            for outpoint, out in spent:
+                self._utxos.add(outpoint, out)
