@@ -10,7 +10,7 @@ from toycoin.pow import block_work
 from toycoin.keys import PrivateKey
 from toycoin.ledger import Ledger
 from toycoin.node import course_genesis
-from toycoin.txindex import TxIndex
+from toycoin.txindex import TREES_KEPT, TxIndex
 from toycoin.wallet import Wallet
 
 GENESIS = course_genesis()
@@ -111,6 +111,19 @@ def test_txindex_finds_proves_and_forgets_undone_blocks():
     # a different block at the same height is indexed afresh
     other = ledger.seal_block([], MINER, GENESIS.header.timestamp + 1200)
     assert index.find(other.txs[0].txid)[0] == 1 and index.find(tx.txid) is None
+
+
+def test_txindex_keeps_the_trees_of_a_few_blocks_only():
+    ledger = Ledger(GENESIS)
+    index = TxIndex(ledger)
+    start = GENESIS.header.timestamp
+    blocks = [ledger.seal_block([], MINER, start + 600 * (i + 1)) for i in range(TREES_KEPT + 3)]
+    for block in blocks:
+        _, _, proof, _ = index.prove(block.txs[0].txid)
+        proof.verify(block.txs[0].txid, block.header.merkle_root)
+    assert list(index._trees) == [b.hash for b in blocks[-TREES_KEPT:]]
+    index.prove(blocks[-TREES_KEPT].txs[0].txid)  # asked again: the most recent now
+    assert list(index._trees)[-1] == blocks[-TREES_KEPT].hash and len(index._trees) == TREES_KEPT
 
 
 def test_a_block_made_elsewhere_is_accepted_by_the_ledger():

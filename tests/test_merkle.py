@@ -6,6 +6,7 @@ from toycoin.encoding import sha256d
 from toycoin.errors import ParseError, ValidationError
 from toycoin.merkle import (
     MerkleProof, compute_merkle_root, make_proof, merkle_levels, merkle_parent, merkle_root,
+    proof_from_levels,
 )
 
 
@@ -69,6 +70,16 @@ def test_every_proof_verifies_for_every_size(n):
         proof = make_proof(txids, index)
         proof.verify(txid, root)
         assert MerkleProof.parse(proof.serialize()) == proof
+
+
+@pytest.mark.parametrize("n", range(1, 34))
+def test_a_proof_read_off_the_levels_is_the_proof_made_by_hashing(n):
+    txids = fake_txids(n)
+    levels = merkle_levels(txids)
+    assert [proof_from_levels(levels, i) for i in range(n)] == [make_proof(txids, i) for i in range(n)]
+    for index in (-1, n):
+        with pytest.raises(IndexError):
+            proof_from_levels(levels, index)
 
 
 def test_proof_from_bitcoin_block_100000():

@@ -12,6 +12,7 @@ wallets (SPV, chapter 06) rely on it.
     merkle_levels        every level of the tree, leaves first (for pictures)
     MerkleProof          (index, tx_count, branch); verify(txid, merkle_root)
     make_proof           the proof for the transaction at an index
+    proof_from_levels    the same proof, read off levels already built (no hashing)
 
 Bitcoin duplicates the last hash of a level with an odd count. So the lists
 [a, b, c] and [a, b, c, c] have the same root (CVE-2012-2459): an attacker
@@ -144,6 +145,19 @@ class MerkleProof:
     @classmethod
     def parse(cls, data: bytes) -> MerkleProof:
         return parse_all(cls.read_from, data)
+
+
+def proof_from_levels(levels: Sequence[Sequence[bytes]], index: int) -> MerkleProof:
+    """The proof for leaf ``index`` read off a tree ``merkle_levels`` built: no hashing at all,
+    so a node that keeps a block's levels answers each proof in it for the price of a lookup."""
+    if not 0 <= index < len(levels[0]):
+        raise IndexError(f"no transaction at index {index} of {len(levels[0])}")
+    branch, position = [], index
+    for level in levels[:-1]:
+        sibling = position ^ 1  # past the end: the odd last hash is paired with itself
+        branch.append(level[sibling] if sibling < len(level) else level[position])
+        position //= 2
+    return MerkleProof(index, len(levels[0]), tuple(branch))
 
 
 def make_proof(txids: Sequence[bytes], index: int) -> MerkleProof:

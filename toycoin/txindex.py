@@ -13,15 +13,23 @@ an index from txid to block height, the way Bitcoin Core's optional
 The index catches up with the ledger lazily, on each question: new blocks are
 added, and if a block it had indexed was undone (a later chapter's
 reorganisations), it starts again from the first height that changed. So it
-never needs to be told how the ledger changed.
+never needs to be told how the ledger changed. It keeps the Merkle trees of
+the last TREES_KEPT blocks it proved something in, so a proof asked again
+costs a lookup rather than hashing the block's whole tree.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 from toycoin.block import Block
 from toycoin.ledger import Ledger
-from toycoin.merkle import MerkleProof, make_proof
+from toycoin.merkle import MerkleProof, merkle_levels, proof_from_levels
 from toycoin.tx import Tx
+
+# The Merkle trees of this many blocks are kept, the most recently asked: light wallets ask about
+# recent payments, and a peer asking again and again about one block costs lookups, not hashing.
+TREES_KEPT = 8
 
 
 class TxIndex:
@@ -31,6 +39,7 @@ class TxIndex:
         self.ledger = ledger
         self._where: dict[bytes, tuple[int, int]] = {}
         self._hashes: list[bytes] = []  # hashes of the indexed blocks, by height
+        self._trees: OrderedDict[bytes, list[list[bytes]]] = OrderedDict()  # block hash -> levels
 
     def find(self, txid: bytes) -> tuple[int, Block, int] | None:
         """(height, block, position) of the transaction ``txid`` on the chain, or None."""
@@ -47,8 +56,16 @@ class TxIndex:
         if found is None:
             return None
         height, block, position = found
-        proof = make_proof([tx.txid for tx in block.txs], position)
-        return block, height, proof, block.txs[position]
+        return block, height, proof_from_levels(self._tree(block), position), block.txs[position]
+
+    def _tree(self, block: Block) -> list[list[bytes]]:
+        levels = self._trees.pop(block.hash, None)
+        if levels is None:
+            levels = merkle_levels([tx.txid for tx in block.txs])
+        self._trees[block.hash] = levels  # the most recently asked last
+        if len(self._trees) > TREES_KEPT:
+            self._trees.popitem(last=False)
+        return levels
 
     def _catch_up(self) -> None:
         # Drop what was undone: heights whose block is no longer the ledger's. Blocks
