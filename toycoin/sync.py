@@ -223,22 +223,22 @@ class BlockSync(Service):
 
     def _report_side_branch(self, conn: Connection | None, headers: tuple[BlockHeader, ...]) -> None:
         """Headers that fork below the chain this node follows and do not beat it: a second sealer.
-        Reported once a branch, whether the block it competes with is applied or still on its way."""
-        tree = self.tree
-        first = next((h for h in headers if tree.height_of(h.hash) is None), None)
+        The chain it follows is the one it is fetching, if any (so a follower that hears both
+        headers before either block reports the one it does not fetch), else its own."""
+        chain: HeaderChain | Ledger = self.tree if self.pending else self.ledger
+        first = next((h for h in headers if chain.height_of(h.hash) is None), None)
         if conn is None or first is None or first.prev_block_hash in self._refused:
             return
         parent = first.prev_block_hash
-        if tree.height_of(parent) is None or parent == tree.tip.hash:
+        if chain.height_of(parent) is None or parent == chain.tip.hash:
             return
         self._refused[first.hash] = None
         if len(self._refused) > params.MAX_REFUSED_BRANCHES:
             del self._refused[next(iter(self._refused))]
-        tip = tree.tip
-        fetching = "" if self.ledger.height_of(tip.hash) is not None else ", which I am fetching"
+        fetching = ", which I am fetching" if self.pending else ""
         self.node.record("block not applied", self.node.peer_name(conn),
                          f"block {first.hash_hex[:12]}… does not build on my tip "
-                         f"(block {tip.hash_hex[:12]}… at height {tree.height}{fetching}): "
+                         f"(block {chain.tip.hash_hex[:12]}… at height {chain.height}{fetching}): "
                          "two ledgers now disagree")
 
     def _set_pending(self, fork: int, headers: list[BlockHeader]) -> None:
