@@ -243,6 +243,7 @@ class Dialler:
                 del self._now[address]
 
     async def _dial_asked(self, address: Address, now: asyncio.Event) -> None:
+        """The loop itself: dial, serve the connection while it lasts, back off while it fails."""
         owner, book = self.owner, self.book
         delay, failing = params.RECONNECT_DELAY_MIN, False
         while address in book.asked and owner.is_running:
