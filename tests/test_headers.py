@@ -146,3 +146,16 @@ def test_fork_height_is_where_a_branch_meets_the_best_chain():
     assert tree.fork_height(side[-1].hash) == 4 and tree.fork_height(side[0].hash) == 4
     assert tree.fork_height(best[6].hash) == 7  # on the best chain: its own height
     assert tree.fork_height(GENESIS.hash) == 0
+
+
+def test_fork_height_follows_a_reorganisation():
+    tree = HeaderChain(GENESIS.header)
+    best = chain_of(10)
+    tree.add(best)
+    side = chain_of(4, start=best[3], salt=9)  # heights 5 to 8
+    tree.add(side)
+    assert tree.fork_height(side[-1].hash) == 4 and tree.fork_height(best[-1].hash) == 10
+    tree.add(chain_of(3, start=side[-1], salt=9))  # the side branch now has more work: the best chain
+    assert tree.tip.prev_block_hash != best[-1].hash and tree.height == 11
+    assert tree.fork_height(best[-1].hash) == 4, "an answer from before the reorganisation was kept"
+    assert tree.fork_height(side[-1].hash) == 8

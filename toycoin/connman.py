@@ -117,6 +117,12 @@ class PeerState:
     ping_out: tuple[int, float] | None = None  # (nonce, when) of the last ping we sent it
 
 
+def _resolved(target: Target) -> Address:
+    """The (host, port) a target is known by in the address book: its host name looked up."""
+    address, label = target_address(target)
+    return resolve(address[0], address[1], label), address[1]
+
+
 def check_name(name: str) -> str:
     if not (isinstance(name, str) and 0 < len(name) <= params.MAX_NAME_LENGTH
             and all(" " <= c <= "~" for c in name)):
@@ -226,13 +232,11 @@ class ConnMan(Recorder):
     def retry(self, target: Target) -> None:
         """Dial ``target``, a peer it keeps connected to, now rather than at the end of its backoff:
         for when you know it is back (nothing if it is connected, or was never asked for)."""
-        address, label = target_address(target)
-        self.runtime.call(self.dialler.retry, (resolve(address[0], address[1], label), address[1]))
+        self.runtime.call(self.dialler.retry, _resolved(target))
 
     def disconnect(self, target: Target) -> None:
         """Forget a peer: close connections to it and stop redialling it."""
-        address, label = target_address(target)
-        self.runtime.call(self._forget, (resolve(address[0], address[1], label), address[1]))
+        self.runtime.call(self._forget, _resolved(target))
 
     @property
     def link_delay(self) -> float:

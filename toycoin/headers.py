@@ -71,6 +71,7 @@ class HeaderChain:
         self._children: dict[bytes, list[bytes]] = {}  # hash -> hashes of the headers built on it
         self._best: list[bytes] = [genesis.hash]  # hashes of the best chain, by height
         self._invalid: set[bytes] = set()  # headers whose block broke a rule, and their descendants
+        self._forks: dict[bytes, int] = {}  # fork_height's answers, kept until the best chain changes
 
     def __repr__(self) -> str:
         return f"HeaderChain(height {self.height}, tip {self.tip.hash_hex[:12]}…)"
@@ -146,6 +147,7 @@ class HeaderChain:
             gone = stack.pop()
             del self._entries[gone]
             self._invalid.discard(gone)  # kept no longer than its header
+            self._forks.pop(gone, None)
             stack.extend(self._children.pop(gone, []))
 
     def _reselect(self) -> None:
@@ -159,6 +161,7 @@ class HeaderChain:
         keep = next((h for h, block_hash in enumerate(self._best) if block_hash not in self._entries
                      or block_hash in self._invalid), len(self._best))
         del self._best[keep:]
+        self._forks.clear()
         self._switch_to(best.header.hash)
 
     def _bound_side_branches(self) -> None:
@@ -216,6 +219,8 @@ class HeaderChain:
             branch.append(block_hash)
             block_hash = entry.header.prev_block_hash
         fork_height = self._entries[block_hash].height
+        if fork_height + 1 < len(self._best):  # a reorganisation: branches meet the best chain elsewhere
+            self._forks.clear()
         self._best[fork_height + 1:] = reversed(branch)
 
     def hash_at(self, height: int) -> bytes:
@@ -235,10 +240,18 @@ class HeaderChain:
 
     def fork_height(self, block_hash: bytes) -> int:
         """The height at which the branch that ends at ``block_hash`` meets the best chain (its
-        own height if it is on it): a walk down the side branch only, at most ``max_side`` steps."""
+        own height if it is on it): a walk down the side branch only, at most ``max_side`` steps,
+        once until the best chain changes below its tip (block sync asks it for every pending
+        block and every peer). The answers kept are at most MAX_CONNECTIONS."""
+        height = self._forks.get(block_hash)
+        if height is not None:
+            return height
         entry = self._entries[block_hash]
         while not (entry.height < len(self._best) and self._best[entry.height] == entry.header.hash):
             entry = self._entries[entry.header.prev_block_hash]
+        if len(self._forks) >= params.MAX_CONNECTIONS:
+            self._forks.clear()
+        self._forks[block_hash] = entry.height
         return entry.height
 
     def ancestor(self, block_hash: bytes, height: int) -> bytes:

@@ -171,14 +171,12 @@ class Network:
         network thread: so it gets its peers back together, as it had them when it stopped."""
         member = self[name]
         member.start()
-        peers = [peer for pair in self._requested if name in pair
-                 for peer in [self._members[pair[0] if pair[1] == name else pair[1]]]
-                 if isinstance(peer, Node) and peer.is_running]
-        address = member.address
-        together = [peer for peer in peers if peer.runtime is self.runtime]
-        self.runtime.call(lambda: [peer.dialler.retry(address) for peer in together])
+        linked = {b if a == name else a for a, b in self._requested if name in (a, b)}
+        peers = [p for p in map(self._members.get, linked) if isinstance(p, Node) and p.is_running]
+        here, address = [peer for peer in peers if peer.runtime is self.runtime], member.address
+        self.runtime.call(lambda: [peer.dialler.retry(address) for peer in here])
         for peer in peers:
-            if peer not in together:  # a node added with a runtime of its own
+            if peer not in here:  # a node added with a runtime of its own
                 peer.retry(member)
 
     def stop_all(self) -> None:

@@ -88,8 +88,6 @@ class BlockSync(Service):
         self._refused: dict[bytes, None] = {}
         self._unconnecting: dict[Connection, int] = {}  # headers messages in a row that connect to nothing
         self._held_back: set[Connection] = set()  # asked again for headers once the blocks catch up
-        self._forks: dict[bytes, int] = {}  # a peer's side-branch header -> where it meets our best chain
-        self._forks_tip = b""  # the best tip _forks holds for (at most one entry per peer's header)
 
     def attach(self, node: NodeServices) -> None:
         super().attach(node)
@@ -140,20 +138,9 @@ class BlockSync(Service):
             return False
         height, known_height = tree.height_of(block_hash), tree.height_of(known)
         if height is not None:  # on the best chain (every block it fetches is): compare heights
-            return height <= (known_height if known_height is not None else self._fork_of(known))
+            return height <= (known_height if known_height is not None else tree.fork_height(known))
         height = tree.entry_height(block_hash)
         return tree.entry_height(known) >= height and tree.ancestor(known, height) == block_hash
-
-    def _fork_of(self, known: bytes) -> int:
-        """Where a peer's best header, on a side branch, meets our best chain: worked out once
-        per best tip (else every check of every pending block walks the whole side branch)."""
-        tip = self.tree.tip.hash
-        if self._forks_tip != tip or len(self._forks) > params.MAX_CONNECTIONS:
-            self._forks.clear()
-            self._forks_tip = tip
-        if known not in self._forks:
-            self._forks[known] = self.tree.fork_height(known)
-        return self._forks[known]
 
     # --- headers ---------------------------------------------------------------------
 
@@ -192,7 +179,8 @@ class BlockSync(Service):
         if headers:
             self._note(conn, headers[-1].hash)
         if new:
-            self._retarget(conn, headers)
+            self._retarget(conn)
+            self._report_side_branch(conn, headers)
         elif not full:
             self._maybe_ask_mempool(conn)
         if full and new and conn not in self._held_back:
@@ -200,12 +188,11 @@ class BlockSync(Service):
             conn.send(GetHeaders(locator[: params.MAX_LOCATOR_SZ]))
         self._schedule()
 
-    def _retarget(self, conn: Connection | None, headers: tuple[BlockHeader, ...] = ()) -> None:
+    def _retarget(self, conn: Connection | None) -> None:
         """Aim at the tree's best chain: the headers after the fork with our ledger become pending."""
         tree, ledger, was_pending = self.tree, self.ledger, bool(self.pending)
         if tree.work <= tree.work_of(ledger.tip_hash):
             self._set_pending(ledger.height, [])
-            self._report_side_branch(conn, headers)
             return
         fork = min(ledger.height, tree.height)
         while tree.hash_at(fork) != ledger.hash_at(fork):
@@ -219,15 +206,14 @@ class BlockSync(Service):
             else:
                 self.node.record("sync started", label, f"a branch with more work forks at height {fork}: "
                                  f"fetching its {len(self.pending)} blocks to switch to it")
-        self._report_side_branch(conn, headers)
 
-    def _report_side_branch(self, conn: Connection | None, headers: tuple[BlockHeader, ...]) -> None:
+    def _report_side_branch(self, conn: Connection, headers: tuple[BlockHeader, ...]) -> None:
         """Headers that fork below the chain this node follows and do not beat it: a second sealer.
         The chain it follows is the one it is fetching, if any (so a follower that hears both
         headers before either block reports the one it does not fetch), else its own."""
         chain: HeaderChain | Ledger = self.tree if self.pending else self.ledger
         first = next((h for h in headers if chain.height_of(h.hash) is None), None)
-        if conn is None or first is None or first.prev_block_hash in self._refused:
+        if first is None or first.prev_block_hash in self._refused:
             return
         parent = first.prev_block_hash
         if chain.height_of(parent) is None or parent == chain.tip.hash:
